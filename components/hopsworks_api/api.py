@@ -1,0 +1,41 @@
+"""Mount every domain's router under /api."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from hopsworks_api.audit.views import router as audit_router
+from hopsworks_api.datasets.views import router as datasets_router
+from hopsworks_api.deps import RuntimeDep
+from hopsworks_api.errors import Unavailable
+from hopsworks_api.members.views import router as members_router
+from hopsworks_api.projects.views import router as projects_router
+from hopsworks_api.quotas.views import router as quotas_router
+from hopsworks_api.sharing.views import router as sharing_router
+from hopsworks_api.users.views import auth_router, users_router
+
+api_router = APIRouter(prefix="/api")
+
+
+@api_router.get("/health", tags=["health"], name="health")
+def health(rt: RuntimeDep) -> dict[str, str]:
+    try:
+        with rt.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise Unavailable("metadata database does not answer") from exc
+    return {"status": "ok", "database": rt.engine.dialect.name}
+
+
+for router in (
+    auth_router,
+    users_router,
+    projects_router,
+    members_router,
+    datasets_router,
+    sharing_router,
+    quotas_router,
+    audit_router,
+):
+    api_router.include_router(router)

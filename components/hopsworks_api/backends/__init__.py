@@ -1,0 +1,1 @@
+"""One Protocol per external system, with a local (embedded) implementation."""

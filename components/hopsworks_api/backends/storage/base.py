@@ -1,0 +1,85 @@
+"""The storage contract, phrased as HDFS can honour it too (mkdirs, stat, list, delete,
+streamed create-then-rename), so a WebHDFS implementation can slot in unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from hopsworks_api.errors import BadRequest
+
+MAX_PATH_BYTES = 4096
+MAX_SEGMENT_BYTES = 255
+RESERVED_PREFIX = ".hops-"
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    name: str
+    is_dir: bool
+    size: int
+    modified: datetime
+
+
+class PendingWrite(Protocol):
+    """A file being uploaded: invisible until `commit`, gone without trace after `abort`."""
+
+    written: int
+
+    def write(self, chunk: bytes) -> None: ...
+    def commit(self) -> int | None:
+        """Publish the file atomically; return the size of the file it replaced, if any."""
+        ...
+
+    def abort(self) -> None: ...
+
+
+class StorageBackend(Protocol):
+    def create_project(self, project: str) -> None: ...
+    def delete_project(self, project: str) -> None: ...
+    def trash_project(self, project: str) -> Any:
+        """Move a project aside; `restore` undoes it, `purge` makes it final."""
+        ...
+
+    def trash_dataset(self, project: str, dataset: str) -> Any: ...
+    def restore(self, trashed: Any) -> None: ...
+    def purge(self, trashed: Any) -> None: ...
+    def create_dataset(self, project: str, dataset: str) -> None: ...
+    def delete_dataset(self, project: str, dataset: str) -> None: ...
+    def stat(self, project: str, dataset: str, path: tuple[str, ...]) -> EntryInfo | None: ...
+    def list_dir(self, project: str, dataset: str, path: tuple[str, ...]) -> list[EntryInfo]: ...
+    def open_read(
+        self, project: str, dataset: str, path: tuple[str, ...], chunk_size: int = ...
+    ) -> Iterator[bytes]: ...
+    def begin_write(self, project: str, dataset: str, path: tuple[str, ...]) -> PendingWrite: ...
+    def delete_path(self, project: str, dataset: str, path: tuple[str, ...]) -> tuple[int, int]:
+        """Delete a file or directory tree; return the (bytes, files) it held."""
+        ...
+
+    def usage(self, project: str, dataset: str | None = None) -> tuple[int, int]: ...
+    def project_exists(self, project: str) -> bool: ...
+
+
+def validate_relative_path(raw: str) -> tuple[str, ...]:
+    """Split a user-supplied path and refuse anything that could escape its dataset."""
+    if len(raw.encode()) > MAX_PATH_BYTES:
+        raise BadRequest(f"path longer than {MAX_PATH_BYTES} bytes", code="bad_path")
+    if "\\" in raw or "\x00" in raw:
+        raise BadRequest("paths may not contain backslashes or NUL bytes", code="bad_path")
+    parts = tuple(p for p in raw.strip("/").split("/"))
+    if parts == ("",):
+        return ()
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise BadRequest(f"invalid path segment '{part}' in '{raw}'", code="bad_path")
+        if len(part.encode()) > MAX_SEGMENT_BYTES:
+            raise BadRequest(f"path segment longer than {MAX_SEGMENT_BYTES} bytes", code="bad_path")
+        if part.startswith(RESERVED_PREFIX):
+            raise BadRequest(
+                f"names starting with '{RESERVED_PREFIX}' are reserved", code="bad_path"
+            )
+        if any(ord(c) < 32 for c in part):
+            raise BadRequest("paths may not contain control characters", code="bad_path")
+    return parts

@@ -1,0 +1,202 @@
+"""Datasets as directories on the local filesystem: `<root>/Projects/<project>/<dataset>`.
+
+Uploads go to `<root>/.uploads/` (same filesystem) and are renamed into place on commit,
+so a reader never sees half a file and a failed upload leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hopsworks_api.backends.storage.base import EntryInfo
+from hopsworks_api.errors import BadRequest, Conflict, NotFound
+
+
+@dataclass(frozen=True)
+class Trashed:
+    origin: Path
+    trash: Path | None
+
+
+class LocalPendingWrite:
+    def __init__(self, temp: Path, target: Path, dataset_dir: Path) -> None:
+        self._temp = temp
+        self._target = target
+        self._dataset_dir = dataset_dir
+        self._handle = open(temp, "xb")  # noqa: SIM115 - closed in commit/abort
+        self.written = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._handle.write(chunk)
+        self.written += len(chunk)
+
+    def commit(self) -> int | None:
+        self._handle.close()
+        try:
+            _make_parents(self._dataset_dir, self._target)
+            if self._target.is_dir():
+                raise Conflict("a directory already exists at that path")
+            replaced = self._target.stat().st_size if self._target.exists() else None
+            os.replace(self._temp, self._target)
+            return replaced
+        except BaseException:
+            self._temp.unlink(missing_ok=True)
+            raise
+
+    def abort(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+        self._temp.unlink(missing_ok=True)
+
+
+def _make_parents(dataset_dir: Path, target: Path) -> None:
+    parent = target.parent
+    if parent == dataset_dir:
+        return
+    for ancestor in reversed(parent.relative_to(dataset_dir).parents):
+        path = dataset_dir / ancestor
+        if path.exists() and not path.is_dir():
+            raise Conflict(f"'{ancestor}' is a file, not a directory")
+    if parent.exists() and not parent.is_dir():
+        raise Conflict(f"'{parent.relative_to(dataset_dir)}' is a file, not a directory")
+    parent.mkdir(parents=True, exist_ok=True)
+
+
+def _entry(path: Path) -> EntryInfo:
+    st = path.stat()
+    is_dir = path.is_dir()
+    return EntryInfo(
+        name=path.name,
+        is_dir=is_dir,
+        size=0 if is_dir else st.st_size,
+        modified=datetime.fromtimestamp(st.st_mtime, UTC).replace(tzinfo=None),
+    )
+
+
+class LocalStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.projects_dir = root / "Projects"
+        self.uploads_dir = root / ".uploads"
+        self.trash_dir = root / ".trash"
+        for directory in (self.projects_dir, self.uploads_dir, self.trash_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def _dataset_dir(self, project: str, dataset: str) -> Path:
+        return self.projects_dir / project / dataset
+
+    def _resolve(self, project: str, dataset: str, path: tuple[str, ...]) -> Path:
+        base = self._dataset_dir(project, dataset)
+        target = base.joinpath(*path)
+        real_base = os.path.realpath(base)
+        real = os.path.realpath(target)
+        if real != real_base and not real.startswith(real_base + os.sep):
+            raise BadRequest("path escapes its dataset", code="bad_path")
+        return target
+
+    def project_exists(self, project: str) -> bool:
+        return (self.projects_dir / project).is_dir()
+
+    def create_project(self, project: str) -> None:
+        (self.projects_dir / project).mkdir(exist_ok=True)
+
+    def delete_project(self, project: str) -> None:
+        self.purge(self.trash_project(project))
+
+    def create_dataset(self, project: str, dataset: str) -> None:
+        self._dataset_dir(project, dataset).mkdir(parents=True, exist_ok=True)
+
+    def delete_dataset(self, project: str, dataset: str) -> None:
+        self.purge(self.trash_dataset(project, dataset))
+
+    def trash_project(self, project: str) -> Trashed:
+        return self._trash(self.projects_dir / project)
+
+    def trash_dataset(self, project: str, dataset: str) -> Trashed:
+        return self._trash(self._dataset_dir(project, dataset))
+
+    def _trash(self, source: Path) -> Trashed:
+        """Move aside atomically: the delete can still be undone until `purge`."""
+        if not source.exists():
+            return Trashed(source, None)
+        trash = self.trash_dir / uuid.uuid4().hex
+        os.replace(source, trash)
+        return Trashed(source, trash)
+
+    def restore(self, trashed: Trashed) -> None:
+        if trashed.trash is not None and trashed.trash.exists():
+            os.replace(trashed.trash, trashed.origin)
+
+    def purge(self, trashed: Trashed) -> None:
+        if trashed.trash is not None:
+            shutil.rmtree(trashed.trash, ignore_errors=True)
+
+    def stat(self, project: str, dataset: str, path: tuple[str, ...]) -> EntryInfo | None:
+        target = self._resolve(project, dataset, path)
+        try:
+            return _entry(target)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def list_dir(self, project: str, dataset: str, path: tuple[str, ...]) -> list[EntryInfo]:
+        target = self._resolve(project, dataset, path)
+        try:
+            children = sorted(target.iterdir(), key=lambda p: p.name)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise NotFound(f"no directory '{'/'.join(path)}'") from exc
+        return [_entry(child) for child in children]
+
+    def open_read(
+        self, project: str, dataset: str, path: tuple[str, ...], chunk_size: int = 1024 * 1024
+    ) -> Iterator[bytes]:
+        target = self._resolve(project, dataset, path)
+        handle = open(target, "rb")  # noqa: SIM115 - closed by the generator
+
+        def chunks() -> Iterator[bytes]:
+            with handle:
+                while block := handle.read(chunk_size):
+                    yield block
+
+        return chunks()
+
+    def begin_write(self, project: str, dataset: str, path: tuple[str, ...]) -> LocalPendingWrite:
+        dataset_dir = self._dataset_dir(project, dataset)
+        target = self._resolve(project, dataset, path)
+        if not dataset_dir.is_dir():
+            raise NotFound(f"dataset '{dataset}' has no storage")
+        temp = self.uploads_dir / f".hops-upload-{uuid.uuid4().hex}"
+        return LocalPendingWrite(temp, target, dataset_dir)
+
+    def delete_path(self, project: str, dataset: str, path: tuple[str, ...]) -> tuple[int, int]:
+        target = self._resolve(project, dataset, path)
+        if not target.exists():
+            raise NotFound(f"no file or directory '{'/'.join(path)}'")
+        if target.is_dir():
+            size, files = _tree_usage(target)
+            self.purge(self._trash(target))
+            return size, files
+        size = target.stat().st_size
+        target.unlink()
+        return size, 1
+
+    def usage(self, project: str, dataset: str | None = None) -> tuple[int, int]:
+        base = self.projects_dir / project
+        return _tree_usage(base / dataset if dataset else base)
+
+
+def _tree_usage(base: Path) -> tuple[int, int]:
+    size = files = 0
+    for dirpath, _dirs, names in os.walk(base):
+        for name in names:
+            try:
+                size += os.lstat(os.path.join(dirpath, name)).st_size
+            except FileNotFoundError:
+                continue
+            files += 1
+    return size, files

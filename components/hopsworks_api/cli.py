@@ -1,0 +1,146 @@
+"""The `hops` command: run the service and administer it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from hopsworks_api.config import Settings
+
+app = typer.Typer(
+    help="Hopsworks-style platform: control service and operations.", no_args_is_help=True
+)
+admin_app = typer.Typer(help="Platform administration.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+app.add_typer(audit_app, name="audit")
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="State directory [env HOPS_DATA_DIR; ~/.hops]")
+]
+DbUrl = Annotated[
+    str | None,
+    typer.Option("--db", help="SQLAlchemy URL, e.g. mysql+pymysql://... [env HOPS_DATABASE_URL]"),
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from hopsworks_api.db import migrate
+    from hopsworks_api.db.engine import create_db_engine
+
+    engine = create_db_engine(settings.resolved_database_url)
+    migrate.upgrade(engine)
+    return engine
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [8181]")] = None,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Start the control service; the schema is migrated on start."""
+    import uvicorn
+
+    from hopsworks_api.logging_setup import configure_logging
+    from hopsworks_api.main import create_app
+
+    settings = _settings(host=host, port=port, data_dir=data_dir, database_url=db)
+    configure_logging(json_output=settings.log_json)
+    application = create_app(settings)
+    console.print(
+        f"[bold]hops[/] serving on http://{settings.host}:{settings.port}/api "
+        f"(db: {application.state.runtime.engine.dialect.name}, data: {settings.data_dir})"
+    )
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        workers=workers,
+        access_log=False,
+    )
+
+
+@admin_app.command("create-user")
+def create_user(
+    email: str,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, envvar="HOPS_NEW_USER_PASSWORD"
+        ),
+    ],
+    admin: Annotated[bool, typer.Option("--admin", help="Make a platform administrator")] = False,
+    first_name: str = "",
+    last_name: str = "",
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Create an account (the first account is always an administrator)."""
+    from pydantic import ValidationError
+
+    from hopsworks_api.db.engine import create_session_factory
+    from hopsworks_api.errors import AppError
+    from hopsworks_api.users import service
+    from hopsworks_api.users.models import UserCreate
+
+    settings = _settings(data_dir=data_dir, database_url=db)
+    sessions = create_session_factory(_engine(settings))
+    try:
+        data = UserCreate(
+            email=email, password=password, first_name=first_name, last_name=last_name
+        )
+        with sessions() as session:
+            user = service.create(session, data=data, is_admin=admin)
+    except ValidationError as exc:
+        console.print(f"[red]invalid input:[/] {exc.errors()[0]['msg']}")
+        raise typer.Exit(2) from exc
+    except AppError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+    role = "platform admin" if user.is_admin else "user"
+    console.print(f"created {role} {user.email} (username {user.username})")
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDir = None, db: DbUrl = None) -> None:
+    """Recompute the hash chain; exit 1 if any record was edited, removed or inserted."""
+    from sqlalchemy.orm import Session
+
+    from hopsworks_api.audit.service import verify
+
+    settings = _settings(data_dir=data_dir, database_url=db)
+    with Session(_engine(settings)) as session:
+        report = verify(session)
+    for problem in report.problems:
+        console.print(f"[red]TAMPERED[/] {problem}")
+    if not report.ok:
+        raise typer.Exit(1)
+    console.print(f"[green]audit log intact[/]: {report.checked} records verified")
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, db: DbUrl = None) -> None:
+    """Migrate the metadata DB to the newest schema."""
+    from hopsworks_api.db.migrate import current_revision
+
+    engine = _engine(_settings(data_dir=data_dir, database_url=db))
+    console.print(f"schema at revision {current_revision(engine)}")
+
+
+if __name__ == "__main__":
+    app()

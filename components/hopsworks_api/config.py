@@ -1,0 +1,47 @@
+"""One settings object for the service; every value can come from a `HOPS_*` variable.
+
+The embedded defaults need no other server: SQLite and local files under the data dir.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GiB = 1024**3
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOPS_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("~/.hops"), description="Root of embedded state.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/hops.db"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8181, ge=1, le=65535)
+
+    access_token_ttl_seconds: int = Field(default=3600, gt=0)
+    jwt_secret: str | None = Field(
+        default=None, description="HS256 key; default: generated once, stored 0600 in data_dir"
+    )
+
+    default_storage_bytes: int | None = Field(default=100 * GiB, ge=0)
+    default_storage_files: int | None = Field(default=1_000_000, ge=0)
+    max_json_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    log_json: bool = True
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'hops.db'}"
+
+    @property
+    def storage_root(self) -> Path:
+        return self.data_dir / "storage"

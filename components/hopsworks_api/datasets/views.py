@@ -1,0 +1,148 @@
+"""Dataset and file routes. Uploads and downloads stream: memory use does not grow
+with file size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request, status
+from fastapi.responses import StreamingResponse
+from starlette.requests import ClientDisconnect
+
+from hopsworks_api.datasets import files, service
+from hopsworks_api.datasets.models import (
+    DatasetCreate,
+    DatasetRead,
+    DirectoryListing,
+    UploadResult,
+)
+from hopsworks_api.deps import CurrentUser, RuntimeDep
+from hopsworks_api.errors import BadRequest, PayloadTooLarge
+
+router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
+
+WRITE_BUFFER = 1024 * 1024
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+@router.get("", name="dataset.list")
+def list_datasets(project: str, user: CurrentUser, rt: RuntimeDep) -> list[DatasetRead]:
+    return service.list_datasets(rt, user=user, project=project)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, name="dataset.create")
+def create_dataset(
+    project: str, body: DatasetCreate, request: Request, user: CurrentUser, rt: RuntimeDep
+) -> DatasetRead:
+    request.state.audit.target = body.name
+    return service.create(rt, user=user, project=project, data=body)
+
+
+@router.delete("/{dataset}", status_code=status.HTTP_204_NO_CONTENT, name="dataset.delete")
+def delete_dataset(project: str, dataset: str, user: CurrentUser, rt: RuntimeDep) -> None:
+    service.delete(rt, user=user, project=project, dataset=dataset)
+
+
+def _read(rt: Any, user: Any, project: str, dataset: str, path: str) -> Any:
+    result = files.read(rt, user=user, project=project, dataset=dataset, path=path)
+    if isinstance(result, DirectoryListing):
+        return result
+    quoted = result.name.replace('"', "")
+    return StreamingResponse(
+        result.chunks,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Length": str(result.size),
+            "Content-Disposition": f'attachment; filename="{quoted}"',
+        },
+    )
+
+
+@router.get(
+    "/{dataset}/files",
+    name="file.read",
+    response_model=DirectoryListing,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def read_root(project: str, dataset: str, user: CurrentUser, rt: RuntimeDep) -> Any:
+    return _read(rt, user, project, dataset, "")
+
+
+@router.get(
+    "/{dataset}/files/{path:path}",
+    name="file.read",
+    response_model=DirectoryListing,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def read_path(project: str, dataset: str, path: str, user: CurrentUser, rt: RuntimeDep) -> Any:
+    """A directory answers with its listing; a file downloads as a stream."""
+    return _read(rt, user, project, dataset, path)
+
+
+def _declared_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise BadRequest("Content-Length must be a non-negative integer")
+    return int(raw)
+
+
+async def _drain(request: Request) -> None:
+    """Read what the client is still sending (bounded) so that it receives our answer."""
+    drained = 0
+    try:
+        async for chunk in request.stream():
+            drained += len(chunk)
+            if drained > DRAIN_LIMIT:
+                return
+    except ClientDisconnect:
+        return
+
+
+@router.put(
+    "/{dataset}/files/{path:path}",
+    status_code=status.HTTP_201_CREATED,
+    name="file.upload",
+    openapi_extra={"requestBody": {"content": {"application/octet-stream": {}}, "required": True}},
+)
+async def upload(
+    project: str, dataset: str, path: str, request: Request, user: CurrentUser, rt: RuntimeDep
+) -> UploadResult:
+    """The raw body is the file. Quota is checked before the first byte is stored."""
+    declared = _declared_length(request)
+    try:
+        upload = await anyio.to_thread.run_sync(
+            lambda: files.begin_upload(
+                rt, user=user, project=project, dataset=dataset, path=path, declared=declared
+            )
+        )
+    except PayloadTooLarge:
+        await _drain(request)
+        raise
+    try:
+        buffer = bytearray()
+        async for chunk in request.stream():
+            buffer += chunk
+            if len(buffer) >= WRITE_BUFFER:
+                await anyio.to_thread.run_sync(upload.write, bytes(buffer))
+                buffer.clear()
+        if buffer:
+            await anyio.to_thread.run_sync(upload.write, bytes(buffer))
+        return await anyio.to_thread.run_sync(upload.finish)
+    except PayloadTooLarge:
+        await anyio.to_thread.run_sync(upload.abort)
+        await _drain(request)
+        raise
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(upload.abort)
+        raise
+
+
+@router.delete(
+    "/{dataset}/files/{path:path}", status_code=status.HTTP_204_NO_CONTENT, name="file.delete"
+)
+def delete_path(project: str, dataset: str, path: str, user: CurrentUser, rt: RuntimeDep) -> None:
+    files.delete(rt, user=user, project=project, dataset=dataset, path=path)

@@ -1,0 +1,1 @@
+"""Metadata DB: engine, sessions, declarative base and Alembic migrations."""

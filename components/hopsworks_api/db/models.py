@@ -1,0 +1,23 @@
+"""Import every domain's ORM classes so Alembic and tests see one complete metadata."""
+
+from hopsworks_api.audit.models import AuditHead, AuditRecord
+from hopsworks_api.datasets.models import Dataset
+from hopsworks_api.db.base import Base
+from hopsworks_api.members.models import Membership
+from hopsworks_api.projects.models import Project
+from hopsworks_api.quotas.models import ProjectQuota
+from hopsworks_api.sharing.models import DatasetShare
+from hopsworks_api.users.models import ApiKey, User
+
+__all__ = [
+    "ApiKey",
+    "AuditHead",
+    "AuditRecord",
+    "Base",
+    "Dataset",
+    "DatasetShare",
+    "Membership",
+    "Project",
+    "ProjectQuota",
+    "User",
+]

@@ -1,0 +1,69 @@
+"""Build the FastAPI app from settings: engine, migrations, storage, routers, middleware."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hopsworks_api import __version__
+from hopsworks_api.api import api_router
+from hopsworks_api.audit.middleware import AuditMiddleware
+from hopsworks_api.backends.storage import LocalStorage
+from hopsworks_api.config import Settings
+from hopsworks_api.db import migrate
+from hopsworks_api.db.engine import create_db_engine, create_session_factory
+from hopsworks_api.errors import error_body, install_error_handlers
+from hopsworks_api.runtime import Runtime
+from hopsworks_api.security import TokenCodec, load_jwt_secret
+
+
+class JsonBodyLimit:
+    """Refuse oversized JSON bodies before reading them; file uploads are exempt
+    because they stream and are bounded by quota instead."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not (
+            scope["method"] == "PUT" and "/files/" in scope["path"]
+        ):
+            headers = dict(scope.get("headers") or [])
+            length = headers.get(b"content-length", b"0")
+            if length.isdigit() and int(length) > self.limit:
+                body = error_body("body_too_large", f"request body over {self.limit} bytes")
+                await JSONResponse(body, status_code=413)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    engine = create_db_engine(settings.resolved_database_url)
+    migrate.upgrade(engine)
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=create_session_factory(engine),
+        storage=LocalStorage(settings.storage_root),
+        tokens=TokenCodec(load_jwt_secret(settings), settings.access_token_ttl_seconds),
+    )
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    rt = runtime or build_runtime(settings or Settings())
+    app = FastAPI(
+        title="Hopsworks control service",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = rt
+    install_error_handlers(app)
+    app.include_router(api_router)
+    app.add_middleware(AuditMiddleware, runtime=rt)
+    app.add_middleware(JsonBodyLimit, limit=rt.settings.max_json_body_bytes)
+    return app

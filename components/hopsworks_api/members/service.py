@@ -1,0 +1,111 @@
+"""Membership use cases. Every project keeps at least one Data Owner."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hopsworks_api.authz import Action, ProjectAccess, Role, project_user
+from hopsworks_api.errors import Conflict, NotFound
+from hopsworks_api.members.models import MemberAdd, MemberRead, Membership, MemberUpdate
+from hopsworks_api.projects import service as project_service
+from hopsworks_api.runtime import Runtime
+from hopsworks_api.users import service as user_service
+from hopsworks_api.users.models import User
+
+
+def _read(project: str, membership: Membership, member: User) -> MemberRead:
+    return MemberRead(
+        email=member.email,
+        role=Role(membership.role),
+        identity=project_user(project, member.username),
+        added_at=membership.created_at,
+    )
+
+
+def _membership(session: Session, access: ProjectAccess, email: str) -> tuple[Membership, User]:
+    row = session.execute(
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.project_id == access.project_id, User.email == email.lower())
+        .with_for_update()
+    ).first()
+    if row is None:
+        raise NotFound(f"'{email}' is not a member of project '{access.project}'")
+    return row[0], row[1]
+
+
+def _ensure_another_owner(session: Session, access: ProjectAccess, leaving: Membership) -> None:
+    """Lock the owner rows so two owners cannot demote each other at the same time."""
+    if leaving.role != Role.DATA_OWNER:
+        return
+    owners = session.scalar(
+        select(func.count()).select_from(
+            select(Membership.user_id)
+            .where(Membership.project_id == access.project_id, Membership.role == Role.DATA_OWNER)
+            .with_for_update()
+            .subquery()
+        )
+    )
+    if (owners or 0) <= 1:
+        raise Conflict(f"project '{access.project}' must keep at least one data owner")
+
+
+def list_members(rt: Runtime, *, user: User, project: str) -> list[MemberRead]:
+    with rt.sessions() as session:
+        access = project_service.authorize(
+            session, project=project, user=user, action=Action.VIEW_PROJECT
+        )
+        rows = session.execute(
+            select(Membership, User)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.project_id == access.project_id)
+            .order_by(User.email)
+        ).all()
+        return [_read(access.project, m, u) for m, u in rows]
+
+
+def add(rt: Runtime, *, user: User, project: str, data: MemberAdd) -> MemberRead:
+    with rt.sessions() as session:
+        access = project_service.authorize(
+            session, project=project, user=user, action=Action.MANAGE_MEMBERS
+        )
+        member = user_service.get_by_email(session, data.email)
+        if member is None:
+            raise NotFound(f"no account with email '{data.email}'")
+        membership = Membership(project_id=access.project_id, user_id=member.id, role=data.role)
+        session.add(membership)
+        try:
+            session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            raise Conflict(f"'{member.email}' is already a member of '{project}'") from exc
+        return _read(access.project, membership, member)
+
+
+def change_role(
+    rt: Runtime, *, user: User, project: str, email: str, data: MemberUpdate
+) -> MemberRead:
+    with rt.sessions() as session:
+        access = project_service.authorize(
+            session, project=project, user=user, action=Action.MANAGE_MEMBERS
+        )
+        membership, member = _membership(session, access, email)
+        if data.role != membership.role:
+            _ensure_another_owner(session, access, membership)
+            membership.role = data.role
+        session.commit()
+        return _read(access.project, membership, member)
+
+
+def remove(rt: Runtime, *, user: User, project: str, email: str) -> None:
+    """Owners remove anyone; a data scientist may only leave."""
+    leaving = email.lower() == user.email
+    with rt.sessions() as session:
+        action = Action.LEAVE_PROJECT if leaving else Action.MANAGE_MEMBERS
+        access = project_service.authorize(session, project=project, user=user, action=action)
+        membership, _member = _membership(session, access, email)
+        _ensure_another_owner(session, access, membership)
+        session.delete(membership)
+        session.commit()

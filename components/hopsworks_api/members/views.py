@@ -1,0 +1,33 @@
+"""Member routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from hopsworks_api.deps import CurrentUser, RuntimeDep
+from hopsworks_api.members import service
+from hopsworks_api.members.models import MemberAdd, MemberRead, MemberUpdate
+
+router = APIRouter(prefix="/projects/{project}/members", tags=["members"])
+
+
+@router.get("", name="member.list")
+def list_members(project: str, user: CurrentUser, rt: RuntimeDep) -> list[MemberRead]:
+    return service.list_members(rt, user=user, project=project)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, name="member.add")
+def add_member(project: str, body: MemberAdd, user: CurrentUser, rt: RuntimeDep) -> MemberRead:
+    return service.add(rt, user=user, project=project, data=body)
+
+
+@router.put("/{email}", name="member.change_role")
+def change_role(
+    project: str, email: str, body: MemberUpdate, user: CurrentUser, rt: RuntimeDep
+) -> MemberRead:
+    return service.change_role(rt, user=user, project=project, email=email, data=body)
+
+
+@router.delete("/{email}", status_code=status.HTTP_204_NO_CONTENT, name="member.remove")
+def remove_member(project: str, email: str, user: CurrentUser, rt: RuntimeDep) -> None:
+    service.remove(rt, user=user, project=project, email=email)

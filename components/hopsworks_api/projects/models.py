@@ -1,0 +1,42 @@
+"""Projects: the unit of multi-tenancy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hopsworks_api.db.base import Base, CreatedAtMixin, utcnow
+from hopsworks_api.schemas import ApiModel, Description, ProjectNameModel
+
+
+class Project(CreatedAtMixin, Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
+    description: Mapped[str] = mapped_column(String(2000), default="", nullable=False)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime, default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+class ProjectCreate(ProjectNameModel):
+    description: Description = ""
+
+
+class ProjectUpdate(ApiModel):
+    description: Description | None = None
+
+
+class ProjectRead(ApiModel):
+    id: int
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+    role: str | None = None

@@ -1,0 +1,136 @@
+"""Project use cases: each is one DB transaction plus the storage steps, as a saga."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hopsworks_api import authz
+from hopsworks_api.authz import Action, ProjectAccess, Role
+from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset
+from hopsworks_api.errors import Conflict, NotFound
+from hopsworks_api.members.models import Membership
+from hopsworks_api.projects.models import Project, ProjectCreate, ProjectRead, ProjectUpdate
+from hopsworks_api.quotas.models import ProjectQuota
+from hopsworks_api.runtime import Runtime
+from hopsworks_api.saga import Saga
+from hopsworks_api.schemas import Page, PageParams
+from hopsworks_api.users.models import User
+
+
+def access(session: Session, *, project: str, user: User) -> ProjectAccess:
+    """Resolve who the caller is in `project`; outsiders look the same as a missing project."""
+    row = session.execute(
+        select(Project.id, Project.name, Membership.role)
+        .outerjoin(
+            Membership, and_(Membership.project_id == Project.id, Membership.user_id == user.id)
+        )
+        .where(Project.name == project)
+    ).first()
+    if row is None:
+        raise NotFound(f"project '{project}' not found")
+    return ProjectAccess(
+        project_id=row.id,
+        project=row.name,
+        user_id=user.id,
+        email=user.email,
+        username=user.username,
+        role=Role(row.role) if row.role else None,
+        is_admin=user.is_admin,
+    )
+
+
+def authorize(session: Session, *, project: str, user: User, action: Action) -> ProjectAccess:
+    resolved = access(session, project=project, user=user)
+    authz.require(resolved, action)
+    return resolved
+
+
+def _read(project: Project, role: str | None) -> ProjectRead:
+    return ProjectRead.model_validate(project).model_copy(update={"role": role})
+
+
+def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
+    """Create the project with its owner, default datasets and quota, and their storage."""
+    with rt.sessions() as session:
+        project = Project(name=data.name, description=data.description, created_by=user.id)
+        session.add(project)
+        try:
+            session.flush()
+        except IntegrityError as exc:
+            session.rollback()
+            raise Conflict(f"project '{data.name}' already exists") from exc
+        session.add(Membership(project_id=project.id, user_id=user.id, role=Role.DATA_OWNER))
+        session.add_all(Dataset(project_id=project.id, name=name) for name in DEFAULT_DATASETS)
+        session.add(
+            ProjectQuota(
+                project_id=project.id,
+                storage_bytes_limit=rt.settings.default_storage_bytes,
+                storage_files_limit=rt.settings.default_storage_files,
+            )
+        )
+        session.flush()
+        with Saga("create project") as saga:
+            saga.step(
+                "storage: project directory",
+                lambda: rt.storage.create_project(data.name),
+                lambda: rt.storage.delete_project(data.name),
+            )
+            for name in DEFAULT_DATASETS:
+                rt.storage.create_dataset(data.name, name)
+            session.commit()
+        return _read(project, Role.DATA_OWNER)
+
+
+def list_projects(rt: Runtime, *, user: User, page: PageParams) -> Page[ProjectRead]:
+    """Members see their projects; platform admins see every project."""
+    with rt.sessions() as session:
+        role = Membership.role
+        membership = and_(Membership.project_id == Project.id, Membership.user_id == user.id)
+        query = select(Project, role)
+        if user.is_admin:
+            query = query.outerjoin(Membership, membership)
+        else:
+            query = query.join(Membership, membership)
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.execute(
+            query.order_by(Project.name).limit(page.limit).offset(page.offset)
+        ).all()
+        items = [_read(project, role) for project, role in rows]
+        return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+def get(rt: Runtime, *, user: User, project: str) -> ProjectRead:
+    with rt.sessions() as session:
+        resolved = authorize(session, project=project, user=user, action=Action.VIEW_PROJECT)
+        row = session.get(Project, resolved.project_id)
+        assert row is not None
+        return _read(row, resolved.role)
+
+
+def update(rt: Runtime, *, user: User, project: str, data: ProjectUpdate) -> ProjectRead:
+    with rt.sessions() as session:
+        resolved = authorize(session, project=project, user=user, action=Action.MANAGE_DATASETS)
+        row = session.get(Project, resolved.project_id)
+        assert row is not None
+        if data.description is not None:
+            row.description = data.description
+        session.commit()
+        return _read(row, resolved.role)
+
+
+def delete(rt: Runtime, *, user: User, project: str) -> None:
+    """Remove the project and everything it owns; shares into it go with it (FK cascades)."""
+    with rt.sessions() as session:
+        resolved = authorize(session, project=project, user=user, action=Action.DELETE_PROJECT)
+        row = session.get(Project, resolved.project_id)
+        session.delete(row)
+        session.flush()
+        trash = rt.storage.trash_project(project)
+        try:
+            session.commit()
+        except BaseException:
+            rt.storage.restore(trash)
+            raise
+        rt.storage.purge(trash)

@@ -1,0 +1,21 @@
+"""Everything a request needs, built once per app instead of living in module globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from hopsworks_api.backends.storage import StorageBackend
+from hopsworks_api.config import Settings
+from hopsworks_api.security import TokenCodec
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    storage: StorageBackend
+    tokens: TokenCodec

@@ -1,0 +1,104 @@
+"""Password hashing (argon2id), JWT access tokens and API key material.
+
+Kept apart from the user service so that no other module handles secrets directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from hopsworks_api.config import Settings
+from hopsworks_api.errors import Unauthorized
+
+_hasher = PasswordHasher()
+_ALGORITHM = "HS256"
+API_KEY_PREFIX = "hops"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def write_secret_file(path: Path, content: str) -> None:
+    """Create a secret 0600 from the first byte on: never world-readable, not even briefly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+
+
+def load_jwt_secret(settings: Settings) -> str:
+    """Use the configured key, else a key generated once and kept 0600 in the data dir."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = settings.data_dir / "jwt.secret"
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process won the race: use theirs
+            write_secret_file(path, secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+class TokenCodec:
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self._secret = secret
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, user_id: int) -> str:
+        now = datetime.now(UTC)
+        claims = {
+            "sub": str(user_id),
+            "iat": now,
+            "exp": now + timedelta(seconds=self.ttl_seconds),
+            "jti": secrets.token_hex(8),
+        }
+        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+
+    def user_id(self, token: str) -> int:
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
+            )
+            return int(claims["sub"])
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("access token expired", code="token_expired") from exc
+        except (jwt.InvalidTokenError, ValueError) as exc:
+            raise Unauthorized("invalid access token", code="invalid_token") from exc
+
+
+def new_api_key() -> tuple[str, str, str]:
+    """Return (full key shown once, lookup prefix, hash of the secret part)."""
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return f"{API_KEY_PREFIX}_{prefix}_{secret}", prefix, hash_api_secret(secret)
+
+
+def split_api_key(key: str) -> tuple[str, str]:
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or not parts[2]:
+        raise Unauthorized("malformed API key", code="invalid_api_key")
+    return parts[1], parts[2]
+
+
+def hash_api_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_secret_matches(stored_hash: str, secret: str) -> bool:
+    return hmac.compare_digest(stored_hash, hash_api_secret(secret))

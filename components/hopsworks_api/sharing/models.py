@@ -1,0 +1,57 @@
+"""Dataset shares: another project gets access to the same bytes, never a copy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import field_validator
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hopsworks_api.db.base import Base, CreatedAtMixin
+from hopsworks_api.schemas import ApiModel, check_project_name
+
+
+class Permission(StrEnum):
+    READ_ONLY = "read_only"
+    EDITABLE = "editable"
+
+
+class ShareStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+
+
+class DatasetShare(CreatedAtMixin, Base):
+    __tablename__ = "dataset_shares"
+    __table_args__ = (UniqueConstraint("dataset_id", "target_project_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
+    target_project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    permission: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+
+
+class ShareCreate(ApiModel):
+    project: str
+    permission: Permission = Permission.READ_ONLY
+
+    @field_validator("project")
+    @classmethod
+    def _valid_project(cls, value: str) -> str:
+        return check_project_name(value)
+
+
+class ShareRead(ApiModel):
+    owner_project: str
+    dataset: str
+    project: str
+    permission: Permission
+    status: ShareStatus
+    created_at: datetime

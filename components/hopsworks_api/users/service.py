@@ -1,0 +1,110 @@
+"""Accounts, logins and API keys."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hopsworks_api import security
+from hopsworks_api.errors import Conflict, NotFound, Unauthorized
+from hopsworks_api.users.models import ApiKey, User, UserCreate
+
+_DUMMY_HASH = security.hash_password("timing-equaliser")
+
+
+def get_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.lower()))
+
+
+def get(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def _username_for(session: Session, email: str) -> str:
+    """A short, unique, alphanumeric name: it becomes part of `<project>__<user>`."""
+    base = re.sub(r"[^a-z0-9]", "", email.split("@", 1)[0].lower())[:20]
+    if not base or not base[0].isalpha():
+        base = f"u{base}"[:20]
+    candidate, n = base, 1
+    while session.scalar(select(User.id).where(User.username == candidate)) is not None:
+        n += 1
+        candidate = f"{base}{n}"
+    return candidate
+
+
+def create(session: Session, *, data: UserCreate, is_admin: bool = False) -> User:
+    """Create an account; the platform's very first account is its administrator."""
+    email = data.email.lower()
+    if get_by_email(session, email) is not None:
+        raise Conflict(f"an account for '{email}' already exists")
+    first = session.scalar(select(func.count()).select_from(User)) == 0
+    user = User(
+        email=email,
+        username=_username_for(session, email),
+        password_hash=security.hash_password(data.password),
+        first_name=data.first_name,
+        last_name=data.last_name,
+        is_admin=is_admin or first,
+    )
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"an account for '{email}' already exists") from exc
+    return user
+
+
+def authenticate(session: Session, *, email: str, password: str) -> User:
+    user = get_by_email(session, email)
+    if user is None:
+        security.verify_password(_DUMMY_HASH, password)  # same time whether or not it exists
+        raise Unauthorized("wrong email or password", code="invalid_credentials")
+    if not security.verify_password(user.password_hash, password) or not user.is_active:
+        raise Unauthorized("wrong email or password", code="invalid_credentials")
+    return user
+
+
+def from_token(session: Session, *, tokens: security.TokenCodec, token: str) -> User:
+    user = session.get(User, tokens.user_id(token))
+    if user is None or not user.is_active:
+        raise Unauthorized("the token's account no longer exists", code="invalid_token")
+    return user
+
+
+def from_api_key(session: Session, *, key: str) -> User:
+    prefix, secret = security.split_api_key(key)
+    row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if row is None or not security.api_secret_matches(row.secret_hash, secret):
+        raise Unauthorized("invalid API key", code="invalid_api_key")
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("invalid API key", code="invalid_api_key")
+    return user
+
+
+def create_api_key(session: Session, *, user: User, name: str) -> tuple[ApiKey, str]:
+    key, prefix, secret_hash = security.new_api_key()
+    row = ApiKey(user_id=user.id, name=name, prefix=prefix, secret_hash=secret_hash)
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(f"an API key named '{name}' already exists") from exc
+    return row, key
+
+
+def list_api_keys(session: Session, *, user: User) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).where(ApiKey.user_id == user.id)))
+
+
+def delete_api_key(session: Session, *, user: User, name: str) -> None:
+    row = session.scalar(select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.name == name))
+    if row is None:
+        raise NotFound(f"no API key named '{name}'")
+    session.delete(row)
+    session.commit()

@@ -1,0 +1,132 @@
+"""Fixtures: every test that takes `api` runs twice, on SQLite and on a real MariaDB.
+
+The MariaDB server is started once per session (installed with apt if missing) on
+loopback; each test gets a database of its own, migrated by the app exactly as
+`hops serve` migrates it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from hopsworks_api.config import Settings
+from hopsworks_api.main import create_app
+from tests.support.api import Api
+from tests.support.mariadb import MariaDBServer
+
+BACKENDS = [b for b in os.environ.get("HOPS_TEST_DBS", "sqlite,mariadb").split(",") if b]
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDBServer]:
+    server = MariaDBServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'hops.db'}"
+        return
+    server: MariaDBServer = request.getfixturevalue("mariadb")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    url = server.create_database(name)
+    yield url
+    server.drop_database(name)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data", database_url=db_url, jwt_secret="test-secret-" + "x" * 32
+    )
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    application = create_app(settings)
+    yield application
+    application.state.runtime.engine.dispose()
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def api(client: TestClient) -> Api:
+    """An API driver with four actors: a platform admin (the first account), a data owner
+    and a data scientist of project `demo`, and an outsider."""
+    return Api.with_actors(client)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app behind a real uvicorn on loopback, for tests of real concurrency."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=20)
+
+
+@pytest.fixture
+def served_process(tmp_path: Path, db_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`hops serve` as a separate process, so its memory can be measured on its own."""
+    port = free_port()
+    env = {**os.environ, "HOPS_LOG_JSON": "true"}
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "hopsworks_api.cli", "serve", "--port", str(port),
+            "--data-dir", str(tmp_path / "served"), "--db", db_url,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError((tmp_path / "serve.log").read_text()[-3000:])
+        time.sleep(0.1)
+    yield base, proc
+    proc.terminate()
+    proc.wait(timeout=20)
