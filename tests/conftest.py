@@ -52,7 +52,11 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
     return Settings(
-        data_dir=tmp_path / "data", database_url=db_url, jwt_secret="test-secret-" + "x" * 32
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        jwt_secret="test-secret-" + "x" * 32,
+        password_time_cost=1,
+        password_memory_kib=64,
     )
 
 
@@ -108,8 +112,16 @@ def served_process(tmp_path: Path, db_url: str) -> Iterator[tuple[str, subproces
     env = {**os.environ, "HOPS_LOG_JSON": "true"}
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "hopsworks_api.cli", "serve", "--port", str(port),
-            "--data-dir", str(tmp_path / "served"), "--db", db_url,
+            sys.executable,
+            "-m",
+            "hopsworks_api.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "served"),
+            "--db",
+            db_url,
         ],
         env=env,
         stdout=subprocess.DEVNULL,

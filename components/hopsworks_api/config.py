@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         default=None, description="HS256 key; default: generated once, stored 0600 in data_dir"
     )
 
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=65536, ge=8)
+
     default_storage_bytes: int | None = Field(default=100 * GiB, ge=0)
     default_storage_files: int | None = Field(default=1_000_000, ge=0)
     max_json_body_bytes: int = Field(default=1024 * 1024, gt=0)

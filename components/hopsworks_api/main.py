@@ -15,7 +15,7 @@ from hopsworks_api.db import migrate
 from hopsworks_api.db.engine import create_db_engine, create_session_factory
 from hopsworks_api.errors import error_body, install_error_handlers
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.security import TokenCodec, load_jwt_secret
+from hopsworks_api.security import Passwords, TokenCodec, load_jwt_secret
 
 
 class JsonBodyLimit:
@@ -49,6 +49,9 @@ def build_runtime(settings: Settings) -> Runtime:
         sessions=create_session_factory(engine),
         storage=LocalStorage(settings.storage_root),
         tokens=TokenCodec(load_jwt_secret(settings), settings.access_token_ttl_seconds),
+        passwords=Passwords(
+            time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
+        ),
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hopsworks_api.backends.storage import StorageBackend
 from hopsworks_api.config import Settings
-from hopsworks_api.security import TokenCodec
+from hopsworks_api.security import Passwords, TokenCodec
 
 
 @dataclass
@@ -19,3 +19,4 @@ class Runtime:
     sessions: sessionmaker[Session]
     storage: StorageBackend
     tokens: TokenCodec
+    passwords: Passwords

@@ -20,20 +20,30 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from hopsworks_api.config import Settings
 from hopsworks_api.errors import Unauthorized
 
-_hasher = PasswordHasher()
 _ALGORITHM = "HS256"
 API_KEY_PREFIX = "hops"
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+class Passwords:
+    """argon2id with tunable cost: RFC 9106 defaults in production, cheaper in test suites
+    (still real argon2) so that hundreds of accounts can be made per run."""
 
+    def __init__(self, *, time_cost: int = 3, memory_kib: int = 65536) -> None:
+        self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        self._dummy = self._hasher.hash("timing-equaliser")
 
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def burn(self, password: str) -> None:
+        """Spend the time a real check takes, so unknown emails cannot be told apart."""
+        self.verify(self._dummy, password)
 
 
 def write_secret_file(path: Path, content: str) -> None:

@@ -49,12 +49,16 @@ class Api:
 
     def add_member(self, who: str, project: str, member: str, role: str) -> None:
         reply = self.call(
-            who, "POST", f"/api/projects/{project}/members",
+            who,
+            "POST",
+            f"/api/projects/{project}/members",
             json={"email": self.email(member), "role": role},
         )
         assert reply.status_code == 201, reply.text
 
-    def upload(self, who: str, project: str, dataset: str, path: str, data: bytes) -> httpx.Response:
+    def upload(
+        self, who: str, project: str, dataset: str, path: str, data: bytes
+    ) -> httpx.Response:
         return self.call(
             who, "PUT", f"/api/projects/{project}/datasets/{dataset}/files/{path}", content=data
         )

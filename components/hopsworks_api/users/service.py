@@ -12,8 +12,6 @@ from hopsworks_api import security
 from hopsworks_api.errors import Conflict, NotFound, Unauthorized
 from hopsworks_api.users.models import ApiKey, User, UserCreate
 
-_DUMMY_HASH = security.hash_password("timing-equaliser")
-
 
 def get_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.lower()))
@@ -35,7 +33,9 @@ def _username_for(session: Session, email: str) -> str:
     return candidate
 
 
-def create(session: Session, *, data: UserCreate, is_admin: bool = False) -> User:
+def create(
+    session: Session, *, passwords: security.Passwords, data: UserCreate, is_admin: bool = False
+) -> User:
     """Create an account; the platform's very first account is its administrator."""
     email = data.email.lower()
     if get_by_email(session, email) is not None:
@@ -44,7 +44,7 @@ def create(session: Session, *, data: UserCreate, is_admin: bool = False) -> Use
     user = User(
         email=email,
         username=_username_for(session, email),
-        password_hash=security.hash_password(data.password),
+        password_hash=passwords.hash(data.password),
         first_name=data.first_name,
         last_name=data.last_name,
         is_admin=is_admin or first,
@@ -58,12 +58,14 @@ def create(session: Session, *, data: UserCreate, is_admin: bool = False) -> Use
     return user
 
 
-def authenticate(session: Session, *, email: str, password: str) -> User:
+def authenticate(
+    session: Session, *, passwords: security.Passwords, email: str, password: str
+) -> User:
     user = get_by_email(session, email)
     if user is None:
-        security.verify_password(_DUMMY_HASH, password)  # same time whether or not it exists
+        passwords.burn(password)
         raise Unauthorized("wrong email or password", code="invalid_credentials")
-    if not security.verify_password(user.password_hash, password) or not user.is_active:
+    if not passwords.verify(user.password_hash, password) or not user.is_active:
         raise Unauthorized("wrong email or password", code="invalid_credentials")
     return user
 

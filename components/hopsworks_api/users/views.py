@@ -26,14 +26,16 @@ users_router = APIRouter(prefix="/users", tags=["identity"])
 def register(body: UserCreate, request: Request, rt: RuntimeDep) -> UserRead:
     request.state.audit.actor = body.email.lower()
     with rt.sessions() as session:
-        return UserRead.model_validate(service.create(session, data=body))
+        return UserRead.model_validate(service.create(session, passwords=rt.passwords, data=body))
 
 
 @auth_router.post("/login", response_model=Token, name="user.login")
 def login(body: Login, request: Request, rt: RuntimeDep) -> Token:
     request.state.audit.actor = body.email.lower()
     with rt.sessions() as session:
-        user = service.authenticate(session, email=body.email, password=body.password)
+        user = service.authenticate(
+            session, passwords=rt.passwords, email=body.email, password=body.password
+        )
     return Token(access_token=rt.tokens.issue(user.id), expires_in=rt.tokens.ttl_seconds)
 
 

@@ -10,6 +10,7 @@ row exists from the start so that writers only ever lock it, never race to creat
 
 import sqlalchemy as sa
 from alembic import op
+
 from hopsworks_api.db.base import PreciseDateTime
 
 revision = "0001"
