@@ -49,6 +49,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -118,6 +119,7 @@ class PhaseResult:
             "wall_s": round(self.wall_s, 3),
             "per_s": round(self.per_s, 1),
             "p50_ms": round(self.pct_ms(50), 2),
+            "p90_ms": round(self.pct_ms(90), 2),
             "p99_ms": round(self.pct_ms(99), 2),
             "max_ms": round(max(self.latencies, default=0.0) * 1000.0, 2),
             "statuses": self.statuses,
@@ -128,23 +130,37 @@ class PhaseResult:
 
 @dataclass
 class FileResult:
+    """Seconds per round for each operation; the report uses the median round."""
+
     size_bytes: int
+    rounds: int
     scratch_dir: str
     same_fs_as_data_dir: bool | None
     disk: str
     generate_s: float
-    cp_s: float
-    cp_sync_s: float
-    upload_s: float
-    upload_sync_s: float
-    download_s: float
-    downloaded_bytes: int
-    upload_status: int
-    download_status: int
+    cp_s: list[float] = field(default_factory=list)
+    cp_sync_s: list[float] = field(default_factory=list)
+    upload_s: list[float] = field(default_factory=list)
+    upload_sync_s: list[float] = field(default_factory=list)
+    download_s: list[float] = field(default_factory=list)
     errors: list[ErrorSample] = field(default_factory=list)
 
-    def mb_s(self, seconds: float) -> float:
+    def median(self, name: str) -> float:
+        values: list[float] = getattr(self, name)
+        return statistics.median(values) if values else 0.0
+
+    def mb_s(self, name: str) -> float:
+        seconds = self.median(name)
         return self.size_bytes / MB / seconds if seconds > 0 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = asdict(self)
+        for name in ("cp_s", "cp_sync_s", "upload_s", "upload_sync_s", "download_s"):
+            out[name.removesuffix("_s") + "_median_mb_s"] = round(self.mb_s(name), 1)
+        base = self.mb_s("cp_sync_s")
+        out["upload_vs_cp"] = round(self.mb_s("upload_s") / base, 3) if base else None
+        out["download_vs_cp"] = round(self.mb_s("download_s") / base, 3) if base else None
+        return out
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -240,11 +256,11 @@ def run_concurrent(
             with httpx.Client(base_url=base_url, headers=headers, timeout=API_TIMEOUT) as client:
                 while True:
                     with lock:
-                        if time.perf_counter() > deadline:
-                            timed_out = True
-                            return
                         index = next(cursor, None)
                         if index is None:
+                            return
+                        if time.perf_counter() > deadline:
+                            timed_out = True
                             return
                         attempted += 1
                     t0 = time.perf_counter()
@@ -257,7 +273,9 @@ def run_concurrent(
                             if len(errors) < MAX_ERROR_SAMPLES:
                                 errors.append(
                                     ErrorSample(
-                                        f"job {index}", None, f"{exc!r} after {elapsed:.1f}s"
+                                        f"job {jobs[index]!r}",
+                                        None,
+                                        f"{exc!r} after {elapsed:.1f}s",
                                     )
                                 )
                         progress.advance(task)
@@ -335,108 +353,118 @@ def file_chunks(path: Path, size: int) -> Iterator[bytes]:
             yield block
 
 
+def upload_once(
+    client: httpx.Client, url: str, source: Path, size: int, errors: list[ErrorSample]
+) -> bool:
+    """Stream `source` up in 1 MiB chunks with a Content-Length; True on 201."""
+    try:
+        response = client.put(
+            url,
+            content=file_chunks(source, size),
+            headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+        )
+    except httpx.HTTPError as exc:
+        errors.append(ErrorSample(f"PUT {url}", None, repr(exc)))
+        return False
+    if response.status_code != 201:
+        errors.append(ErrorSample(f"PUT {url}", response.status_code, describe(response)))
+        return False
+    return True
+
+
+def download_once(client: httpx.Client, url: str, size: int, errors: list[ErrorSample]) -> bool:
+    """Stream the file down, discarding it; True if all `size` bytes arrived with a 200."""
+    received = 0
+    try:
+        with client.stream("GET", url) as stream:
+            if stream.status_code != 200:
+                stream.read()
+                errors.append(ErrorSample(f"GET {url}", stream.status_code, describe(stream)))
+                return False
+            for block in stream.iter_bytes(CHUNK):
+                received += len(block)
+    except httpx.HTTPError as exc:
+        errors.append(ErrorSample(f"GET {url}", None, repr(exc)))
+        return False
+    if received != size:
+        errors.append(ErrorSample(f"GET {url}", 200, f"received {received} of {size} bytes"))
+        return False
+    return True
+
+
 def file_phase(
     base_url: str,
     token: str,
     project: str,
     size: int,
+    rounds: int,
     scratch_parent: Path,
     data_dir: Path | None,
 ) -> FileResult:
-    headers = {"Authorization": f"Bearer {token}"}
-    errors: list[ErrorSample] = []
+    """Write a test file next to the data dir, then per round: cp+sync, upload, download."""
     scratch = Path(tempfile.mkdtemp(prefix="hops-bench-", dir=scratch_parent))
     same_fs = None
     if data_dir is not None and data_dir.exists():
         same_fs = os.stat(scratch).st_dev == os.stat(data_dir).st_dev
-    remote = f"bench-{uuid.uuid4().hex[:8]}.bin"
-    url = f"/api/projects/{project}/datasets/Resources/files/{remote}"
+    headers = {"Authorization": f"Bearer {token}"}
     try:
         source, copy = scratch / "source.bin", scratch / "copy.bin"
         console.print(f"writing {size / MiB:.0f} MiB test file in {scratch}")
         t0 = time.perf_counter()
         write_random_file(source, size)
         sync()
-        generate_s = time.perf_counter() - t0
-
-        # Baseline: cp on the same filesystem; the clock stops after a sync.
-        t0 = time.perf_counter()
-        subprocess.run(["cp", str(source), str(copy)], check=True, timeout=600)
-        cp_s = time.perf_counter() - t0
-        sync()
-        cp_sync_s = time.perf_counter() - t0
-        copy.unlink()
-        sync()
-
-        upload_s = upload_sync_s = download_s = 0.0
-        upload_status = download_status = 0
-        downloaded = 0
-        with httpx.Client(base_url=base_url, headers=headers, timeout=FILE_TIMEOUT) as client:
-            console.print(f"uploading to {url}")
-            t0 = time.perf_counter()
-            try:
-                response = client.put(
-                    url,
-                    content=file_chunks(source, size),
-                    headers={
-                        "Content-Length": str(size),
-                        "Content-Type": "application/octet-stream",
-                    },
-                )
-                upload_status = response.status_code
-                if upload_status != 201:
-                    errors.append(ErrorSample(f"PUT {url}", upload_status, describe(response)))
-            except httpx.HTTPError as exc:
-                errors.append(ErrorSample(f"PUT {url}", None, repr(exc)))
-            upload_s = time.perf_counter() - t0
-            sync()
-            upload_sync_s = time.perf_counter() - t0
-
-            if upload_status == 201:
-                console.print(f"downloading {url}")
+        result = FileResult(
+            size_bytes=size,
+            rounds=rounds,
+            scratch_dir=str(scratch),
+            same_fs_as_data_dir=same_fs,
+            disk=disk_of(scratch_parent),
+            generate_s=time.perf_counter() - t0,
+        )
+        with (
+            httpx.Client(base_url=base_url, headers=headers, timeout=FILE_TIMEOUT) as client,
+            new_progress() as progress,
+        ):
+            task = progress.add_task("file transfer", total=rounds)
+            for _ in range(rounds):
+                # Baseline: cp on the same filesystem; the clock stops after a sync.
                 t0 = time.perf_counter()
-                try:
-                    with client.stream("GET", url) as stream:
-                        download_status = stream.status_code
-                        if download_status == 200:
-                            for block in stream.iter_bytes(CHUNK):
-                                downloaded += len(block)
-                        else:
-                            stream.read()
-                            errors.append(
-                                ErrorSample(f"GET {url}", download_status, describe(stream))
-                            )
-                except httpx.HTTPError as exc:
-                    errors.append(ErrorSample(f"GET {url}", None, repr(exc)))
-                download_s = time.perf_counter() - t0
-                if download_status == 200 and downloaded != size:
-                    errors.append(
-                        ErrorSample(f"GET {url}", 200, f"received {downloaded} of {size} bytes")
-                    )
+                subprocess.run(["cp", str(source), str(copy)], check=True, timeout=600)
+                result.cp_s.append(time.perf_counter() - t0)
+                sync()
+                result.cp_sync_s.append(time.perf_counter() - t0)
+                copy.unlink()
+                sync()
+
+                url = (
+                    f"/api/projects/{project}/datasets/Resources/files/"
+                    f"bench-{uuid.uuid4().hex[:8]}.bin"
+                )
+                t0 = time.perf_counter()
+                uploaded = upload_once(client, url, source, size, result.errors)
+                upload_s = time.perf_counter() - t0
+                sync()
+                if not uploaded:
+                    break
+                result.upload_s.append(upload_s)
+                result.upload_sync_s.append(time.perf_counter() - t0)
+
+                t0 = time.perf_counter()
+                if not download_once(client, url, size, result.errors):
+                    break
+                result.download_s.append(time.perf_counter() - t0)
+
                 deleted = client.delete(url)
                 if deleted.status_code != 204:
-                    errors.append(
+                    result.errors.append(
                         ErrorSample(f"DELETE {url}", deleted.status_code, describe(deleted))
                     )
+                    break
+                sync()
+                progress.advance(task)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-    return FileResult(
-        size_bytes=size,
-        scratch_dir=str(scratch),
-        same_fs_as_data_dir=same_fs,
-        disk=disk_of(scratch_parent),
-        generate_s=generate_s,
-        cp_s=cp_s,
-        cp_sync_s=cp_sync_s,
-        upload_s=upload_s,
-        upload_sync_s=upload_sync_s,
-        download_s=download_s,
-        downloaded_bytes=downloaded,
-        upload_status=upload_status,
-        download_status=download_status,
-        errors=errors,
-    )
+    return result
 
 
 # ---------------------------------------------------------------------------- report
@@ -489,21 +517,29 @@ def print_report(
     out.print(table)
 
     if files is not None:
-        ft = Table(title=f"file transfer, {files.size_bytes / MiB:.0f} MiB (MB = 10^6 B)")
-        for column in ("operation", "seconds", "MB/s", "vs cp+sync"):
+        ft = Table(
+            title=f"file transfer, {files.size_bytes / MiB:.0f} MiB, "
+            f"median of {files.rounds} rounds (MB = 10^6 B)"
+        )
+        for column in ("operation", "seconds", "MB/s", "vs cp+sync", "MB/s per round"):
             ft.add_column(column, justify="left" if column == "operation" else "right")
-        base = files.mb_s(files.cp_sync_s)
+        base = files.mb_s("cp_sync_s")
         rows = [
-            ("cp + sync (baseline)", files.cp_sync_s),
-            ("cp alone (page cache)", files.cp_s),
-            ("upload, to 201", files.upload_s),
-            ("upload + sync", files.upload_sync_s),
-            ("download (discarded)", files.download_s),
+            ("cp + sync (baseline)", "cp_sync_s"),
+            ("cp alone (page cache)", "cp_s"),
+            ("upload, to 201", "upload_s"),
+            ("upload + sync", "upload_sync_s"),
+            ("download (discarded)", "download_s"),
         ]
-        for label, seconds in rows:
-            rate = files.mb_s(seconds)
+        for label, name in rows:
+            rate = files.mb_s(name)
+            each = " ".join(f"{files.size_bytes / MB / t:.0f}" for t in getattr(files, name))
             ft.add_row(
-                label, f"{seconds:.2f}", f"{rate:.0f}", f"{rate / base:.2f}" if base else "-"
+                label,
+                f"{files.median(name):.2f}",
+                f"{rate:.0f}",
+                f"{rate / base:.2f}" if base else "-",
+                each,
             )
         out.print(ft)
         same = {True: "yes", False: "NO", None: "unknown (no --data-dir)"}[
@@ -534,7 +570,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Benchmark a running hops control service (loopback only).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("url", nargs="?", default="http://127.0.0.1:8181")
+    parser.add_argument(
+        "url", nargs="?", default="http://127.0.0.1:8181", help="service base URL (loopback only)"
+    )
     parser.add_argument("-n", "--projects", type=int, default=200, help="projects to create")
     parser.add_argument(
         "-c", "--concurrency", type=int, default=8, help="concurrent clients (threads)"
@@ -545,10 +583,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--upload-mib", type=int, default=512, help="size of the upload test file; 0 skips it"
     )
     parser.add_argument(
+        "--file-rounds", type=int, default=3, help="cp/upload/download rounds (median shown)"
+    )
+    parser.add_argument(
         "--data-dir",
         type=Path,
         default=None,
-        help="the server's --data-dir; the test file is written next to it (same filesystem)",
+        help="the server's --data-dir; the test file is written next to it (same filesystem). "
+        "Without it the system temp dir is used and the filesystem is not checked",
     )
     parser.add_argument(
         "--phase-timeout", type=float, default=600.0, help="wall-time limit per phase (s)"
@@ -560,6 +602,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--{name} is out of range")
     if args.upload_mib < 0:
         parser.error("--upload-mib must be >= 0")
+    if not 1 <= args.file_rounds <= 20:
+        parser.error("--file-rounds must be between 1 and 20")
     return args
 
 
@@ -658,7 +702,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir = args.data_dir.resolve() if args.data_dir else None
         scratch_parent = data_dir.parent if data_dir else Path(tempfile.gettempdir())
         files = file_phase(
-            base_url, token, created[0], args.upload_mib * MiB, scratch_parent, data_dir
+            base_url,
+            token,
+            created[0],
+            args.upload_mib * MiB,
+            args.file_rounds,
+            scratch_parent,
+            data_dir,
         )
 
     info = {
@@ -673,22 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         payload = {
             **info,
             "phases": [p.summary() for p in phases],
-            "files": None
-            if files is None
-            else {
-                **asdict(files),
-                "cp_sync_mb_s": round(files.mb_s(files.cp_sync_s), 1),
-                "cp_mb_s": round(files.mb_s(files.cp_s), 1),
-                "upload_mb_s": round(files.mb_s(files.upload_s), 1),
-                "upload_sync_mb_s": round(files.mb_s(files.upload_sync_s), 1),
-                "download_mb_s": round(files.mb_s(files.download_s), 1),
-                "upload_vs_cp": round(files.cp_sync_s / files.upload_s, 3)
-                if files.upload_s
-                else None,
-                "download_vs_cp": round(files.cp_sync_s / files.download_s, 3)
-                if files.download_s
-                else None,
-            },
+            "files": None if files is None else files.summary(),
         }
         args.json.write_text(json.dumps(payload, indent=2))
     failed = any(p.ok != p.attempted or p.timed_out for p in phases) or bool(files and files.errors)

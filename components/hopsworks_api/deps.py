@@ -36,7 +36,7 @@ def get_current_user(
     """Accept `Authorization: Bearer <jwt>`, `Authorization: ApiKey <key>` or `X-API-Key`."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    with rt.sessions() as session:
+    with rt.read_sessions() as session:
         if scheme.lower() == "apikey" and value:
             user = user_service.from_api_key(session, key=value.strip())
         elif api_key:

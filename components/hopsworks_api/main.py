@@ -12,7 +12,11 @@ from hopsworks_api.audit.middleware import AuditMiddleware
 from hopsworks_api.backends.storage import LocalStorage
 from hopsworks_api.config import Settings
 from hopsworks_api.db import migrate
-from hopsworks_api.db.engine import create_db_engine, create_session_factory
+from hopsworks_api.db.engine import (
+    create_db_engine,
+    create_read_session_factory,
+    create_session_factory,
+)
 from hopsworks_api.errors import error_body, install_error_handlers
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.security import Passwords, TokenCodec, load_jwt_secret
@@ -47,6 +51,7 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         engine=engine,
         sessions=create_session_factory(engine),
+        read_sessions=create_read_session_factory(engine),
         storage=LocalStorage(settings.storage_root),
         tokens=TokenCodec(load_jwt_secret(settings), settings.access_token_ttl_seconds),
         passwords=Passwords(

@@ -17,6 +17,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
     storage: StorageBackend
     tokens: TokenCodec
     passwords: Passwords

@@ -130,7 +130,7 @@ def verify(session: Session) -> VerifyReport:
 
 def activity(rt: Runtime, *, user: User, project: str, page: PageParams) -> Page[AuditRead]:
     """The project's audit feed, newest first."""
-    with rt.sessions() as session:
+    with rt.read_sessions() as session:
         access = project_service.authorize(
             session, project=project, user=user, action=Action.VIEW_PROJECT
         )

@@ -42,7 +42,7 @@ def read(
 ) -> DirectoryListing | FileDownload:
     """A directory lists (data scientists too); a file downloads (data owners only)."""
     parts = validate_relative_path(path)
-    with rt.sessions() as session:
+    with rt.read_sessions() as session:
         access = dataset_service.member_access(session, project=project, user=user)
         ref = dataset_service.resolve(session, access, dataset)
         authz.require(access, Action.LIST_FILES)

@@ -76,7 +76,7 @@ def member_access(session: Session, *, project: str, user: User) -> ProjectAcces
 
 
 def list_datasets(rt: Runtime, *, user: User, project: str) -> list[DatasetRead]:
-    with rt.sessions() as session:
+    with rt.read_sessions() as session:
         access = member_access(session, project=project, user=user)
         own = session.scalars(
             select(Dataset).where(Dataset.project_id == access.project_id).order_by(Dataset.name)

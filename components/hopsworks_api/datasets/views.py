@@ -3,6 +3,7 @@ with file size."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -89,16 +90,30 @@ def _declared_length(request: Request) -> int | None:
     return int(raw)
 
 
-async def _drain(request: Request) -> None:
-    """Read what the client is still sending (bounded) so that it receives our answer."""
-    drained = 0
-    try:
-        async for chunk in request.stream():
+class Body:
+    """The raw request body as chunks, remembering whether the client finished sending:
+    after the last chunk, asking the server for more would wait for a disconnect."""
+
+    def __init__(self, request: Request) -> None:
+        self._receive = request.receive
+        self.complete = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.complete:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            self.complete = not message.get("more_body", False)
+            if chunk := message.get("body", b""):
+                yield chunk
+
+    async def drain(self) -> None:
+        """Read what the client is still sending (bounded) so that it receives our answer."""
+        drained = 0
+        async for chunk in self.chunks():
             drained += len(chunk)
             if drained > DRAIN_LIMIT:
                 return
-    except ClientDisconnect:
-        return
 
 
 @router.put(
@@ -112,6 +127,7 @@ async def upload(
 ) -> UploadResult:
     """The raw body is the file. Quota is checked before the first byte is stored."""
     declared = _declared_length(request)
+    body = Body(request)
     try:
         upload = await anyio.to_thread.run_sync(
             lambda: files.begin_upload(
@@ -119,11 +135,11 @@ async def upload(
             )
         )
     except PayloadTooLarge:
-        await _drain(request)
+        await body.drain()
         raise
     try:
         buffer = bytearray()
-        async for chunk in request.stream():
+        async for chunk in body.chunks():
             buffer += chunk
             if len(buffer) >= WRITE_BUFFER:
                 await anyio.to_thread.run_sync(upload.write, bytes(buffer))
@@ -133,7 +149,7 @@ async def upload(
         return await anyio.to_thread.run_sync(upload.finish)
     except PayloadTooLarge:
         await anyio.to_thread.run_sync(upload.abort)
-        await _drain(request)
+        await body.drain()
         raise
     except BaseException:
         with anyio.CancelScope(shield=True):

@@ -53,7 +53,7 @@ def _ensure_another_owner(session: Session, access: ProjectAccess, leaving: Memb
 
 
 def list_members(rt: Runtime, *, user: User, project: str) -> list[MemberRead]:
-    with rt.sessions() as session:
+    with rt.read_sessions() as session:
         access = project_service.authorize(
             session, project=project, user=user, action=Action.VIEW_PROJECT
         )

@@ -85,7 +85,7 @@ def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
 
 def list_projects(rt: Runtime, *, user: User, page: PageParams) -> Page[ProjectRead]:
     """Members see their projects; platform admins see every project."""
-    with rt.sessions() as session:
+    with rt.read_sessions() as session:
         role = Membership.role
         membership = and_(Membership.project_id == Project.id, Membership.user_id == user.id)
         query = select(Project, role)
@@ -102,7 +102,7 @@ def list_projects(rt: Runtime, *, user: User, page: PageParams) -> Page[ProjectR
 
 
 def get(rt: Runtime, *, user: User, project: str) -> ProjectRead:
-    with rt.sessions() as session:
+    with rt.read_sessions() as session:
         resolved = authorize(session, project=project, user=user, action=Action.VIEW_PROJECT)
         row = session.get(Project, resolved.project_id)
         assert row is not None

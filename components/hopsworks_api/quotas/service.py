@@ -111,7 +111,7 @@ def _read(project: str, quota: ProjectQuota) -> QuotaRead:
 
 
 def get(rt: Runtime, *, user: User, project: str) -> QuotaRead:
-    with rt.sessions() as session:
+    with rt.read_sessions() as session:
         access = project_service.authorize(
             session, project=project, user=user, action=Action.VIEW_PROJECT
         )

@@ -95,7 +95,7 @@ def offer(rt: Runtime, *, user: User, project: str, dataset: str, data: ShareCre
 
 
 def list_shares(rt: Runtime, *, user: User, project: str, dataset: str) -> list[ShareRead]:
-    with rt.sessions() as session:
+    with rt.read_sessions() as session:
         access = member_access(session, project=project, user=user)
         own = _own_dataset(session, access, dataset)
         rows = session.execute(
@@ -122,7 +122,7 @@ def unshare(rt: Runtime, *, user: User, project: str, dataset: str, target: str)
 
 def shared_with(rt: Runtime, *, user: User, project: str) -> list[ShareRead]:
     """Offers waiting for this project and shares it has accepted."""
-    with rt.sessions() as session:
+    with rt.read_sessions() as session:
         access = member_access(session, project=project, user=user)
         rows = session.execute(
             _query()

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from hopsworks_api import security
 from hopsworks_api.errors import Conflict, NotFound, Unauthorized
@@ -38,13 +38,14 @@ def create(
 ) -> User:
     """Create an account; the platform's very first account is its administrator."""
     email = data.email.lower()
+    password_hash = passwords.hash(data.password)  # slow on purpose: before any DB lock
     if get_by_email(session, email) is not None:
         raise Conflict(f"an account for '{email}' already exists")
     first = session.scalar(select(func.count()).select_from(User)) == 0
     user = User(
         email=email,
         username=_username_for(session, email),
-        password_hash=passwords.hash(data.password),
+        password_hash=password_hash,
         first_name=data.first_name,
         last_name=data.last_name,
         is_admin=is_admin or first,
@@ -59,9 +60,11 @@ def create(
 
 
 def authenticate(
-    session: Session, *, passwords: security.Passwords, email: str, password: str
+    sessions: sessionmaker[Session], *, passwords: security.Passwords, email: str, password: str
 ) -> User:
-    user = get_by_email(session, email)
+    """The slow password check runs after the read transaction has ended."""
+    with sessions() as session:
+        user = get_by_email(session, email)
     if user is None:
         passwords.burn(password)
         raise Unauthorized("wrong email or password", code="invalid_credentials")

@@ -32,10 +32,9 @@ def register(body: UserCreate, request: Request, rt: RuntimeDep) -> UserRead:
 @auth_router.post("/login", response_model=Token, name="user.login")
 def login(body: Login, request: Request, rt: RuntimeDep) -> Token:
     request.state.audit.actor = body.email.lower()
-    with rt.sessions() as session:
-        user = service.authenticate(
-            session, passwords=rt.passwords, email=body.email, password=body.password
-        )
+    user = service.authenticate(
+        rt.read_sessions, passwords=rt.passwords, email=body.email, password=body.password
+    )
     return Token(access_token=rt.tokens.issue(user.id), expires_in=rt.tokens.ttl_seconds)
 
 
@@ -53,7 +52,7 @@ def create_api_key(body: ApiKeyCreate, user: CurrentUser, rt: RuntimeDep) -> Api
 
 @auth_router.get("/api-keys", response_model=list[ApiKeyRead], name="apikey.list")
 def list_api_keys(user: CurrentUser, rt: RuntimeDep) -> list[ApiKeyRead]:
-    with rt.sessions() as session:
+    with rt.read_sessions() as session:
         return [ApiKeyRead.model_validate(k) for k in service.list_api_keys(session, user=user)]
 
 
