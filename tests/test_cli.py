@@ -1,0 +1,82 @@
+"""The `hops` command: admin accounts, migrations, and `hops serve` with zero config."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from hopsworks_api.cli import app as cli
+from tests.conftest import free_port
+from tests.support.api import PASSWORD
+
+runner = CliRunner()
+
+
+def test_create_user_admin_and_duplicates(tmp_path: Path):
+    env = {"HOPS_DATA_DIR": str(tmp_path), "HOPS_NEW_USER_PASSWORD": PASSWORD}
+    first = runner.invoke(cli, ["admin", "create-user", "first@example.org"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "platform admin" in first.output  # the very first account
+    second = runner.invoke(cli, ["admin", "create-user", "second@example.org"], env=env)
+    assert "created user" in second.output
+    third = runner.invoke(cli, ["admin", "create-user", "ops@example.org", "--admin"], env=env)
+    assert "platform admin" in third.output
+    again = runner.invoke(cli, ["admin", "create-user", "second@example.org"], env=env)
+    assert again.exit_code == 1 and "already exists" in again.output
+    bad = runner.invoke(cli, ["admin", "create-user", "not-an-email"], env=env)
+    assert bad.exit_code == 2 and "invalid input" in bad.output
+    engine = create_engine(f"sqlite:///{tmp_path / 'hops.db'}")
+    with engine.connect() as conn:
+        admins = conn.execute(text("SELECT email FROM users WHERE is_admin")).scalars().all()
+    assert sorted(admins) == ["first@example.org", "ops@example.org"]
+
+
+def test_db_upgrade_is_idempotent(tmp_path: Path):
+    for _ in range(2):
+        result = runner.invoke(cli, ["db", "upgrade", "--data-dir", str(tmp_path)])
+        assert result.exit_code == 0 and "revision 0001" in result.output
+
+
+def test_serve_with_zero_configuration(tmp_path: Path):
+    """Only HOPS_DATA_DIR is set (to keep the test out of ~/.hops): SQLite, local storage,
+    migrated schema, a generated JWT key kept 0600."""
+    port = free_port()
+    env = {**os.environ, "HOPS_DATA_DIR": str(tmp_path / "home")}
+    env.pop("HOPS_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hopsworks_api.cli", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"{base}/api/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        assert health.json() == {"status": "ok", "database": "sqlite"}
+        reply = httpx.post(
+            f"{base}/api/auth/register", json={"email": "a@example.org", "password": PASSWORD}
+        )
+        assert reply.status_code == 201 and reply.json()["is_admin"] is True
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    home = tmp_path / "home"
+    assert (home / "hops.db").exists() and (home / "storage" / "Projects").is_dir()
+    assert stat.S_IMODE((home / "jwt.secret").stat().st_mode) == 0o600
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert PASSWORD.encode() not in err  # secrets never reach the logs
+    secret = (home / "jwt.secret").read_text().strip()
+    assert secret.encode() not in err
