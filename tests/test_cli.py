@@ -53,7 +53,9 @@ def test_serve_with_zero_configuration(tmp_path: Path):
     env.pop("HOPS_DATABASE_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "hopsworks_api.cli", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         base = f"http://127.0.0.1:{port}"

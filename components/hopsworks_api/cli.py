@@ -50,7 +50,6 @@ def serve(
     port: Annotated[int | None, typer.Option(help="TCP port [8181]")] = None,
     data_dir: DataDir = None,
     db: DbUrl = None,
-    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
 ) -> None:
     """Start the control service; the schema is migrated on start."""
     import uvicorn
@@ -70,7 +69,6 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_config=None,
-        workers=workers,
         access_log=False,
     )
 

@@ -18,6 +18,7 @@ from hopsworks_api.db.engine import (
     create_session_factory,
 )
 from hopsworks_api.errors import error_body, install_error_handlers
+from hopsworks_api.metrics import Metrics, MetricsMiddleware
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.security import Passwords, TokenCodec, load_jwt_secret
 
@@ -74,4 +75,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(api_router)
     app.add_middleware(AuditMiddleware, runtime=rt)
     app.add_middleware(JsonBodyLimit, limit=rt.settings.max_json_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=Metrics())
     return app

@@ -22,7 +22,8 @@ def test_twenty_concurrent_creations_of_one_name_give_one_201(api: Api, live_ser
             client.get("/api/health")  # connection is open before the start signal
             barrier.wait()
             reply = client.post(
-                "/api/projects", json={"name": "race"},
+                "/api/projects",
+                json={"name": "race"},
                 headers={"Authorization": f"Bearer {token}"},
             )
             if reply.status_code == 409:
@@ -33,9 +34,7 @@ def test_twenty_concurrent_creations_of_one_name_give_one_201(api: Api, live_ser
         codes = Counter(pool.map(create, tokens))
     assert codes == {201: 1, 409: RACERS - 1}
 
-    owners = [
-        api.call(f"racer{i}", "GET", "/api/projects/race").status_code for i in range(RACERS)
-    ]
+    owners = [api.call(f"racer{i}", "GET", "/api/projects/race").status_code for i in range(RACERS)]
     assert owners.count(200) == 1  # exactly one racer owns it; the others cannot see it
     storage = app.state.runtime.settings.storage_root / "Projects" / "race"
     assert sorted(p.name for p in storage.iterdir()) == ["Jupyter", "Logs", "Models", "Resources"]
