@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
 from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset, DatasetCreate, DatasetRead
+from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import Conflict, NotFound
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
@@ -114,11 +114,7 @@ def create(rt: Runtime, *, user: User, project: str, data: DatasetCreate) -> Dat
             project_id=access.project_id, name=data.name, description=data.description
         )
         session.add(dataset)
-        try:
-            session.flush()
-        except IntegrityError as exc:
-            session.rollback()
-            raise Conflict(f"dataset '{data.name}' already exists in '{project}'") from exc
+        flush_unique(session, f"dataset '{data.name}' already exists in '{project}'")
         with Saga("create dataset") as saga:
             saga.step(
                 "storage: dataset directory",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hopsworks_api.authz import Action, ProjectAccess, Role, project_user
+from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import Conflict, NotFound
 from hopsworks_api.members.models import MemberAdd, MemberRead, Membership, MemberUpdate
 from hopsworks_api.projects import service as project_service
@@ -76,11 +76,7 @@ def add(rt: Runtime, *, user: User, project: str, data: MemberAdd) -> MemberRead
             raise NotFound(f"no account with email '{data.email}'")
         membership = Membership(project_id=access.project_id, user_id=member.id, role=data.role)
         session.add(membership)
-        try:
-            session.commit()
-        except IntegrityError as exc:
-            session.rollback()
-            raise Conflict(f"'{member.email}' is already a member of '{project}'") from exc
+        commit_unique(session, f"'{member.email}' is already a member of '{project}'")
         return _read(access.project, membership, member)
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess, Role
 from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset
-from hopsworks_api.errors import Conflict, NotFound
+from hopsworks_api.db.unique import flush_unique
+from hopsworks_api.errors import NotFound
 from hopsworks_api.members.models import Membership
 from hopsworks_api.projects.models import Project, ProjectCreate, ProjectRead, ProjectUpdate
 from hopsworks_api.quotas.models import ProjectQuota
@@ -56,11 +56,7 @@ def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
     with rt.sessions() as session:
         project = Project(name=data.name, description=data.description, created_by=user.id)
         session.add(project)
-        try:
-            session.flush()
-        except IntegrityError as exc:
-            session.rollback()
-            raise Conflict(f"project '{data.name}' already exists") from exc
+        flush_unique(session, f"project '{data.name}' already exists")
         session.add(Membership(project_id=project.id, user_id=user.id, role=Role.DATA_OWNER))
         session.add_all(Dataset(project_id=project.id, name=name) for name in DEFAULT_DATASETS)
         session.add(

@@ -7,13 +7,13 @@ Deleting either project or the dataset deletes the row (FK cascade), so no share
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.datasets.service import SHARED_SEPARATOR, member_access
+from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
@@ -79,11 +79,7 @@ def offer(rt: Runtime, *, user: User, project: str, dataset: str, data: ShareCre
             status=ShareStatus.PENDING,
         )
         session.add(share)
-        try:
-            session.commit()
-        except IntegrityError as exc:
-            session.rollback()
-            raise Conflict(f"'{dataset}' is already shared with '{data.project}'") from exc
+        commit_unique(session, f"'{dataset}' is already shared with '{data.project}'")
         return ShareRead(
             owner_project=project,
             dataset=dataset,

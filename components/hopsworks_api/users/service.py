@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hopsworks_api import security
+from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import Conflict, NotFound, Unauthorized
 from hopsworks_api.users.models import ApiKey, User, UserCreate
 
@@ -51,11 +51,7 @@ def create(
         is_admin=is_admin or first,
     )
     session.add(user)
-    try:
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict(f"an account for '{email}' already exists") from exc
+    commit_unique(session, f"an account for '{email}' already exists")
     return user
 
 
@@ -95,11 +91,7 @@ def create_api_key(session: Session, *, user: User, name: str) -> tuple[ApiKey, 
     key, prefix, secret_hash = security.new_api_key()
     row = ApiKey(user_id=user.id, name=name, prefix=prefix, secret_hash=secret_hash)
     session.add(row)
-    try:
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict(f"an API key named '{name}' already exists") from exc
+    commit_unique(session, f"an API key named '{name}' already exists")
     return row, key
 
 
