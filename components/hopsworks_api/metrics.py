@@ -11,7 +11,9 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hopsworks_api.asgi import StatusCapture
 
 
 class Metrics:
@@ -47,17 +49,10 @@ class MetricsMiddleware:
             await self.metrics.render()(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        capture = StatusCapture(send)
         try:
             await self.app(scope, receive, capture)
         finally:
             route = getattr(scope.get("route"), "name", None) or "unmatched"
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.requests.labels(route, scope["method"], str(capture.status)).inc()
             self.metrics.latency.labels(route, scope["method"]).observe(time.perf_counter() - start)

@@ -11,8 +11,9 @@ import logging
 from dataclasses import dataclass
 
 import anyio
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hopsworks_api.asgi import StatusCapture
 from hopsworks_api.audit.service import AuditEntry, record
 from hopsworks_api.runtime import Runtime
 
@@ -50,18 +51,11 @@ class AuditMiddleware:
             return
         context = AuditContext()
         scope.setdefault("state", {})["audit"] = context
-        status = 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        capture = StatusCapture(send)
         try:
             await self.app(scope, receive, capture)
         finally:
-            await self._record(scope, context, status)
+            await self._record(scope, context, capture.status)
 
     async def _record(self, scope: Scope, context: AuditContext, status: int) -> None:
         route = scope.get("route")
