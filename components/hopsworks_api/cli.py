@@ -91,28 +91,17 @@ def create_user(
     """Create an account (the first account is always an administrator)."""
     from pydantic import ValidationError
 
-    from hopsworks_api.db.engine import create_session_factory
     from hopsworks_api.errors import AppError
-    from hopsworks_api.security import Passwords
+    from hopsworks_api.main import build_runtime
     from hopsworks_api.users import service
     from hopsworks_api.users.models import UserCreate
 
-    settings = _settings(data_dir=data_dir, database_url=db)
-    sessions = create_session_factory(_engine(settings))
+    rt = build_runtime(_settings(data_dir=data_dir, database_url=db))
     try:
         data = UserCreate(
             email=email, password=password, first_name=first_name, last_name=last_name
         )
-        with sessions() as session:
-            user = service.create(
-                session,
-                passwords=Passwords(
-                    time_cost=settings.password_time_cost,
-                    memory_kib=settings.password_memory_kib,
-                ),
-                data=data,
-                is_admin=admin,
-            )
+        user = service.create(rt, data=data, is_admin=admin)
     except ValidationError as exc:
         console.print(f"[red]invalid input:[/] {exc.errors()[0]['msg']}")
         raise typer.Exit(2) from exc

@@ -5,12 +5,21 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from hopsworks_api import security
 from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import Conflict, NotFound, Unauthorized
-from hopsworks_api.users.models import ApiKey, User, UserCreate
+from hopsworks_api.runtime import Runtime
+from hopsworks_api.users.models import (
+    ApiKey,
+    ApiKeyCreated,
+    ApiKeyRead,
+    Login,
+    Token,
+    User,
+    UserCreate,
+)
 
 
 def get_by_email(session: Session, email: str) -> User | None:
@@ -33,40 +42,37 @@ def _username_for(session: Session, email: str) -> str:
     return candidate
 
 
-def create(
-    session: Session, *, passwords: security.Passwords, data: UserCreate, is_admin: bool = False
-) -> User:
+def create(rt: Runtime, *, data: UserCreate, is_admin: bool = False) -> User:
     """Create an account; the platform's very first account is its administrator."""
     email = data.email.lower()
-    password_hash = passwords.hash(data.password)  # slow on purpose: before any DB lock
-    if get_by_email(session, email) is not None:
-        raise Conflict(f"an account for '{email}' already exists")
-    first = session.scalar(select(func.count()).select_from(User)) == 0
-    user = User(
-        email=email,
-        username=_username_for(session, email),
-        password_hash=password_hash,
-        first_name=data.first_name,
-        last_name=data.last_name,
-        is_admin=is_admin or first,
-    )
-    session.add(user)
-    commit_unique(session, f"an account for '{email}' already exists")
-    return user
+    password_hash = rt.passwords.hash(data.password)  # slow on purpose: before any DB lock
+    with rt.sessions() as session:
+        if get_by_email(session, email) is not None:
+            raise Conflict(f"an account for '{email}' already exists")
+        first = session.scalar(select(func.count()).select_from(User)) == 0
+        user = User(
+            email=email,
+            username=_username_for(session, email),
+            password_hash=password_hash,
+            first_name=data.first_name,
+            last_name=data.last_name,
+            is_admin=is_admin or first,
+        )
+        session.add(user)
+        commit_unique(session, f"an account for '{email}' already exists")
+        return user
 
 
-def authenticate(
-    sessions: sessionmaker[Session], *, passwords: security.Passwords, email: str, password: str
-) -> User:
+def login(rt: Runtime, *, data: Login) -> Token:
     """The slow password check runs after the read transaction has ended."""
-    with sessions() as session:
-        user = get_by_email(session, email)
+    with rt.read_sessions() as session:
+        user = get_by_email(session, data.email)
     if user is None:
-        passwords.burn(password)
+        rt.passwords.burn(data.password)
         raise Unauthorized("wrong email or password", code="invalid_credentials")
-    if not passwords.verify(user.password_hash, password) or not user.is_active:
+    if not rt.passwords.verify(user.password_hash, data.password) or not user.is_active:
         raise Unauthorized("wrong email or password", code="invalid_credentials")
-    return user
+    return Token(access_token=rt.tokens.issue(user.id), expires_in=rt.tokens.ttl_seconds)
 
 
 def from_token(session: Session, *, tokens: security.TokenCodec, token: str) -> User:
@@ -87,21 +93,26 @@ def from_api_key(session: Session, *, key: str) -> User:
     return user
 
 
-def create_api_key(session: Session, *, user: User, name: str) -> tuple[ApiKey, str]:
+def create_api_key(rt: Runtime, *, user: User, name: str) -> ApiKeyCreated:
+    """The key is returned once; only a hash of its secret part is stored."""
     key, prefix, secret_hash = security.new_api_key()
-    row = ApiKey(user_id=user.id, name=name, prefix=prefix, secret_hash=secret_hash)
-    session.add(row)
-    commit_unique(session, f"an API key named '{name}' already exists")
-    return row, key
+    with rt.sessions() as session:
+        row = ApiKey(user_id=user.id, name=name, prefix=prefix, secret_hash=secret_hash)
+        session.add(row)
+        commit_unique(session, f"an API key named '{name}' already exists")
+        return ApiKeyCreated(name=row.name, prefix=row.prefix, created_at=row.created_at, key=key)
 
 
-def list_api_keys(session: Session, *, user: User) -> list[ApiKey]:
-    return list(session.scalars(select(ApiKey).where(ApiKey.user_id == user.id)))
+def list_api_keys(rt: Runtime, *, user: User) -> list[ApiKeyRead]:
+    with rt.read_sessions() as session:
+        rows = session.scalars(select(ApiKey).where(ApiKey.user_id == user.id))
+        return [ApiKeyRead.model_validate(row) for row in rows]
 
 
-def delete_api_key(session: Session, *, user: User, name: str) -> None:
-    row = session.scalar(select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.name == name))
-    if row is None:
-        raise NotFound(f"no API key named '{name}'")
-    session.delete(row)
-    session.commit()
+def delete_api_key(rt: Runtime, *, user: User, name: str) -> None:
+    with rt.sessions() as session:
+        row = session.scalar(select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.name == name))
+        if row is None:
+            raise NotFound(f"no API key named '{name}'")
+        session.delete(row)
+        session.commit()
