@@ -10,6 +10,7 @@ from hopsworks_api.datasets.views import router as datasets_router
 from hopsworks_api.deps import RuntimeDep
 from hopsworks_api.errors import Unavailable
 from hopsworks_api.members.views import router as members_router
+from hopsworks_api.pki.views import ca_router, credentials_router
 from hopsworks_api.projects.views import router as projects_router
 from hopsworks_api.quotas.views import router as quotas_router
 from hopsworks_api.sharing.views import router as sharing_router
@@ -37,5 +38,7 @@ for router in (
     sharing_router,
     quotas_router,
     audit_router,
+    ca_router,
+    credentials_router,
 ):
     api_router.include_router(router)

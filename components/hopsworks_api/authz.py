@@ -104,3 +104,8 @@ def write_action(dataset: str, *, shared: bool) -> Action:
     if not shared and dataset in RESTRICTED_UPLOAD_DATASETS:
         return Action.UPLOAD_RESTRICTED
     return Action.UPLOAD
+
+
+def require_platform_admin(is_admin: bool) -> None:
+    if not is_admin:
+        raise Forbidden("platform administrators only")

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hopsworks_api.pki.keys import KeyAlgorithm
 
 GiB = 1024**3
 
@@ -31,6 +33,17 @@ class Settings(BaseSettings):
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_kib: int = Field(default=65536, ge=8)
 
+    ca_passphrase: SecretStr | None = Field(
+        default=None, description="Encrypts CA and user keys at rest; default: generated, 0600"
+    )
+    ca_key_algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA_P256
+    ca_organization: str = Field(default="Hopsworks", min_length=1, max_length=64)
+    cert_validity_days: int = Field(default=365, ge=1, le=3650)
+    tls_hostnames: list[str] = Field(
+        default_factory=lambda: ["localhost"],
+        description="DNS names in the service's own certificate for `hops serve --tls`",
+    )
+
     default_storage_bytes: int | None = Field(default=100 * GiB, ge=0)
     default_storage_files: int | None = Field(default=1_000_000, ge=0)
     max_json_body_bytes: int = Field(default=1024 * 1024, gt=0)
@@ -44,6 +57,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'hops.db'}"
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.data_dir / "ca"
 
     @property
     def storage_root(self) -> Path:

@@ -1,16 +1,21 @@
-"""Request dependencies: the runtime, the authenticated user, pagination.
+"""Request dependencies: the runtime, the authenticated principal, pagination.
 
-Authentication happens here and only here; authorisation is `authz`'s job.
+Authentication happens here and only here, including the confinement that comes with it:
+a project certificate is valid in its own project only, an agent key only for host
+certificates. Authorisation inside a project is `authz`'s job.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from hopsworks_api.errors import Forbidden, Unauthorized
+from hopsworks_api import authz
+from hopsworks_api.errors import Forbidden, NotFound, Unauthorized
+from hopsworks_api.pki import service as pki_service
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.schemas import PageParams
 from hopsworks_api.users import service as user_service
@@ -18,6 +23,16 @@ from hopsworks_api.users.models import User
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from /api/auth/login")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="hops_... API key")
+
+AGENT_ROUTES = frozenset({"ca.sign_host", "ca.chain", "ca.crl"})
+CERTIFICATE_GLOBAL_ROUTES = frozenset({"user.me", "ca.chain", "ca.crl"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    agent_hosts: list[str] | None = None  # set for agent API keys
+    certificate_project: str | None = None  # set for mTLS with a project certificate
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -27,34 +42,78 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_current_user(
+def client_certificate(request: Request) -> str | None:
+    """The leaf of the verified client chain, from the ASGI TLS extension."""
+    tls = request.scope.get("extensions", {}).get("tls") or {}
+    chain = tls.get("client_cert_chain") or []
+    return chain[0] if chain else None
+
+
+def _authenticate(
+    request: Request,
+    rt: Runtime,
+    bearer: HTTPAuthorizationCredentials | None,
+    api_key: str | None,
+) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    key = value.strip() if scheme.lower() == "apikey" and value.strip() else api_key
+    if key:
+        with rt.read_sessions() as session:
+            user, hosts = user_service.from_api_key(session, key=key)
+        return Principal(user, agent_hosts=hosts)
+    if bearer is not None:
+        with rt.read_sessions() as session:
+            user = user_service.from_token(session, tokens=rt.tokens, token=bearer.credentials)
+        return Principal(user)
+    cert = client_certificate(request)
+    if cert is not None:
+        user, project = pki_service.authenticate_client(rt, cert_pem=cert)
+        return Principal(user, certificate_project=project)
+    raise Unauthorized(
+        "authentication required: a bearer token, an API key or a project certificate"
+    )
+
+
+def _confine(request: Request, principal: Principal) -> None:
+    route = getattr(request.scope.get("route"), "name", None)
+    if principal.agent_hosts is not None and route not in AGENT_ROUTES:
+        raise Forbidden("agent keys may only request host certificates")
+    if principal.certificate_project is not None:
+        project = request.path_params.get("project")
+        if project is None:
+            if route not in CERTIFICATE_GLOBAL_ROUTES:
+                raise Forbidden("a project certificate is valid only inside its project")
+        elif project != principal.certificate_project:
+            raise NotFound(f"project '{project}' not found")
+
+
+def get_principal(
     request: Request,
     rt: RuntimeDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
-) -> User:
-    """Accept `Authorization: Bearer <jwt>`, `Authorization: ApiKey <key>` or `X-API-Key`."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    with rt.read_sessions() as session:
-        if scheme.lower() == "apikey" and value:
-            user = user_service.from_api_key(session, key=value.strip())
-        elif api_key:
-            user = user_service.from_api_key(session, key=api_key)
-        elif bearer is not None:
-            user = user_service.from_token(session, tokens=rt.tokens, token=bearer.credentials)
-        else:
-            raise Unauthorized("authentication required: send a bearer token or an API key")
-    request.state.audit.actor = user.email
-    return user
+) -> Principal:
+    """Accept `Authorization: Bearer <jwt>`, `Authorization: ApiKey <key>`, `X-API-Key`,
+    or (over `hops serve --tls`) a client certificate `CN=<project>__<user>`."""
+    principal = _authenticate(request, rt, bearer, api_key)
+    request.state.audit.actor = principal.user.email
+    _confine(request, principal)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_current_user(principal: PrincipalDep) -> User:
+    return principal.user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
 def get_admin(user: CurrentUser) -> User:
-    if not user.is_admin:
-        raise Forbidden("platform administrators only")
+    authz.require_platform_admin(user.is_admin)
     return user
 
 

@@ -19,6 +19,7 @@ from hopsworks_api.db.engine import (
 )
 from hopsworks_api.errors import error_body, install_error_handlers
 from hopsworks_api.metrics import Metrics, MetricsMiddleware
+from hopsworks_api.pki.ca import CertificateAuthority, resolve_passphrase
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.security import Passwords, TokenCodec, load_jwt_secret
 
@@ -44,6 +45,19 @@ class JsonBodyLimit:
         await self.app(scope, receive, send)
 
 
+def open_ca(settings: Settings) -> CertificateAuthority:
+    """Open the platform CA, creating root and intermediate on first start."""
+    configured = settings.ca_passphrase.get_secret_value() if settings.ca_passphrase else None
+    ca = CertificateAuthority(
+        settings.ca_dir,
+        resolve_passphrase(settings.ca_dir, configured),
+        algorithm=settings.ca_key_algorithm,
+        organization=settings.ca_organization,
+    )
+    ca.init()
+    return ca
+
+
 def build_runtime(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = create_db_engine(settings.resolved_database_url)
@@ -58,6 +72,7 @@ def build_runtime(settings: Settings) -> Runtime:
         passwords=Passwords(
             time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
         ),
+        ca=open_ca(settings),
     )
 
 

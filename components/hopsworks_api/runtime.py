@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hopsworks_api.backends.storage import StorageBackend
 from hopsworks_api.config import Settings
+from hopsworks_api.pki.ca import CertificateAuthority
 from hopsworks_api.security import Passwords, TokenCodec
 
 
@@ -21,3 +22,4 @@ class Runtime:
     storage: StorageBackend
     tokens: TokenCodec
     passwords: Passwords
+    ca: CertificateAuthority

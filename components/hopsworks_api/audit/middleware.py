@@ -20,7 +20,7 @@ from hopsworks_api.runtime import Runtime
 log = logging.getLogger(__name__)
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-AUDITED_READS = frozenset({"file.read", "project.activity"})
+AUDITED_READS = frozenset({"file.read", "project.activity", "credentials.read"})
 
 
 @dataclass

@@ -4,6 +4,7 @@ from hopsworks_api.audit.models import AuditHead, AuditRecord
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.db.base import Base
 from hopsworks_api.members.models import Membership
+from hopsworks_api.pki.models import Certificate
 from hopsworks_api.projects.models import Project
 from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.sharing.models import DatasetShare
@@ -14,6 +15,7 @@ __all__ = [
     "AuditHead",
     "AuditRecord",
     "Base",
+    "Certificate",
     "Dataset",
     "DatasetShare",
     "Membership",

@@ -6,9 +6,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hopsworks_api.authz import Action, ProjectAccess, Role, project_user
-from hopsworks_api.db.unique import commit_unique
+from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import Conflict, NotFound
 from hopsworks_api.members.models import MemberAdd, MemberRead, Membership, MemberUpdate
+from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.users import service as user_service
@@ -76,7 +77,11 @@ def add(rt: Runtime, *, user: User, project: str, data: MemberAdd) -> MemberRead
             raise NotFound(f"no account with email '{data.email}'")
         membership = Membership(project_id=access.project_id, user_id=member.id, role=data.role)
         session.add(membership)
-        commit_unique(session, f"'{member.email}' is already a member of '{project}'")
+        flush_unique(session, f"'{member.email}' is already a member of '{project}'")
+        pki_service.issue_project_user(
+            session, rt, project_id=access.project_id, project=access.project, user=member
+        )
+        session.commit()
         return _read(access.project, membership, member)
 
 
@@ -101,7 +106,11 @@ def remove(rt: Runtime, *, user: User, project: str, email: str) -> None:
     with rt.sessions() as session:
         action = Action.LEAVE_PROJECT if leaving else Action.MANAGE_MEMBERS
         access = project_service.authorize(session, project=project, user=user, action=action)
-        membership, _member = _membership(session, access, email)
+        membership, member = _membership(session, access, email)
         _ensure_another_owner(session, access, membership)
         session.delete(membership)
+        issuers = pki_service.revoke(
+            session, reason="member removed", project_id=access.project_id, user_id=member.id
+        )
         session.commit()
+    pki_service.publish_crls(rt, issuers)

@@ -11,6 +11,7 @@ from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import NotFound
 from hopsworks_api.members.models import Membership
+from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects.models import Project, ProjectCreate, ProjectRead, ProjectUpdate
 from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.runtime import Runtime
@@ -67,6 +68,9 @@ def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
             )
         )
         session.flush()
+        pki_service.issue_project_user(
+            session, rt, project_id=project.id, project=project.name, user=user
+        )
         with Saga("create project") as saga:
             saga.step(
                 "storage: project directory",
@@ -117,9 +121,13 @@ def update(rt: Runtime, *, user: User, project: str, data: ProjectUpdate) -> Pro
 
 
 def delete(rt: Runtime, *, user: User, project: str) -> None:
-    """Remove the project and everything it owns; shares into it go with it (FK cascades)."""
+    """Remove the project and everything it owns; shares into it go with it (FK cascades);
+    every certificate issued for it is revoked in the same transaction."""
     with rt.sessions() as session:
         resolved = authorize(session, project=project, user=user, action=Action.DELETE_PROJECT)
+        issuers = pki_service.revoke(
+            session, reason="project deleted", project_id=resolved.project_id
+        )
         row = session.get(Project, resolved.project_id)
         session.delete(row)
         session.flush()
@@ -130,3 +138,4 @@ def delete(rt: Runtime, *, user: User, project: str) -> None:
             rt.storage.restore(trash)
             raise
         rt.storage.purge(trash)
+    pki_service.publish_crls(rt, issuers)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, StringConstraints, field_validator
 from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,8 +37,10 @@ class ApiKey(CreatedAtMixin, Base):
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     prefix: Mapped[str] = mapped_column(String(16), unique=True, nullable=False)
     secret_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    agent_hosts: Mapped[str | None] = mapped_column(String(1024), nullable=True)
 
 
+HOST_PATTERN_RE = r"^[a-z0-9*][a-z0-9.*-]{0,252}$"
 Password = Field(min_length=8, max_length=256)
 
 
@@ -71,12 +74,24 @@ class UserRead(ApiModel):
 
 class ApiKeyCreate(ApiModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    agent_hosts: list[Annotated[str, StringConstraints(pattern=HOST_PATTERN_RE)]] | None = Field(
+        default=None,
+        max_length=20,
+        description="Platform admins only: make an agent key that may only request host "
+        "certificates for names matching these patterns (e.g. 'worker*.example.org').",
+    )
 
 
 class ApiKeyRead(ApiModel):
     name: str
     prefix: str
     created_at: datetime
+    agent_hosts: list[str] | None = None
+
+    @field_validator("agent_hosts", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return value.split(",") if isinstance(value, str) else value
 
 
 class ApiKeyCreated(ApiKeyRead):

@@ -7,12 +7,17 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hopsworks_api import security
+from hopsworks_api import authz, security
+from hopsworks_api.authz import Role
 from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import Conflict, NotFound, Unauthorized
+from hopsworks_api.members.models import Membership
+from hopsworks_api.pki import service as pki_service
+from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.users.models import (
     ApiKey,
+    ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyRead,
     Login,
@@ -82,7 +87,8 @@ def from_token(session: Session, *, tokens: security.TokenCodec, token: str) -> 
     return user
 
 
-def from_api_key(session: Session, *, key: str) -> User:
+def from_api_key(session: Session, *, key: str) -> tuple[User, list[str] | None]:
+    """The key's user, and for agent keys the host patterns it is limited to."""
     prefix, secret = security.split_api_key(key)
     row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if row is None or not security.api_secret_matches(row.secret_hash, secret):
@@ -90,17 +96,28 @@ def from_api_key(session: Session, *, key: str) -> User:
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("invalid API key", code="invalid_api_key")
-    return user
+    return user, row.agent_hosts.split(",") if row.agent_hosts else None
 
 
-def create_api_key(rt: Runtime, *, user: User, name: str) -> ApiKeyCreated:
-    """The key is returned once; only a hash of its secret part is stored."""
+def create_api_key(rt: Runtime, *, user: User, data: ApiKeyCreate) -> ApiKeyCreated:
+    """The key is returned once; only a hash of its secret part is stored. Agent keys
+    (for deployment tooling) can do nothing but request host certificates."""
+    if data.agent_hosts is not None:
+        authz.require_platform_admin(user.is_admin)
     key, prefix, secret_hash = security.new_api_key()
+    hosts = ",".join(data.agent_hosts) if data.agent_hosts is not None else None
     with rt.sessions() as session:
-        row = ApiKey(user_id=user.id, name=name, prefix=prefix, secret_hash=secret_hash)
+        row = ApiKey(
+            user_id=user.id,
+            name=data.name,
+            prefix=prefix,
+            secret_hash=secret_hash,
+            agent_hosts=hosts,
+        )
         session.add(row)
-        commit_unique(session, f"an API key named '{name}' already exists")
-        return ApiKeyCreated(name=row.name, prefix=row.prefix, created_at=row.created_at, key=key)
+        commit_unique(session, f"an API key named '{data.name}' already exists")
+        read = ApiKeyRead.model_validate(row)
+        return ApiKeyCreated(**read.model_dump(), key=key)
 
 
 def list_api_keys(rt: Runtime, *, user: User) -> list[ApiKeyRead]:
@@ -116,3 +133,36 @@ def delete_api_key(rt: Runtime, *, user: User, name: str) -> None:
             raise NotFound(f"no API key named '{name}'")
         session.delete(row)
         session.commit()
+
+
+def delete(rt: Runtime, *, email: str) -> None:
+    """Remove an account: its memberships and API keys go (FK cascades), every certificate
+    it holds is revoked. Refused while it is the only Data Owner of a project."""
+    with rt.sessions() as session:
+        user = get_by_email(session, email)
+        if user is None:
+            raise NotFound(f"no account with email '{email}'")
+        sole = _projects_only_owned_by(session, user.id)
+        if sole:
+            raise Conflict(
+                f"'{user.email}' is the only data owner of {', '.join(sorted(sole))}: "
+                "make someone else data owner or delete those projects first"
+            )
+        issuers = pki_service.revoke(session, reason="user deleted", user_id=user.id)
+        session.delete(user)
+        session.commit()
+    pki_service.publish_crls(rt, issuers)
+
+
+def _projects_only_owned_by(session: Session, user_id: int) -> list[str]:
+    owner = Role.DATA_OWNER
+    owned = select(Membership.project_id).where(
+        Membership.user_id == user_id, Membership.role == owner
+    )
+    counts = session.execute(
+        select(Project.name, func.count())
+        .join(Membership, Membership.project_id == Project.id)
+        .where(Project.id.in_(owned), Membership.role == owner)
+        .group_by(Project.name)
+    ).all()
+    return [name for name, owners in counts if owners == 1]

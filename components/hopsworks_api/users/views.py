@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from hopsworks_api.deps import CurrentUser, RuntimeDep
+from hopsworks_api.deps import AdminUser, CurrentUser, RuntimeDep
 from hopsworks_api.users import service
 from hopsworks_api.users.models import (
     ApiKeyCreate,
@@ -34,7 +34,7 @@ def login(body: Login, request: Request, rt: RuntimeDep) -> Token:
 
 @auth_router.post("/api-keys", status_code=status.HTTP_201_CREATED, name="apikey.create")
 def create_api_key(body: ApiKeyCreate, user: CurrentUser, rt: RuntimeDep) -> ApiKeyCreated:
-    return service.create_api_key(rt, user=user, name=body.name)
+    return service.create_api_key(rt, user=user, data=body)
 
 
 @auth_router.get("/api-keys", name="apikey.list")
@@ -52,3 +52,9 @@ def delete_api_key(name: str, user: CurrentUser, rt: RuntimeDep) -> None:
 @users_router.get("/me", name="user.me")
 def me(user: CurrentUser) -> UserRead:
     return UserRead.model_validate(user)
+
+
+@users_router.delete("/{email}", status_code=status.HTTP_204_NO_CONTENT, name="user.delete")
+def delete_user(email: str, admin: AdminUser, rt: RuntimeDep) -> None:
+    """Platform admins only; the account's certificates are revoked."""
+    service.delete(rt, email=email)
