@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from hopsworks_api.config import Settings
 from hopsworks_api.main import create_app
+from hopsworks_api.tls import uvicorn_tls_options
 from tests.support.api import Api
 from tests.support.mariadb import MariaDBServer
 
@@ -86,12 +87,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The app behind a real uvicorn on loopback, for tests of real concurrency."""
+def _serve_in_thread(app, **options) -> Iterator[str]:  # type: ignore[no-untyped-def]
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **options
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -100,9 +101,21 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
         if time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield f"{'https' if options else 'http'}://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=20)
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app behind a real uvicorn on loopback, for tests of real concurrency."""
+    yield from _serve_in_thread(app)
+
+
+@pytest.fixture
+def tls_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app served exactly as `hops serve --tls` serves it: HTTPS, client certs."""
+    yield from _serve_in_thread(app, **uvicorn_tls_options(app.state.runtime))
 
 
 @pytest.fixture

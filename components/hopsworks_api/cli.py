@@ -19,6 +19,8 @@ db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 app.add_typer(admin_app, name="admin")
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
+ca_app = typer.Typer(help="The platform certificate authority.", no_args_is_help=True)
+app.add_typer(ca_app, name="ca")
 
 console = Console(stderr=True)
 
@@ -50,19 +52,26 @@ def serve(
     port: Annotated[int | None, typer.Option(help="TCP port [8181]")] = None,
     data_dir: DataDir = None,
     db: DbUrl = None,
+    tls: Annotated[
+        bool, typer.Option("--tls", help="HTTPS with a CA-issued certificate; accept client certs")
+    ] = False,
 ) -> None:
-    """Start the control service; the schema is migrated on start."""
+    """Start the control service; the schema is migrated and the CA created on start."""
     import uvicorn
 
     from hopsworks_api.logging_setup import configure_logging
     from hopsworks_api.main import create_app
+    from hopsworks_api.tls import uvicorn_tls_options
 
     settings = _settings(host=host, port=port, data_dir=data_dir, database_url=db)
     configure_logging(json_output=settings.log_json)
     application = create_app(settings)
+    rt = application.state.runtime
+    options = uvicorn_tls_options(rt) if tls else {}
+    scheme = "https" if tls else "http"
     console.print(
-        f"[bold]hops[/] serving on http://{settings.host}:{settings.port}/api "
-        f"(db: {application.state.runtime.engine.dialect.name}, data: {settings.data_dir})"
+        f"[bold]hops[/] serving on {scheme}://{settings.host}:{settings.port}/api "
+        f"(db: {rt.engine.dialect.name}, data: {settings.data_dir})"
     )
     uvicorn.run(
         application,
@@ -70,6 +79,7 @@ def serve(
         port=settings.port,
         log_config=None,
         access_log=False,
+        **options,
     )
 
 
@@ -127,6 +137,76 @@ def audit_verify(data_dir: DataDir = None, db: DbUrl = None) -> None:
     if not report.ok:
         raise typer.Exit(1)
     console.print(f"[green]audit log intact[/]: {report.checked} records verified")
+
+
+@admin_app.command("delete-user")
+def delete_user(email: str, data_dir: DataDir = None, db: DbUrl = None) -> None:
+    """Delete an account; its memberships go and its certificates are revoked."""
+    from hopsworks_api.errors import AppError
+    from hopsworks_api.main import build_runtime
+    from hopsworks_api.users import service
+
+    rt = build_runtime(_settings(data_dir=data_dir, database_url=db))
+    try:
+        service.delete(rt, email=email)
+    except AppError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"deleted {email}; its certificates are revoked")
+
+
+@ca_app.command("init")
+def ca_init(data_dir: DataDir = None) -> None:
+    """Create the root and first intermediate CA (idempotent)."""
+    from hopsworks_api.main import open_ca
+
+    settings = _settings(data_dir=data_dir)
+    ca = open_ca(settings)
+    root = ca.root()[1]
+    console.print(
+        f"CA at {settings.ca_dir}: root '{root.subject.rfc4514_string()}', "
+        f"signing with intermediate {ca.current().number}"
+    )
+
+
+@ca_app.command("rotate-intermediate")
+def ca_rotate(data_dir: DataDir = None, db: DbUrl = None) -> None:
+    """Issue a new intermediate; certificates under older ones stay valid until they
+    expire or are revoked, and the chain endpoint serves every live intermediate."""
+    from hopsworks_api.main import build_runtime
+
+    rt = build_runtime(_settings(data_dir=data_dir, database_url=db))
+    new = rt.ca.rotate_intermediate()
+    console.print(f"new signing intermediate: {new.number} ({new.cert.subject.rfc4514_string()})")
+
+
+@ca_app.command("host-cert")
+def ca_host_cert(
+    hostname: str,
+    out: Annotated[Path, typer.Option("--out", help="Directory for key.pem, cert.pem, chain.pem")],
+    ip: Annotated[list[str] | None, typer.Option("--ip", help="IP address SAN (repeat)")] = None,
+    dns: Annotated[list[str] | None, typer.Option("--dns", help="Extra DNS SAN (repeat)")] = None,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Issue a service host's key and certificate (for the deployment roles)."""
+    from hopsworks_api.errors import AppError
+    from hopsworks_api.main import build_runtime
+    from hopsworks_api.pki import service as pki_service
+    from hopsworks_api.pki.keys import write_private, write_public
+
+    rt = build_runtime(_settings(data_dir=data_dir, database_url=db))
+    try:
+        key_pem, bundle = pki_service.host_key_and_certificate(
+            rt, hostname=hostname, ips=ip or [], extra_names=dns or []
+        )
+    except (AppError, ValueError) as exc:
+        console.print(f"[red]{getattr(exc, 'message', exc)}[/]")
+        raise typer.Exit(2) from exc
+    write_private(out / "key.pem", key_pem)
+    write_public(out / "cert.pem", bundle.certificate.encode())
+    write_public(out / "chain.pem", bundle.ca_chain.encode())
+    console.print(f"wrote {out}/key.pem (0600), cert.pem, chain.pem; serial {bundle.serial}")
 
 
 @db_app.command("upgrade")
