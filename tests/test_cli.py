@@ -82,3 +82,6 @@ def test_serve_with_zero_configuration(tmp_path: Path):
     assert PASSWORD.encode() not in err  # secrets never reach the logs
     secret = (home / "jwt.secret").read_text().strip()
     assert secret.encode() not in err
+    passphrase = (home / "ca" / "passphrase").read_bytes().strip()
+    assert passphrase not in err
+    assert stat.S_IMODE((home / "ca" / "passphrase").stat().st_mode) == 0o600
