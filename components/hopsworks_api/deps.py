@@ -24,6 +24,7 @@ from hopsworks_api.users.models import User
 _bearer = HTTPBearer(auto_error=False, description="JWT from /api/auth/login")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="hops_... API key")
 
+MAX_OFFSET = 1_000_000_000  # far beyond any real page, well inside every DB's integers
 AGENT_ROUTES = frozenset({"ca.sign_host", "ca.chain", "ca.crl"})
 CERTIFICATE_GLOBAL_ROUTES = frozenset({"user.me", "ca.chain", "ca.crl"})
 
@@ -122,7 +123,7 @@ AdminUser = Annotated[User, Depends(get_admin)]
 
 def get_page(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

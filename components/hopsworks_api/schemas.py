@@ -51,4 +51,4 @@ class Page(BaseModel, Generic[T]):
 
 class PageParams(BaseModel):
     limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000_000)

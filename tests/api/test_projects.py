@@ -92,3 +92,9 @@ def test_delete_leaves_nothing_orphaned(api: Api, app, settings):
     assert {d["name"] for d in listed} == {"Resources", "Jupyter", "Logs", "Models", "own"}
     # the name is free again
     assert api.call("owner", "POST", "/api/projects", json={"name": "demo"}).status_code == 201
+
+
+@pytest.mark.parametrize("url", ["/api/projects", "/api/projects/demo/activity"])
+def test_huge_offsets_are_422_not_500(api: Api, url):
+    assert api.call("owner", "GET", f"{url}?offset={2**64}").status_code == 422
+    assert api.call("owner", "GET", f"{url}?offset=1000000000").status_code == 200

@@ -129,3 +129,10 @@ def test_quota_counters_match_the_files_on_disk(api: Api, who, settings, app):
         api.upload("owner", "demo", "Resources", f"d{i}/f.txt", b"abc" * (i + 1))
     api.call("owner", "DELETE", "/api/projects/demo/datasets/Resources/files/d1")
     assert usage(api) == app.state.runtime.storage.usage("demo")
+
+
+@pytest.mark.parametrize("value", [2**63, 10**30])
+def test_quota_values_beyond_the_db_integer_range_are_422(api: Api, value):
+    reply = api.call("admin", "PUT", Q, json={"storage_bytes": value})
+    assert reply.status_code == 422
+    assert api.call("admin", "PUT", Q, json={"kafka_topics": 2**63 - 1}).status_code == 200

@@ -45,12 +45,15 @@ class QuotaRead(ApiModel):
     kafka_topics: Limit
 
 
+MAX_LIMIT = 2**63 - 1  # BIGINT on both databases
+
+
 class QuotaUpdate(ApiModel):
     """Only the keys present are changed; null means unlimited."""
 
-    storage_bytes: int | None = Field(default=None, ge=0)
-    storage_files: int | None = Field(default=None, ge=0)
-    hive_bytes: int | None = Field(default=None, ge=0)
-    compute_seconds: int | None = Field(default=None, ge=0)
-    gpus: int | None = Field(default=None, ge=0)
-    kafka_topics: int | None = Field(default=None, ge=0)
+    storage_bytes: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
+    storage_files: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
+    hive_bytes: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
+    compute_seconds: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
+    gpus: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
+    kafka_topics: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
