@@ -9,6 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hopsworks_api.backends.storage import StorageBackend
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +43,14 @@ class Saga:
                 undo()
             except Exception:
                 log.exception("compensation failed", extra={"saga": self.name, "step": label})
+
+
+def commit_deletion(session: Session, storage: StorageBackend, trashed: Any) -> None:
+    """Commit the DB half of a deletion whose files were already moved aside: if the commit
+    fails the files come back; once it succeeded they are purged for good."""
+    try:
+        session.commit()
+    except BaseException:
+        storage.restore(trashed)
+        raise
+    storage.purge(trashed)

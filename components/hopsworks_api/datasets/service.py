@@ -20,7 +20,7 @@ from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.quotas import service as quota_service
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.saga import Saga
+from hopsworks_api.saga import Saga, commit_deletion
 from hopsworks_api.sharing.models import DatasetShare, Permission, ShareStatus
 from hopsworks_api.users.models import User
 
@@ -146,12 +146,7 @@ def delete(rt: Runtime, *, user: User, project: str, dataset: str) -> None:
         quota_service.adjust(session, project_id=access.project_id, size=-size, files=-files)
         session.flush()
         trash = rt.storage.trash_dataset(project, dataset)
-        try:
-            session.commit()
-        except BaseException:
-            rt.storage.restore(trash)
-            raise
-        rt.storage.purge(trash)
+        commit_deletion(session, rt.storage, trash)
 
 
 def _leave_share(session: Session, access: ProjectAccess, ref: DatasetRef) -> None:

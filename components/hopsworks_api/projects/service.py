@@ -15,7 +15,7 @@ from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects.models import Project, ProjectCreate, ProjectRead, ProjectUpdate
 from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.saga import Saga
+from hopsworks_api.saga import Saga, commit_deletion
 from hopsworks_api.schemas import Page, PageParams
 from hopsworks_api.users.models import User
 
@@ -132,10 +132,5 @@ def delete(rt: Runtime, *, user: User, project: str) -> None:
         session.delete(row)
         session.flush()
         trash = rt.storage.trash_project(project)
-        try:
-            session.commit()
-        except BaseException:
-            rt.storage.restore(trash)
-            raise
-        rt.storage.purge(trash)
+        commit_deletion(session, rt.storage, trash)
     pki_service.publish_crls(rt, issuers)
