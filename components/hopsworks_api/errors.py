@@ -88,6 +88,12 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
 
+    @app.exception_handler(OSError)
+    async def _storage(_: Request, exc: OSError) -> JSONResponse:
+        log.error("storage operation failed", extra={"errno": exc.errno, "error": exc.strerror})
+        message = f"storage operation failed: {exc.strerror or 'I/O error'}; nothing was changed"
+        return JSONResponse(error_body("storage_unavailable", message), status_code=503)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
