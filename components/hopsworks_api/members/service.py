@@ -68,19 +68,21 @@ def list_members(rt: Runtime, *, user: User, project: str) -> list[MemberRead]:
 
 
 def add(rt: Runtime, *, user: User, project: str, data: MemberAdd) -> MemberRead:
+    """The member's certificate is made before the write transaction, recorded inside it."""
+    with rt.read_sessions() as session:
+        project_service.authorize(session, project=project, user=user, action=Action.MANAGE_MEMBERS)
+        member = user_service.get_by_email(session, data.email)
+        if member is None:
+            raise NotFound(f"no account with email '{data.email}'")
+    certificate = pki_service.prepare_project_user(rt, project=project, user=member)
     with rt.sessions() as session:
         access = project_service.authorize(
             session, project=project, user=user, action=Action.MANAGE_MEMBERS
         )
-        member = user_service.get_by_email(session, data.email)
-        if member is None:
-            raise NotFound(f"no account with email '{data.email}'")
         membership = Membership(project_id=access.project_id, user_id=member.id, role=data.role)
         session.add(membership)
         flush_unique(session, f"'{member.email}' is already a member of '{project}'")
-        pki_service.issue_project_user(
-            session, rt, project_id=access.project_id, project=access.project, user=member
-        )
+        pki_service.record_project_user(session, certificate, project_id=access.project_id)
         session.commit()
         return _read(access.project, membership, member)
 

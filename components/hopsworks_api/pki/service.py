@@ -76,11 +76,10 @@ def _record(
 
 
 # -- project-user certificates -------------------------------------------------------------
-def issue_project_user(
-    session: Session, rt: Runtime, *, project_id: int, project: str, user: User
-) -> Certificate:
-    """A fresh key and certificate `CN=<project>__<user>, O=<project>`; the key is kept
-    encrypted with the CA passphrase so the owner can fetch it later."""
+def prepare_project_user(rt: Runtime, *, project: str, user: User) -> Certificate:
+    """Make the key and certificate `CN=<project>__<user>, O=<project>` before any DB lock
+    is taken (key generation and key encryption are the slow part); the row is recorded by
+    the caller's transaction, and an unrecorded certificate authenticates nobody."""
     key = rt.ca.new_key()
     cert, issuer = rt.ca.issue(
         common_name=project_user(project, user.username),
@@ -88,17 +87,28 @@ def issue_project_user(
         public_key=key.public_key(),
         days=rt.settings.cert_validity_days,
     )
-    row = _record(
+    return _record(
         cert,
         issuer,
         kind=CertKind.PROJECT_USER,
         project=project,
-        project_id=project_id,
         user_id=user.id,
         key_pem=rt.ca.encrypt(key),
     )
+
+
+def record_project_user(session: Session, row: Certificate, *, project_id: int) -> Certificate:
+    row.project_id = project_id
     session.add(row)
     return row
+
+
+def issue_project_user(
+    session: Session, rt: Runtime, *, project_id: int, project: str, user: User
+) -> Certificate:
+    """Prepare and record in one go, for callers already inside a transaction."""
+    row = prepare_project_user(rt, project=project, user=user)
+    return record_project_user(session, row, project_id=project_id)
 
 
 def revoke(session: Session, *, reason: str, **match: int) -> set[int]:

@@ -54,6 +54,7 @@ def _read(project: Project, role: str | None) -> ProjectRead:
 
 def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
     """Create the project with its owner, default datasets and quota, and their storage."""
+    owner_cert = pki_service.prepare_project_user(rt, project=data.name, user=user)
     with rt.sessions() as session:
         project = Project(name=data.name, description=data.description, created_by=user.id)
         session.add(project)
@@ -68,9 +69,7 @@ def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
             )
         )
         session.flush()
-        pki_service.issue_project_user(
-            session, rt, project_id=project.id, project=project.name, user=user
-        )
+        pki_service.record_project_user(session, owner_cert, project_id=project.id)
         with Saga("create project") as saga:
             saga.step(
                 "storage: project directory",
