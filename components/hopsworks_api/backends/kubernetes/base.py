@@ -1,0 +1,394 @@
+"""The Kubernetes contract: a namespace per project, a quota, members bound to roles, and
+each member's project certificate stored as a TLS Secret.
+
+Naming (all derived here, in one place, so both implementations agree):
+
+- namespace: the project name with `_` written `-` (namespace names are DNS-1123 labels:
+  `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63). Project names never contain `-` nor
+  `__`, so this is one-to-one. A project name ending in `_` cannot end a label; it gets
+  `--` plus 8 hex digits of its SHA-256 instead (a `--` never comes from the plain rule,
+  so the two forms cannot collide). The exact project name is kept in the annotation
+  `hops.io/project`.
+- ResourceQuota `hops-project-quota`: `requests.cpu` = `limits.cpu` = cpu,
+  `requests.memory` = `limits.memory` = memory, `requests.nvidia.com/gpu` = gpus
+  (extended resources are only quota'd by their `requests.` name).
+- RoleBinding `hops-member-<username>` binding the subject `User` `<project>__<username>`
+  (the CN of the member's project certificate, i.e. the identity the API server
+  authenticates from it) to the ClusterRole of the member's platform role: `data_owner`
+  -> `hops-data-owner`, `data_scientist` -> `hops-data-scientist` (configurable; the
+  deployment creates these ClusterRoles, see `platform_cluster_roles`).
+- Secret `hops-cert-<username>` of type `kubernetes.io/tls` (`tls.crt`, `tls.key`) with
+  `ca.crt`, so workloads of the project can mount the member's credentials.
+
+Every object carries `app.kubernetes.io/managed-by: hopsworks-api` (reconciliation lists
+by it) and is validated against the official OpenAPI schemas (`kubernetes-validate`,
+strict: unknown fields are errors) before it is sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+import kubernetes_validate
+
+from hopsworks_api.errors import BadRequest
+from hopsworks_api.schemas import PROJECT_NAME_RE
+
+DEFAULT_KUBE_VERSION = "1.30"
+MANAGED_BY = ("app.kubernetes.io/managed-by", "hopsworks-api")
+LABEL_PROJECT = "hops.io/project"
+LABEL_USER = "hops.io/user"
+LABEL_COMPONENT = "hops.io/component"
+ANNOTATION_PROJECT = "hops.io/project"
+ANNOTATION_SUBJECT = "hops.io/project-user"
+QUOTA_NAME = "hops-project-quota"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+GPU_RESOURCE = "nvidia.com/gpu"
+DEFAULT_CLUSTER_ROLES: Mapping[str, str] = {
+    "data_owner": "hops-data-owner",
+    "data_scientist": "hops-data-scientist",
+}
+DEFAULT_NAMESPACE_LABELS: Mapping[str, str] = {"pod-security.kubernetes.io/enforce": "baseline"}
+
+USERNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# The Kubernetes quantity grammar (k8s.io/apimachinery/pkg/api/resource), no sign.
+QUANTITY_RE = re.compile(
+    r"^(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$"
+)
+_SUFFIX = {
+    "": Decimal(1),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
+}
+
+
+def parse_quantity(text: str) -> Decimal:
+    """A quantity's value, so `1Gi` equals `1024Mi` and `0.5` equals `500m` (the API server
+    rewrites quantities in canonical form; comparing strings would see drift forever)."""
+    match = QUANTITY_RE.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"'{text}' is not a Kubernetes quantity")
+    number, suffix = Decimal(match.group(1)), match.group(3) or ""
+    if suffix[:1] in ("e", "E"):
+        return number * (Decimal(10) ** int(suffix[1:]))
+    return number * _SUFFIX[suffix]
+
+
+def _quantity(value: str | int | float, what: str) -> str:
+    text = str(value).strip() if not isinstance(value, bool) else ""
+    try:
+        parse_quantity(text)
+    except ValueError as exc:
+        raise BadRequest(
+            f"{what} '{value}' is not a Kubernetes quantity", code="bad_quota"
+        ) from exc
+    return text
+
+
+@dataclass(frozen=True)
+class KubeQuota:
+    """A project's share of the cluster for serving: CPU and memory (quantities such as
+    `"8"`, `"500m"`, `"32Gi"`) and whole GPUs."""
+
+    cpu: str | int | float
+    memory: str | int
+    gpus: int = 0
+
+    def hard(self) -> dict[str, str]:
+        cpu = _quantity(self.cpu, "cpu")
+        memory = _quantity(self.memory, "memory")
+        if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 0:
+            raise BadRequest("gpus must be a non-negative integer", code="bad_quota")
+        return {
+            "requests.cpu": cpu,
+            "limits.cpu": cpu,
+            "requests.memory": memory,
+            "limits.memory": memory,
+            f"requests.{GPU_RESOURCE}": str(self.gpus),
+        }
+
+    @classmethod
+    def from_hard(cls, hard: Mapping[str, str]) -> KubeQuota:
+        gpus = hard.get(f"requests.{GPU_RESOURCE}", "0")
+        return cls(
+            cpu=hard.get("requests.cpu", "0"),
+            memory=hard.get("requests.memory", "0"),
+            gpus=int(parse_quantity(gpus)),
+        )
+
+
+def same_hard(current: Mapping[str, str], desired: Mapping[str, str]) -> bool:
+    if set(current) != set(desired):
+        return False
+    try:
+        return all(parse_quantity(current[k]) == parse_quantity(desired[k]) for k in desired)
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ProjectDescription:
+    """What the cluster holds for a project (or what `NoKubernetes` recorded), for
+    reconciliation to compare with the database. Certificates are fingerprints (SHA-256 of
+    the certificate PEM), never keys."""
+
+    project: str
+    namespace: str
+    exists: bool
+    terminating: bool = False
+    quota: KubeQuota | None = None
+    quota_hard: dict[str, str] = field(default_factory=dict)
+    quota_used: dict[str, str] = field(default_factory=dict)
+    members: dict[str, str] = field(default_factory=dict)  # username -> platform role
+    certificates: dict[str, str] = field(default_factory=dict)  # username -> fingerprint
+
+
+class KubernetesBackend(Protocol):
+    def ensure_project(self, project: str, quota: KubeQuota) -> None:
+        """Namespace and ResourceQuota exist as given (undo: `delete_project`)."""
+        ...
+
+    def delete_project(self, project: str) -> None:
+        """Delete the namespace and so everything in it; absent is done."""
+        ...
+
+    def grant_member(self, project: str, username: str, role: str) -> None:
+        """Bind `<project>__<username>` to the ClusterRole of `role` (undo: revoke)."""
+        ...
+
+    def revoke_member(self, project: str, username: str) -> None: ...
+
+    def store_member_certificate(
+        self, project: str, username: str, cert_pem: str, key_pem: str, ca_pem: str
+    ) -> None:
+        """Keep the member's project certificate as a TLS Secret (undo: delete)."""
+        ...
+
+    def delete_member_certificate(self, project: str, username: str) -> None: ...
+
+    def describe_project(self, project: str) -> ProjectDescription: ...
+
+    def list_projects(self) -> list[str]:
+        """Projects the backend holds a namespace for (to find leftovers)."""
+        ...
+
+
+# -- names ---------------------------------------------------------------------------
+
+
+def check_project(project: str) -> str:
+    if not isinstance(project, str) or not PROJECT_NAME_RE.fullmatch(project) or "__" in project:
+        raise BadRequest(f"'{project}' is not a valid project name", code="bad_project_name")
+    return project
+
+
+def check_username(username: str) -> str:
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
+        raise BadRequest(f"'{username}' is not a valid username", code="bad_username")
+    return username
+
+
+def namespace_for(project: str) -> str:
+    check_project(project)
+    plain = project.replace("_", "-")
+    if DNS_LABEL_RE.fullmatch(plain):
+        return plain
+    digest = hashlib.sha256(project.encode()).hexdigest()[:8]
+    return f"{plain.rstrip('-')[:53]}--{digest}"
+
+
+def project_subject(project: str, username: str) -> str:
+    """The Kubernetes user of a member: the CN of the member's project certificate."""
+    return f"{project}__{username}"
+
+
+def role_binding_name(username: str) -> str:
+    return f"hops-member-{check_username(username)}"
+
+
+def secret_name(username: str) -> str:
+    return f"hops-cert-{check_username(username)}"
+
+
+def fingerprint(cert_pem: str | bytes) -> str:
+    data = cert_pem.encode() if isinstance(cert_pem, str) else cert_pem
+    return hashlib.sha256(data).hexdigest()
+
+
+# -- manifests -----------------------------------------------------------------------
+
+
+def _labels(project: str, component: str, **extra: str) -> dict[str, str]:
+    return {
+        MANAGED_BY[0]: MANAGED_BY[1],
+        LABEL_PROJECT: namespace_for(project),
+        LABEL_COMPONENT: component,
+        **extra,
+    }
+
+
+def namespace_manifest(project: str, extra_labels: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": namespace_for(project),
+            "labels": {**extra_labels, **_labels(project, "project")},
+            "annotations": {ANNOTATION_PROJECT: project},
+        },
+    }
+
+
+def resource_quota_manifest(project: str, quota: KubeQuota) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {
+            "name": QUOTA_NAME,
+            "namespace": namespace_for(project),
+            "labels": _labels(project, "quota"),
+        },
+        "spec": {"hard": quota.hard()},
+    }
+
+
+def role_binding_manifest(
+    project: str, username: str, role: str, cluster_roles: Mapping[str, str]
+) -> dict[str, Any]:
+    if role not in cluster_roles:
+        raise BadRequest(
+            f"unknown role '{role}'; expected one of {sorted(cluster_roles)}", code="bad_role"
+        )
+    subject = project_subject(project, username)
+    return {
+        "apiVersion": f"{RBAC_GROUP}/v1",
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": role_binding_name(username),
+            "namespace": namespace_for(project),
+            "labels": _labels(project, "member", **{LABEL_USER: username}),
+            "annotations": {ANNOTATION_SUBJECT: subject, "hops.io/role": role},
+        },
+        "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": cluster_roles[role]},
+        "subjects": [{"kind": "User", "apiGroup": RBAC_GROUP, "name": subject}],
+    }
+
+
+def _pem(value: str | bytes, what: str) -> bytes:
+    data = value.encode() if isinstance(value, str) else value
+    if not isinstance(data, bytes) or b"-----BEGIN " not in data:
+        raise BadRequest(f"{what} is not PEM", code="bad_certificate")
+    return data
+
+
+def tls_secret_manifest(
+    project: str, username: str, cert_pem: str | bytes, key_pem: str | bytes, ca_pem: str | bytes
+) -> dict[str, Any]:
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {
+            "name": secret_name(username),
+            "namespace": namespace_for(project),
+            "labels": _labels(project, "member-certificate", **{LABEL_USER: username}),
+            "annotations": {ANNOTATION_SUBJECT: project_subject(project, username)},
+        },
+        "data": {
+            "tls.crt": b64(_pem(cert_pem, "certificate")),
+            "tls.key": b64(_pem(key_pem, "key")),
+            "ca.crt": b64(_pem(ca_pem, "CA certificate")),
+        },
+    }
+
+
+def platform_cluster_roles(cluster_roles: Mapping[str, str] = DEFAULT_CLUSTER_ROLES) -> list[dict]:
+    """The ClusterRoles the bindings refer to, for the deployment to create (the service
+    account of the control service must not be able to create ClusterRoles itself).
+    Data owners manage the project's serving workloads; data scientists may too but
+    cannot read Secrets other than through their pods."""
+    workloads = [
+        {
+            "apiGroups": [""],
+            "resources": [
+                "pods",
+                "pods/log",
+                "services",
+                "configmaps",
+                "persistentvolumeclaims",
+                "events",
+            ],
+            "verbs": ["get", "list", "watch"],
+        },
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments", "replicasets"],
+            "verbs": ["get", "list", "watch"],
+        },
+        {
+            "apiGroups": ["serving.kserve.io"],
+            "resources": ["inferenceservices"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        },
+    ]
+    owner_extra = [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+    ]
+    roles = {"data_owner": workloads + owner_extra, "data_scientist": workloads}
+    return [
+        {
+            "apiVersion": f"{RBAC_GROUP}/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": cluster_roles[role], "labels": {MANAGED_BY[0]: MANAGED_BY[1]}},
+            "rules": rules,
+        }
+        for role, rules in roles.items()
+        if role in cluster_roles
+    ]
+
+
+def validate_manifest(obj: dict[str, Any], kube_version: str = DEFAULT_KUBE_VERSION) -> None:
+    """Refuse an object the API server's official schema would refuse, before sending it.
+
+    Strict mode: unknown fields are errors (a typo would otherwise be silently dropped by
+    the server). An unknown kind is an error too: this client only sends kinds it knows.
+    """
+    try:
+        kubernetes_validate.validate(obj, kube_version, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.path) or "(object)"
+        name = (obj.get("metadata") or {}).get("name")
+        raise BadRequest(
+            f"{obj.get('kind')} '{name}' is not valid for Kubernetes {exc.version}: "
+            f"{where}: {exc.message}",
+            code="invalid_kubernetes_object",
+        ) from exc
+    except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as exc:
+        raise BadRequest(
+            f"no schema to validate {obj.get('kind')}: {exc.message}",
+            code="invalid_kubernetes_object",
+        ) from exc

@@ -1,0 +1,135 @@
+"""The embedded default: no Kubernetes, but the desired state is remembered.
+
+A platform without Kubernetes (a laptop, a cluster without serving) still runs the same
+sagas; this backend records what would have been created, under the same names and
+rules as `ClusterKubernetes` (a member needs the project's namespace, roles must be known,
+inputs are validated, and the manifests are built and schema-checked exactly as they
+would be sent), so switching to a real cluster later lets `hops reconcile` create
+everything from this record and the database. Private keys are never written here: a
+certificate is remembered by its fingerprint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hopsworks_api.backends.compute.jsonstate import JsonStateFile
+from hopsworks_api.backends.kubernetes.base import (
+    DEFAULT_CLUSTER_ROLES,
+    DEFAULT_KUBE_VERSION,
+    DEFAULT_NAMESPACE_LABELS,
+    KubeQuota,
+    ProjectDescription,
+    check_project,
+    check_username,
+    fingerprint,
+    namespace_for,
+    namespace_manifest,
+    resource_quota_manifest,
+    role_binding_manifest,
+    tls_secret_manifest,
+    validate_manifest,
+)
+from hopsworks_api.errors import NotFound
+
+STATE_FILE = "kubernetes-desired.json"
+
+
+def _empty() -> dict[str, Any]:
+    return {"version": 1, "projects": {}}
+
+
+class NoKubernetes:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        kube_version: str = DEFAULT_KUBE_VERSION,
+        cluster_roles: Mapping[str, str] = DEFAULT_CLUSTER_ROLES,
+        namespace_labels: Mapping[str, str] = DEFAULT_NAMESPACE_LABELS,
+    ) -> None:
+        self.kube_version = kube_version
+        self.cluster_roles = dict(cluster_roles)
+        self.namespace_labels = dict(namespace_labels)
+        self._state = JsonStateFile(Path(state_dir) / STATE_FILE, _empty)
+
+    def _project(self, data: dict[str, Any], project: str) -> dict[str, Any]:
+        entry = data["projects"].get(project)
+        if entry is None:
+            raise NotFound(f"project '{project}' has no Kubernetes namespace")
+        return entry
+
+    def ensure_project(self, project: str, quota: KubeQuota) -> None:
+        validate_manifest(namespace_manifest(project, self.namespace_labels), self.kube_version)
+        validate_manifest(resource_quota_manifest(project, quota), self.kube_version)
+        hard = quota.hard()
+
+        def change(data: dict[str, Any]) -> None:
+            entry = data["projects"].setdefault(project, {"members": {}, "certificates": {}})
+            entry["quota"] = hard
+
+        self._state.update(change)
+
+    def delete_project(self, project: str) -> None:
+        check_project(project)
+        self._state.update(lambda data: data["projects"].pop(project, None))
+
+    def grant_member(self, project: str, username: str, role: str) -> None:
+        manifest = role_binding_manifest(project, username, role, self.cluster_roles)
+        validate_manifest(manifest, self.kube_version)
+        self._state.update(
+            lambda data: self._project(data, project)["members"].update({username: role})
+        )
+
+    def revoke_member(self, project: str, username: str) -> None:
+        check_project(project)
+        check_username(username)
+
+        def change(data: dict[str, Any]) -> None:
+            entry = data["projects"].get(project)
+            if entry is not None:
+                entry["members"].pop(username, None)
+
+        self._state.update(change)
+
+    def store_member_certificate(
+        self, project: str, username: str, cert_pem: str, key_pem: str, ca_pem: str
+    ) -> None:
+        manifest = tls_secret_manifest(project, username, cert_pem, key_pem, ca_pem)
+        validate_manifest(manifest, self.kube_version)
+        print_ = fingerprint(cert_pem)
+        self._state.update(
+            lambda data: self._project(data, project)["certificates"].update({username: print_})
+        )
+
+    def delete_member_certificate(self, project: str, username: str) -> None:
+        check_project(project)
+        check_username(username)
+
+        def change(data: dict[str, Any]) -> None:
+            entry = data["projects"].get(project)
+            if entry is not None:
+                entry["certificates"].pop(username, None)
+
+        self._state.update(change)
+
+    def describe_project(self, project: str) -> ProjectDescription:
+        namespace = namespace_for(project)
+        entry = self._state.read()["projects"].get(project)
+        if entry is None:
+            return ProjectDescription(project=project, namespace=namespace, exists=False)
+        return ProjectDescription(
+            project=project,
+            namespace=namespace,
+            exists=True,
+            quota=KubeQuota.from_hard(entry["quota"]),
+            quota_hard=dict(entry["quota"]),
+            members=dict(entry["members"]),
+            certificates=dict(entry["certificates"]),
+        )
+
+    def list_projects(self) -> list[str]:
+        """Projects with a recorded namespace (reconciliation finds leftovers with it)."""
+        return sorted(self._state.read()["projects"])
