@@ -6,8 +6,9 @@ The embedded defaults need no other server: SQLite and local files under the dat
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hopsworks_api.pki.keys import KeyAlgorithm
@@ -44,6 +45,23 @@ class Settings(BaseSettings):
         description="DNS names in the service's own certificate for `hops serve --tls`",
     )
 
+    # Backends: the embedded defaults need no server; the others name one (issue 4).
+    storage_backend: Literal["local", "webhdfs"] = "local"
+    webhdfs_url: str | None = Field(default=None, description="e.g. https://nn1:9871")
+    hdfs_superuser: str = "hdfs"
+    kafka_backend: Literal["none", "cluster"] = "none"
+    kafka_bootstrap_servers: str | None = None
+    compute_backend: Literal["local", "yarn"] = "local"
+    yarn_url: str | None = Field(default=None, description="ResourceManager, e.g. http://rm:8088")
+    kubernetes_backend: Literal["none", "cluster"] = "none"
+    kubernetes_url: str | None = None
+    kubernetes_token_file: str | None = None
+    backend_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    project_queue_capacity: float = Field(default=0, ge=0, le=100)
+    project_queue_max_capacity: float = Field(default=100, ge=0, le=100)
+    project_serving_cpu: str = "4"
+    project_serving_memory: str = "16Gi"
+
     default_storage_bytes: int | None = Field(default=100 * GiB, ge=0)
     default_storage_files: int | None = Field(default=1_000_000, ge=0)
     max_json_body_bytes: int = Field(default=1024 * 1024, gt=0)
@@ -57,6 +75,27 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'hops.db'}"
+
+    @model_validator(mode="after")
+    def _backend_urls(self) -> Settings:
+        needed = {
+            "webhdfs_url": self.storage_backend == "webhdfs",
+            "kafka_bootstrap_servers": self.kafka_backend == "cluster",
+            "yarn_url": self.compute_backend == "yarn",
+            "kubernetes_url": self.kubernetes_backend == "cluster",
+        }
+        missing = [
+            f"HOPS_{key.upper()}"
+            for key, wanted in needed.items()
+            if wanted and not getattr(self, key)
+        ]
+        if missing:
+            raise ValueError(f"the chosen backends need {', '.join(missing)}")
+        return self
+
+    @property
+    def backends_dir(self) -> Path:
+        return self.data_dir / "backends"
 
     @property
     def ca_dir(self) -> Path:

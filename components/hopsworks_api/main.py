@@ -9,7 +9,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hopsworks_api import __version__
 from hopsworks_api.api import api_router
 from hopsworks_api.audit.middleware import AuditMiddleware
-from hopsworks_api.backends.storage import LocalStorage
+from hopsworks_api.backends.registry import build_backends
 from hopsworks_api.config import Settings
 from hopsworks_api.db import migrate
 from hopsworks_api.db.engine import (
@@ -62,17 +62,19 @@ def build_runtime(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = create_db_engine(settings.resolved_database_url)
     migrate.upgrade(engine)
+    backends = build_backends(settings)
     return Runtime(
         settings=settings,
         engine=engine,
         sessions=create_session_factory(engine),
         read_sessions=create_read_session_factory(engine),
-        storage=LocalStorage(settings.storage_root),
+        storage=backends.storage,
         tokens=TokenCodec(load_jwt_secret(settings), settings.access_token_ttl_seconds),
         passwords=Passwords(
             time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib
         ),
         ca=open_ca(settings),
+        backends=backends,
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from hopsworks_api.backends.registry import Backends
 from hopsworks_api.backends.storage import StorageBackend
 from hopsworks_api.config import Settings
 from hopsworks_api.pki.ca import CertificateAuthority
@@ -23,3 +24,4 @@ class Runtime:
     tokens: TokenCodec
     passwords: Passwords
     ca: CertificateAuthority
+    backends: Backends

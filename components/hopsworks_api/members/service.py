@@ -6,12 +6,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hopsworks_api.authz import Action, ProjectAccess, Role, project_user
+from hopsworks_api.backends import steps as backend_steps
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import Conflict, NotFound
 from hopsworks_api.members.models import MemberAdd, MemberRead, Membership, MemberUpdate
 from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.runtime import Runtime
+from hopsworks_api.saga import Saga
 from hopsworks_api.users import service as user_service
 from hopsworks_api.users.models import User
 
@@ -83,7 +85,16 @@ def add(rt: Runtime, *, user: User, project: str, data: MemberAdd) -> MemberRead
         session.add(membership)
         flush_unique(session, f"'{member.email}' is already a member of '{project}'")
         pki_service.record_project_user(session, certificate, project_id=access.project_id)
-        session.commit()
+        with Saga("add member") as saga:
+            backend_steps.add_member(
+                saga,
+                rt,
+                project=access.project,
+                username=member.username,
+                role=data.role,
+                certificate=certificate,
+            )
+            session.commit()
         return _read(access.project, membership, member)
 
 
@@ -95,10 +106,21 @@ def change_role(
             session, project=project, user=user, action=Action.MANAGE_MEMBERS
         )
         membership, member = _membership(session, access, email)
-        if data.role != membership.role:
+        old = Role(membership.role)
+        if data.role != old:
             _ensure_another_owner(session, access, membership)
             membership.role = data.role
-        session.commit()
+        with Saga("change role") as saga:
+            if data.role != old:
+                backend_steps.change_role(
+                    saga,
+                    rt,
+                    project=access.project,
+                    username=member.username,
+                    old=old,
+                    new=data.role,
+                )
+            session.commit()
         return _read(access.project, membership, member)
 
 
@@ -114,5 +136,13 @@ def remove(rt: Runtime, *, user: User, project: str, email: str) -> None:
         issuers = pki_service.revoke(
             session, reason="member removed", project_id=access.project_id, user_id=member.id
         )
-        session.commit()
+        with Saga("remove member") as saga:
+            backend_steps.remove_member(
+                saga,
+                rt,
+                project=access.project,
+                username=member.username,
+                role=Role(membership.role),
+            )
+            session.commit()
     pki_service.publish_crls(rt, issuers)

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess, Role
+from hopsworks_api.backends import steps as backend_steps
 from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import NotFound
@@ -72,12 +73,20 @@ def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
         pki_service.record_project_user(session, owner_cert, project_id=project.id)
         with Saga("create project") as saga:
             saga.step(
-                "storage: project directory",
+                "storage",
                 lambda: rt.storage.create_project(data.name),
                 lambda: rt.storage.delete_project(data.name),
             )
             for name in DEFAULT_DATASETS:
                 rt.storage.create_dataset(data.name, name)
+            backend_steps.create_project(
+                saga,
+                rt,
+                project=data.name,
+                owner=user.username,
+                certificate=owner_cert,
+                gpus=None,
+            )
             session.commit()
         return _read(project, Role.DATA_OWNER)
 
@@ -127,9 +136,26 @@ def delete(rt: Runtime, *, user: User, project: str) -> None:
         issuers = pki_service.revoke(
             session, reason="project deleted", project_id=resolved.project_id
         )
+        members = [
+            (username, Role(role))
+            for username, role in session.execute(
+                select(User.username, Membership.role)
+                .join(Membership, Membership.user_id == User.id)
+                .where(Membership.project_id == resolved.project_id)
+            )
+        ]
+        quota = session.get(ProjectQuota, resolved.project_id)
         row = session.get(Project, resolved.project_id)
         session.delete(row)
         session.flush()
-        trash = rt.storage.trash_project(project)
-        commit_deletion(session, rt.storage, trash)
+        with Saga("delete project") as saga:
+            backend_steps.delete_project(
+                saga,
+                rt,
+                project=project,
+                members=members,
+                gpus=quota.gpus_limit if quota else None,
+            )
+            trash = rt.storage.trash_project(project)
+            commit_deletion(session, rt.storage, trash)
     pki_service.publish_crls(rt, issuers)

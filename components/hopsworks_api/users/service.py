@@ -9,12 +9,14 @@ from sqlalchemy.orm import Session
 
 from hopsworks_api import authz, security
 from hopsworks_api.authz import Role
+from hopsworks_api.backends import steps as backend_steps
 from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import Conflict, NotFound, Unauthorized
 from hopsworks_api.members.models import Membership
 from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
+from hopsworks_api.saga import Saga
 from hopsworks_api.users.models import (
     ApiKey,
     ApiKeyCreate,
@@ -149,8 +151,20 @@ def delete(rt: Runtime, *, email: str) -> None:
                 "make someone else data owner or delete those projects first"
             )
         issuers = pki_service.revoke(session, reason="user deleted", user_id=user.id)
+        memberships = session.execute(
+            select(Project.name, Membership.role)
+            .join(Membership, Membership.project_id == Project.id)
+            .where(Membership.user_id == user.id)
+        ).all()
+        username = user.username
         session.delete(user)
-        session.commit()
+        session.flush()
+        with Saga("delete user") as saga:
+            for project, role in memberships:
+                backend_steps.remove_member(
+                    saga, rt, project=project, username=username, role=Role(role)
+                )
+            session.commit()
     pki_service.publish_crls(rt, issuers)
 
 

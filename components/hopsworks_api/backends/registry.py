@@ -1,0 +1,65 @@
+"""Build every backend the settings choose; the embedded defaults need no server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hopsworks_api.backends.compute.base import ComputeBackend
+from hopsworks_api.backends.compute.local import LocalCompute
+from hopsworks_api.backends.kafka.base import KafkaBackend
+from hopsworks_api.backends.kafka.local import NoKafka
+from hopsworks_api.backends.kubernetes.base import KubernetesBackend
+from hopsworks_api.backends.kubernetes.none import NoKubernetes
+from hopsworks_api.backends.storage import LocalStorage, StorageBackend
+from hopsworks_api.config import Settings
+
+
+@dataclass
+class Backends:
+    storage: StorageBackend
+    kafka: KafkaBackend
+    compute: ComputeBackend
+    kubernetes: KubernetesBackend
+
+
+def build_backends(settings: Settings) -> Backends:
+    """Cluster clients are imported only when chosen, so the embedded install stays light."""
+    timeout = settings.backend_timeout_seconds
+    state = settings.backends_dir
+    storage: StorageBackend
+    if settings.storage_backend == "webhdfs":
+        from hopsworks_api.backends.storage.webhdfs import WebHdfsStorage
+
+        assert settings.webhdfs_url is not None
+        storage = WebHdfsStorage(
+            settings.webhdfs_url, superuser=settings.hdfs_superuser, connect_timeout=timeout
+        )
+    else:
+        storage = LocalStorage(settings.storage_root)
+    kafka: KafkaBackend
+    if settings.kafka_backend == "cluster":
+        from hopsworks_api.backends.kafka.cluster import ClusterKafka
+
+        assert settings.kafka_bootstrap_servers is not None
+        kafka = ClusterKafka(settings.kafka_bootstrap_servers, request_timeout_s=timeout)
+    else:
+        kafka = NoKafka(state / "kafka")
+    compute: ComputeBackend
+    if settings.compute_backend == "yarn":
+        from hopsworks_api.backends.compute.yarn import YarnCompute
+
+        assert settings.yarn_url is not None
+        compute = YarnCompute(settings.yarn_url, timeout=timeout)
+    else:
+        compute = LocalCompute(state / "compute")
+    kubernetes: KubernetesBackend
+    if settings.kubernetes_backend == "cluster":
+        from hopsworks_api.backends.kubernetes.cluster import ClusterKubernetes
+
+        assert settings.kubernetes_url is not None
+        kubernetes = ClusterKubernetes(
+            settings.kubernetes_url, token_file=settings.kubernetes_token_file, timeout=timeout
+        )
+    else:
+        kubernetes = NoKubernetes(state / "kubernetes")
+    return Backends(storage=storage, kafka=kafka, compute=compute, kubernetes=kubernetes)

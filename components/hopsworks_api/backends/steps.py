@@ -1,0 +1,157 @@
+"""The backend steps of project and member changes, each paired with its undo.
+
+Services run these inside a `Saga` after their DB rows are flushed and before the commit:
+if any step (or the commit) fails, the steps already done are undone in reverse, so no
+system keeps a trace of a change the DB never recorded.
+"""
+
+from __future__ import annotations
+
+from hopsworks_api.authz import Role
+from hopsworks_api.backends.kubernetes.base import KubeQuota
+from hopsworks_api.pki.models import Certificate
+from hopsworks_api.runtime import Runtime
+from hopsworks_api.saga import Saga
+
+
+def _serving_quota(rt: Runtime, gpus: int | None) -> KubeQuota:
+    settings = rt.settings
+    return KubeQuota(
+        cpu=settings.project_serving_cpu, memory=settings.project_serving_memory, gpus=gpus or 0
+    )
+
+
+def _certificate_pems(rt: Runtime, certificate: Certificate) -> tuple[str, str, str]:
+    assert certificate.key_pem is not None
+    from hopsworks_api.pki.keys import plain_key
+
+    key = rt.ca.decrypt(certificate.key_pem.encode())
+    chain = rt.ca.chain_for(rt.ca.intermediate(certificate.issuer)).decode()
+    return certificate.cert_pem, plain_key(key).decode(), chain
+
+
+def create_project(
+    saga: Saga,
+    rt: Runtime,
+    *,
+    project: str,
+    owner: str,
+    certificate: Certificate,
+    gpus: int | None,
+) -> None:
+    b = rt.backends
+    saga.step(
+        "yarn",
+        lambda: b.compute.create_project_queue(
+            project, rt.settings.project_queue_capacity, rt.settings.project_queue_max_capacity
+        ),
+        lambda: b.compute.delete_project_queue(project),
+    )
+    saga.step(
+        "kafka",
+        lambda: b.kafka.grant_member(project, owner),
+        lambda: b.kafka.delete_project(project),
+    )
+    saga.step(
+        "kubernetes",
+        lambda: b.kubernetes.ensure_project(project, _serving_quota(rt, gpus)),
+        lambda: b.kubernetes.delete_project(project),
+    )
+    add_member(
+        saga,
+        rt,
+        project=project,
+        username=owner,
+        role=Role.DATA_OWNER,
+        certificate=certificate,
+        kafka=False,
+    )
+
+
+def add_member(
+    saga: Saga,
+    rt: Runtime,
+    *,
+    project: str,
+    username: str,
+    role: Role,
+    certificate: Certificate,
+    kafka: bool = True,
+) -> None:
+    b = rt.backends
+    if kafka:
+        saga.step(
+            "kafka",
+            lambda: b.kafka.grant_member(project, username),
+            lambda: b.kafka.revoke_member(project, username),
+        )
+    saga.step(
+        "kubernetes",
+        lambda: b.kubernetes.grant_member(project, username, role.value),
+        lambda: b.kubernetes.revoke_member(project, username),
+    )
+    cert, key, chain = _certificate_pems(rt, certificate)
+    saga.step(
+        "kubernetes",
+        lambda: b.kubernetes.store_member_certificate(project, username, cert, key, chain),
+        lambda: b.kubernetes.delete_member_certificate(project, username),
+    )
+
+
+def change_role(
+    saga: Saga, rt: Runtime, *, project: str, username: str, old: Role, new: Role
+) -> None:
+    b = rt.backends
+    saga.step(
+        "kubernetes",
+        lambda: b.kubernetes.grant_member(project, username, new.value),
+        lambda: b.kubernetes.grant_member(project, username, old.value),
+    )
+
+
+def remove_member(saga: Saga, rt: Runtime, *, project: str, username: str, role: Role) -> None:
+    """Undo re-grants access; the member's old certificate stays revoked (a new one is
+    issued if they are added again)."""
+    b = rt.backends
+    saga.step(
+        "kafka",
+        lambda: b.kafka.revoke_member(project, username),
+        lambda: b.kafka.grant_member(project, username),
+    )
+    saga.step(
+        "kubernetes",
+        lambda: b.kubernetes.revoke_member(project, username),
+        lambda: b.kubernetes.grant_member(project, username, role.value),
+    )
+    saga.step(
+        "kubernetes",
+        lambda: b.kubernetes.delete_member_certificate(project, username),
+        lambda: None,
+    )
+
+
+def delete_project(
+    saga: Saga, rt: Runtime, *, project: str, members: list[tuple[str, Role]], gpus: int | None
+) -> None:
+    """Undo brings back empty containers and the members' grants; data held by the system
+    itself (messages in deleted topics) cannot come back, so the DB commit follows at once."""
+    b = rt.backends
+
+    def regrant_kafka() -> None:
+        for username, _role in members:
+            b.kafka.grant_member(project, username)
+
+    def recreate_namespace() -> None:
+        b.kubernetes.ensure_project(project, _serving_quota(rt, gpus))
+        for username, role in members:
+            b.kubernetes.grant_member(project, username, role.value)
+
+    saga.step("kafka", lambda: b.kafka.delete_project(project), regrant_kafka)
+    saga.step(
+        "yarn",
+        lambda: b.compute.delete_project_queue(project),
+        lambda: b.compute.create_project_queue(
+            project, rt.settings.project_queue_capacity, rt.settings.project_queue_max_capacity
+        ),
+    )
+    saga.step("kubernetes", lambda: b.kubernetes.delete_project(project), recreate_namespace)

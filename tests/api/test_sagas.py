@@ -1,0 +1,140 @@
+"""Fault injection across systems: every backend step of every saga fails in turn; the API
+answers 503 naming the system, and no backend, file or DB row keeps a trace."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from hopsworks_api.backends.errors import BackendUnavailable
+from tests.support.api import Api
+
+
+def snapshot(app, settings) -> dict:
+    """Everything a saga could touch: DB rows, the storage tree, each backend's state."""
+    state: dict = {}
+    with app.state.runtime.engine.connect() as conn:
+        for table in ("projects", "memberships", "datasets", "dataset_shares", "project_quotas"):
+            state[table] = conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()
+        state["valid certificates"] = conn.execute(
+            text("SELECT COUNT(*) FROM certificates WHERE status = 'valid'")
+        ).scalar()
+    root: Path = settings.storage_root / "Projects"
+    state["storage"] = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    for path in sorted(settings.backends_dir.rglob("*.json")):
+        state[str(path.relative_to(settings.backends_dir))] = hashlib.sha256(
+            path.read_bytes()
+        ).hexdigest()
+    return state
+
+
+def break_(monkeypatch, app, system: str, attribute: str, method: str) -> None:
+    backend = getattr(app.state.runtime.backends, attribute)
+
+    def fail(*_args, **_kwargs):
+        raise BackendUnavailable(system, f"{method} timed out (injected)")
+
+    monkeypatch.setattr(backend, method, fail)
+
+
+P = "/api/projects"
+SAGAS = {
+    "create project": (
+        lambda api: api.call("owner", "POST", P, json={"name": "fresh"}),
+        [
+            ("yarn", "compute", "create_project_queue"),
+            ("kafka", "kafka", "grant_member"),
+            ("kubernetes", "kubernetes", "ensure_project"),
+            ("kubernetes", "kubernetes", "grant_member"),
+            ("kubernetes", "kubernetes", "store_member_certificate"),
+        ],
+    ),
+    "add member": (
+        lambda api: api.call(
+            "owner",
+            "POST",
+            f"{P}/demo/members",
+            json={"email": "outsider@example.org", "role": "data_scientist"},
+        ),
+        [
+            ("kafka", "kafka", "grant_member"),
+            ("kubernetes", "kubernetes", "grant_member"),
+            ("kubernetes", "kubernetes", "store_member_certificate"),
+        ],
+    ),
+    "change role": (
+        lambda api: api.call(
+            "owner", "PUT", f"{P}/demo/members/scientist@example.org", json={"role": "data_owner"}
+        ),
+        [
+            ("kubernetes", "kubernetes", "grant_member"),
+        ],
+    ),
+    "remove member": (
+        lambda api: api.call("owner", "DELETE", f"{P}/demo/members/scientist@example.org"),
+        [
+            ("kafka", "kafka", "revoke_member"),
+            ("kubernetes", "kubernetes", "revoke_member"),
+            ("kubernetes", "kubernetes", "delete_member_certificate"),
+        ],
+    ),
+    "delete project": (
+        lambda api: api.call("owner", "DELETE", f"{P}/demo"),
+        [
+            ("kafka", "kafka", "delete_project"),
+            ("yarn", "compute", "delete_project_queue"),
+            ("kubernetes", "kubernetes", "delete_project"),
+        ],
+    ),
+}
+CASES = [
+    pytest.param(saga, *step, id=f"{saga}-{step[2]}")
+    for saga, (_request, steps) in SAGAS.items()
+    for step in steps
+]
+
+
+@pytest.mark.parametrize(("saga", "system", "attribute", "method"), CASES)
+def test_each_failing_step_is_compensated(
+    api: Api, app, settings, monkeypatch, saga, system, attribute, method
+):
+    request = SAGAS[saga][0]
+    before = snapshot(app, settings)
+    break_(monkeypatch, app, system, attribute, method)
+    reply = request(api)
+    assert reply.status_code == 503, reply.text
+    error = reply.json()["error"]
+    assert error["code"] == "backend_unavailable" and error["system"] == system
+    assert error["message"].startswith(f"{system}: ")
+    monkeypatch.undo()
+    assert snapshot(app, settings) == before
+    assert request(api).status_code in (200, 201, 204)  # the same change works once healed
+
+
+def test_every_saga_reaches_every_backend(api: Api, app):
+    b = app.state.runtime.backends
+    assert b.compute.queue_info("demo").state == "RUNNING"
+    assert {a.principal for a in b.kafka.describe_acls("demo")} >= {
+        "User:demo__owner",
+        "User:demo__scientist",
+    }
+    description = b.kubernetes.describe_project("demo")
+    assert description.exists
+    assert description.members == {"owner": "data_owner", "scientist": "data_scientist"}
+    assert set(description.certificates) == {"owner", "scientist"}
+    api.call("owner", "DELETE", f"{P}/demo/members/scientist@example.org")
+    assert "User:demo__scientist" not in {a.principal for a in b.kafka.describe_acls("demo")}
+    api.call("owner", "DELETE", f"{P}/demo")
+    assert not b.kubernetes.describe_project("demo").exists
+    assert b.kafka.describe_acls("demo") == []
+
+
+def test_deleting_a_user_removes_their_grants_everywhere(api: Api, app):
+    b = app.state.runtime.backends
+    assert api.call("admin", "DELETE", "/api/users/scientist@example.org").status_code == 204
+    assert "User:demo__scientist" not in {a.principal for a in b.kafka.describe_acls("demo")}
+    description = b.kubernetes.describe_project("demo")
+    assert "scientist" not in description.members and "scientist" not in description.certificates
