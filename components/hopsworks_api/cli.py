@@ -209,6 +209,35 @@ def ca_host_cert(
     console.print(f"wrote {out}/key.pem (0600), cert.pem, chain.pem; serial {bundle.serial}")
 
 
+@app.command()
+def reconcile(
+    project: Annotated[str | None, typer.Option(help="Only this project")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report drift, repair nothing")
+    ] = False,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Compare every backend with the DB, print the drift, and repair it."""
+    from rich.table import Table
+
+    from hopsworks_api.main import build_runtime
+    from hopsworks_api.reconcile import reconcile as run_reconcile
+
+    rt = build_runtime(_settings(data_dir=data_dir, database_url=db))
+    report = run_reconcile(rt, project=project, dry_run=dry_run)
+    table = Table(title="drift" + (" (dry run)" if dry_run else ""))
+    for column in ("system", "project", "problem", "repaired"):
+        table.add_column(column)
+    for drift in report.drift:
+        table.add_row(drift.system, drift.project, drift.problem, "yes" if drift.repaired else "no")
+    Console().print(table if report.drift else "[green]no drift[/]: every backend matches the DB")
+    for problem in report.unreachable:
+        console.print(f"[red]unreachable[/] {problem}")
+    if report.unreachable:
+        raise typer.Exit(2)
+
+
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None, db: DbUrl = None) -> None:
     """Migrate the metadata DB to the newest schema."""

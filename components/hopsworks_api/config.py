@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     backend_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     project_queue_capacity: float = Field(default=0, ge=0, le=100)
     project_queue_max_capacity: float = Field(default=100, ge=0, le=100)
+    reconcile_interval_seconds: float = Field(
+        default=300, ge=0, description="Periodic reconciliation in the service; 0 disables it"
+    )
     project_serving_cpu: str = "4"
     project_serving_memory: str = "16Gi"
 

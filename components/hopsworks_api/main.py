@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import anyio
 from fastapi import FastAPI
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,8 +25,11 @@ from hopsworks_api.db.engine import (
 from hopsworks_api.errors import error_body, install_error_handlers
 from hopsworks_api.metrics import Metrics, MetricsMiddleware
 from hopsworks_api.pki.ca import CertificateAuthority, resolve_passphrase
+from hopsworks_api.reconcile import reconcile
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.security import Passwords, TokenCodec, load_jwt_secret
+
+log = logging.getLogger(__name__)
 
 
 class JsonBodyLimit:
@@ -78,9 +86,29 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
+async def _reconcile_periodically(rt: Runtime) -> None:
+    """Drift from outside the service (an operator, a failed compensation) heals by itself."""
+    while True:
+        await anyio.sleep(rt.settings.reconcile_interval_seconds)
+        try:
+            await anyio.to_thread.run_sync(lambda: reconcile(rt))
+        except Exception:
+            log.exception("periodic reconciliation failed")
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     rt = runtime or build_runtime(settings or Settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            if rt.settings.reconcile_interval_seconds > 0:
+                tasks.start_soon(_reconcile_periodically, rt)
+            yield
+            tasks.cancel_scope.cancel()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Hopsworks control service",
         version=__version__,
         openapi_url="/api/openapi.json",

@@ -9,22 +9,21 @@ from __future__ import annotations
 
 from hopsworks_api.authz import Role
 from hopsworks_api.backends.kubernetes.base import KubeQuota
+from hopsworks_api.pki.keys import plain_key
 from hopsworks_api.pki.models import Certificate
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.saga import Saga
 
 
-def _serving_quota(rt: Runtime, gpus: int | None) -> KubeQuota:
+def serving_quota(rt: Runtime, gpus: int | None) -> KubeQuota:
     settings = rt.settings
     return KubeQuota(
         cpu=settings.project_serving_cpu, memory=settings.project_serving_memory, gpus=gpus or 0
     )
 
 
-def _certificate_pems(rt: Runtime, certificate: Certificate) -> tuple[str, str, str]:
+def certificate_pems(rt: Runtime, certificate: Certificate) -> tuple[str, str, str]:
     assert certificate.key_pem is not None
-    from hopsworks_api.pki.keys import plain_key
-
     key = rt.ca.decrypt(certificate.key_pem.encode())
     chain = rt.ca.chain_for(rt.ca.intermediate(certificate.issuer)).decode()
     return certificate.cert_pem, plain_key(key).decode(), chain
@@ -54,7 +53,7 @@ def create_project(
     )
     saga.step(
         "kubernetes",
-        lambda: b.kubernetes.ensure_project(project, _serving_quota(rt, gpus)),
+        lambda: b.kubernetes.ensure_project(project, serving_quota(rt, gpus)),
         lambda: b.kubernetes.delete_project(project),
     )
     add_member(
@@ -90,7 +89,7 @@ def add_member(
         lambda: b.kubernetes.grant_member(project, username, role.value),
         lambda: b.kubernetes.revoke_member(project, username),
     )
-    cert, key, chain = _certificate_pems(rt, certificate)
+    cert, key, chain = certificate_pems(rt, certificate)
     saga.step(
         "kubernetes",
         lambda: b.kubernetes.store_member_certificate(project, username, cert, key, chain),
@@ -142,7 +141,7 @@ def delete_project(
             b.kafka.grant_member(project, username)
 
     def recreate_namespace() -> None:
-        b.kubernetes.ensure_project(project, _serving_quota(rt, gpus))
+        b.kubernetes.ensure_project(project, serving_quota(rt, gpus))
         for username, role in members:
             b.kubernetes.grant_member(project, username, role.value)
 

@@ -46,7 +46,9 @@ RESERVED_DATABASES = frozenset({"default", "sys", "information_schema"})
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # scheme (optional) + absolute path of conservative characters: no quote, backslash,
 # whitespace, backtick or control character can reach a SQL literal.
-LOCATION_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*:(?://[A-Za-z0-9.:@_-]*)?)?/[A-Za-z0-9._~/%+=@:,-]*$")
+LOCATION_RE = re.compile(
+    r"^(?:[a-z][a-z0-9+.-]*:(?://[A-Za-z0-9.:@_-]*)?)?/[A-Za-z0-9._~/%+=@:,-]*$"
+)
 
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 """Every privilege the platform manages; revoking a member revokes all of them."""
@@ -133,6 +135,11 @@ class HiveBackend(Protocol):
         self, owner_project: str, target_project: str, usernames: Sequence[str]
     ) -> GrantResult:
         """Revoke every managed privilege of those target members on the owner's database."""
+        ...
+
+    def list_grants(self, project: str) -> dict[str, tuple[str, ...]] | None:
+        """Managed privileges on the project database by principal, or None when the server
+        cannot report grants (then drift in grants cannot be detected, only re-applied)."""
         ...
 
     def list_project_databases(self) -> list[str]:
@@ -249,8 +256,7 @@ def validate_location(project: str, location: str) -> str:
     validate_project(project)
     if not isinstance(location, str) or not LOCATION_RE.fullmatch(location):
         raise BadRequest(
-            "a database location is an absolute path or URI of letters, digits and "
-            "'._~/%+=@:,-'",
+            "a database location is an absolute path or URI of letters, digits and '._~/%+=@:,-'",
             code="bad_location",
         )
     value = normalize_location(location)
