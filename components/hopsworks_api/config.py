@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     storage_backend: Literal["local", "webhdfs"] = "local"
     webhdfs_url: str | None = Field(default=None, description="e.g. https://nn1:9871")
     hdfs_superuser: str = "hdfs"
+    hive_backend: Literal["local", "hiveserver2"] = "local"
+    hive_host: str | None = Field(default=None, description="HiveServer2 / Spark Thrift Server")
+    hive_port: int = Field(default=10000, ge=1, le=65535)
+    hive_warehouse: str | None = Field(
+        default=None, description="e.g. hdfs://nn:8020/apps/hive/warehouse"
+    )
     kafka_backend: Literal["none", "cluster"] = "none"
     kafka_bootstrap_servers: str | None = None
     compute_backend: Literal["local", "yarn"] = "local"
@@ -84,6 +90,8 @@ class Settings(BaseSettings):
         needed = {
             "webhdfs_url": self.storage_backend == "webhdfs",
             "kafka_bootstrap_servers": self.kafka_backend == "cluster",
+            "hive_host": self.hive_backend == "hiveserver2",
+            "hive_warehouse": self.hive_backend == "hiveserver2",
             "yarn_url": self.compute_backend == "yarn",
             "kubernetes_url": self.kubernetes_backend == "cluster",
         }

@@ -120,6 +120,7 @@ def reconcile(rt: Runtime, *, project: str | None = None, dry_run: bool = False)
     want = desired_state(rt, project)
     run = _Run(rt, dry_run)
     run.guarded("storage", lambda: _storage(run, want))
+    run.guarded("hive", lambda: _hive(run, want, everything=project is None))
     run.guarded("yarn", lambda: _compute(run, want, everything=project is None))
     run.guarded("kafka", lambda: _kafka(run, want, project))
     run.guarded("kubernetes", lambda: _kubernetes(run, want, everything=project is None))
@@ -154,6 +155,28 @@ def _storage(run: _Run, want: dict[str, Desired]) -> None:
                     f"dataset directory '{dataset}' missing",
                     lambda name=name, d=dataset: storage.create_dataset(name, d),
                 )
+
+
+def _hive(run: _Run, want: dict[str, Desired], *, everything: bool) -> None:
+    hive = run.rt.backends.hive
+    existing = set(hive.list_project_databases())
+    for name, desired in want.items():
+        if name not in existing:
+
+            def recreate(name: str = name, desired: Desired = desired) -> None:
+                hive.create_database(name)
+                for username, role in desired.members.items():
+                    hive.grant_member(name, username, role.value)
+
+            run.found("hive", name, "database missing", recreate)
+    if everything:
+        for name in sorted(existing - set(want)):
+            run.found(
+                "hive",
+                name,
+                "database of a project that does not exist",
+                lambda name=name: hive.drop_database(name),
+            )
 
 
 def _compute(run: _Run, want: dict[str, Desired], *, everything: bool) -> None:

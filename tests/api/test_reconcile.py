@@ -18,6 +18,8 @@ def make_drift(app, settings) -> None:
     b.kafka.revoke_member("demo", "scientist")
     b.kafka.grant_member("demo", "intruder")
     b.compute.delete_project_queue("demo")
+    b.hive.drop_database("demo")
+    b.hive.create_database("ghost")
     b.compute.create_project_queue("ghost", 0, 100)  # a project the DB does not know
     b.kubernetes.ensure_project("ghost", KubeQuota(cpu="1", memory="1Gi"))
     shutil.rmtree(settings.storage_root / "Projects" / "demo" / "Models")
@@ -37,6 +39,8 @@ def test_dry_run_reports_and_changes_nothing_then_repair_converges(api: Api, app
         ("kafka", "demo", "ACLs of member 'scientist' missing"),
         ("kafka", "demo", "ACLs of non-member 'intruder'"),
         ("yarn", "demo", "queue missing"),
+        ("hive", "demo", "database missing"),
+        ("hive", "ghost", "database of a project that does not exist"),
         ("yarn", "ghost", "queue of a project that does not exist"),
         ("kubernetes", "ghost", "namespace of a project that does not exist"),
         ("storage", "demo", "dataset directory 'Models' missing"),

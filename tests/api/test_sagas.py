@@ -45,6 +45,8 @@ SAGAS = {
     "create project": (
         lambda api: api.call("owner", "POST", P, json={"name": "fresh"}),
         [
+            ("hive", "hive", "create_database"),
+            ("hive", "hive", "grant_member"),
             ("yarn", "compute", "create_project_queue"),
             ("kafka", "kafka", "grant_member"),
             ("kubernetes", "kubernetes", "ensure_project"),
@@ -60,6 +62,7 @@ SAGAS = {
             json={"email": "outsider@example.org", "role": "data_scientist"},
         ),
         [
+            ("hive", "hive", "grant_member"),
             ("kafka", "kafka", "grant_member"),
             ("kubernetes", "kubernetes", "grant_member"),
             ("kubernetes", "kubernetes", "store_member_certificate"),
@@ -70,12 +73,14 @@ SAGAS = {
             "owner", "PUT", f"{P}/demo/members/scientist@example.org", json={"role": "data_owner"}
         ),
         [
+            ("hive", "hive", "grant_member"),
             ("kubernetes", "kubernetes", "grant_member"),
         ],
     ),
     "remove member": (
         lambda api: api.call("owner", "DELETE", f"{P}/demo/members/scientist@example.org"),
         [
+            ("hive", "hive", "revoke_member"),
             ("kafka", "kafka", "revoke_member"),
             ("kubernetes", "kubernetes", "revoke_member"),
             ("kubernetes", "kubernetes", "delete_member_certificate"),
@@ -87,6 +92,7 @@ SAGAS = {
             ("kafka", "kafka", "delete_project"),
             ("yarn", "compute", "delete_project_queue"),
             ("kubernetes", "kubernetes", "delete_project"),
+            ("hive", "hive", "drop_database"),
         ],
     ),
 }
@@ -117,6 +123,9 @@ def test_each_failing_step_is_compensated(
 def test_every_saga_reaches_every_backend(api: Api, app):
     b = app.state.runtime.backends
     assert b.compute.queue_info("demo").state == "RUNNING"
+    hive = api.call("scientist", "GET", f"{P}/demo/hive").json()
+    assert hive["database"] == "demo" and hive["location"].endswith("demo.db")
+    assert b.hive.list_grants("demo") is not None
     assert {a.principal for a in b.kafka.describe_acls("demo")} >= {
         "User:demo__owner",
         "User:demo__scientist",
@@ -129,6 +138,7 @@ def test_every_saga_reaches_every_backend(api: Api, app):
     assert "User:demo__scientist" not in {a.principal for a in b.kafka.describe_acls("demo")}
     api.call("owner", "DELETE", f"{P}/demo")
     assert not b.kubernetes.describe_project("demo").exists
+    assert "demo" not in b.hive.list_project_databases()
     assert b.kafka.describe_acls("demo") == []
 
 

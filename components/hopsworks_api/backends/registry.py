@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from hopsworks_api.backends.compute.base import ComputeBackend
 from hopsworks_api.backends.compute.local import LocalCompute
+from hopsworks_api.backends.hive import HiveBackend, LocalHive
 from hopsworks_api.backends.kafka.base import KafkaBackend
 from hopsworks_api.backends.kafka.local import NoKafka
 from hopsworks_api.backends.kubernetes.base import KubernetesBackend
@@ -17,6 +18,7 @@ from hopsworks_api.config import Settings
 @dataclass
 class Backends:
     storage: StorageBackend
+    hive: HiveBackend
     kafka: KafkaBackend
     compute: ComputeBackend
     kubernetes: KubernetesBackend
@@ -36,6 +38,19 @@ def build_backends(settings: Settings) -> Backends:
         )
     else:
         storage = LocalStorage(settings.storage_root)
+    hive: HiveBackend
+    if settings.hive_backend == "hiveserver2":
+        from hopsworks_api.backends.hive.hiveserver2 import HiveServer2Hive
+
+        assert settings.hive_host is not None and settings.hive_warehouse is not None
+        hive = HiveServer2Hive(
+            settings.hive_host,
+            settings.hive_port,
+            warehouse=settings.hive_warehouse,
+            connect_timeout_s=timeout,
+        )
+    else:
+        hive = LocalHive(state / "hive-warehouse")
     kafka: KafkaBackend
     if settings.kafka_backend == "cluster":
         from hopsworks_api.backends.kafka.cluster import ClusterKafka
@@ -62,4 +77,4 @@ def build_backends(settings: Settings) -> Backends:
         )
     else:
         kubernetes = NoKubernetes(state / "kubernetes")
-    return Backends(storage=storage, kafka=kafka, compute=compute, kubernetes=kubernetes)
+    return Backends(storage=storage, hive=hive, kafka=kafka, compute=compute, kubernetes=kubernetes)

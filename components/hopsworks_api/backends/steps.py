@@ -40,6 +40,11 @@ def create_project(
 ) -> None:
     b = rt.backends
     saga.step(
+        "hive",
+        lambda: b.hive.create_database(project),
+        lambda: b.hive.drop_database(project),
+    )
+    saga.step(
         "yarn",
         lambda: b.compute.create_project_queue(
             project, rt.settings.project_queue_capacity, rt.settings.project_queue_max_capacity
@@ -78,6 +83,11 @@ def add_member(
     kafka: bool = True,
 ) -> None:
     b = rt.backends
+    saga.step(
+        "hive",
+        lambda: b.hive.grant_member(project, username, role.value),
+        lambda: b.hive.revoke_member(project, username),
+    )
     if kafka:
         saga.step(
             "kafka",
@@ -102,6 +112,11 @@ def change_role(
 ) -> None:
     b = rt.backends
     saga.step(
+        "hive",
+        lambda: b.hive.grant_member(project, username, new.value),
+        lambda: b.hive.grant_member(project, username, old.value),
+    )
+    saga.step(
         "kubernetes",
         lambda: b.kubernetes.grant_member(project, username, new.value),
         lambda: b.kubernetes.grant_member(project, username, old.value),
@@ -112,6 +127,11 @@ def remove_member(saga: Saga, rt: Runtime, *, project: str, username: str, role:
     """Undo re-grants access; the member's old certificate stays revoked (a new one is
     issued if they are added again)."""
     b = rt.backends
+    saga.step(
+        "hive",
+        lambda: b.hive.revoke_member(project, username),
+        lambda: b.hive.grant_member(project, username, role.value),
+    )
     saga.step(
         "kafka",
         lambda: b.kafka.revoke_member(project, username),
@@ -130,7 +150,13 @@ def remove_member(saga: Saga, rt: Runtime, *, project: str, username: str, role:
 
 
 def delete_project(
-    saga: Saga, rt: Runtime, *, project: str, members: list[tuple[str, Role]], gpus: int | None
+    saga: Saga,
+    rt: Runtime,
+    *,
+    project: str,
+    members: list[tuple[str, Role]],
+    certificates: dict[str, Certificate],
+    gpus: int | None,
 ) -> None:
     """Undo brings back empty containers and the members' grants; data held by the system
     itself (messages in deleted topics) cannot come back, so the DB commit follows at once."""
@@ -144,6 +170,9 @@ def delete_project(
         b.kubernetes.ensure_project(project, serving_quota(rt, gpus))
         for username, role in members:
             b.kubernetes.grant_member(project, username, role.value)
+            if username in certificates:
+                pems = certificate_pems(rt, certificates[username])
+                b.kubernetes.store_member_certificate(project, username, *pems)
 
     saga.step("kafka", lambda: b.kafka.delete_project(project), regrant_kafka)
     saga.step(
@@ -154,3 +183,8 @@ def delete_project(
         ),
     )
     saga.step("kubernetes", lambda: b.kubernetes.delete_project(project), recreate_namespace)
+    # Dropping the database destroys its tables: it is the last backend step, so any
+    # earlier failure is undone before it runs; only the storage move and the commit follow.
+    saga.step(
+        "hive", lambda: b.hive.drop_database(project), lambda: b.hive.create_database(project)
+    )

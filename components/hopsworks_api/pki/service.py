@@ -111,6 +111,21 @@ def issue_project_user(
     return record_project_user(session, row, project_id=project_id)
 
 
+def valid_by_username(session: Session, *, project_id: int) -> dict[str, Certificate]:
+    """Each member's newest valid certificate in the project (what their Secrets hold)."""
+    rows = session.execute(
+        select(User.username, Certificate)
+        .join(Certificate, Certificate.user_id == User.id)
+        .where(
+            Certificate.project_id == project_id,
+            Certificate.kind == CertKind.PROJECT_USER,
+            Certificate.status == CertStatus.VALID,
+        )
+        .order_by(Certificate.id)
+    ).all()
+    return dict(rows)
+
+
 def revoke(session: Session, *, reason: str, **match: int) -> set[int]:
     """Revoke every valid certificate matching `project_id`/`user_id`; return the issuers
     whose CRL must be rewritten once the transaction commits."""

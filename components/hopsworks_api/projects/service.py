@@ -133,6 +133,7 @@ def delete(rt: Runtime, *, user: User, project: str) -> None:
     every certificate issued for it is revoked in the same transaction."""
     with rt.sessions() as session:
         resolved = authorize(session, project=project, user=user, action=Action.DELETE_PROJECT)
+        certificates = pki_service.valid_by_username(session, project_id=resolved.project_id)
         issuers = pki_service.revoke(
             session, reason="project deleted", project_id=resolved.project_id
         )
@@ -154,6 +155,7 @@ def delete(rt: Runtime, *, user: User, project: str) -> None:
                 rt,
                 project=project,
                 members=members,
+                certificates=certificates,
                 gpus=quota.gpus_limit if quota else None,
             )
             trash = rt.storage.trash_project(project)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
-from hopsworks_api.projects import service
+from hopsworks_api.projects import hive, service
+from hopsworks_api.projects.hive import HiveRead
 from hopsworks_api.projects.models import ProjectCreate, ProjectRead, ProjectUpdate
 from hopsworks_api.schemas import Page
 
@@ -40,3 +41,9 @@ def update_project(
 @router.delete("/{project}", status_code=status.HTTP_204_NO_CONTENT, name="project.delete")
 def delete_project(project: str, user: CurrentUser, rt: RuntimeDep) -> None:
     service.delete(rt, user=user, project=project)
+
+
+@router.get("/{project}/hive", name="project.hive")
+def hive_database(project: str, user: CurrentUser, rt: RuntimeDep) -> HiveRead:
+    """The project's Hive database: location, size and tables."""
+    return hive.describe(rt, user=user, project=project)

@@ -28,6 +28,7 @@ strict: unknown fields are errors) before it is sent.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import kubernetes_validate
+import kubernetes_validate.utils as _kv_utils
 
 from hopsworks_api.errors import BadRequest
 from hopsworks_api.schemas import PROJECT_NAME_RE
@@ -369,6 +371,12 @@ def platform_cluster_roles(cluster_roles: Mapping[str, str] = DEFAULT_CLUSTER_RO
         for role, rules in roles.items()
         if role in cluster_roles
     ]
+
+
+# kubernetes-validate re-reads and re-parses the schema files (the definitions file is
+# several MB) on every call: ~30 ms per object, most of a project creation. Validation only
+# reads the parsed schemas, so keeping them parsed is safe and makes it ~1 ms.
+_kv_utils.schema_contents = functools.lru_cache(maxsize=128)(_kv_utils.schema_contents)
 
 
 def validate_manifest(obj: dict[str, Any], kube_version: str = DEFAULT_KUBE_VERSION) -> None:
