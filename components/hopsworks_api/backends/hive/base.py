@@ -355,3 +355,29 @@ def share_plans(
         plan_privileges(owner_project, principal(target_project, u), keep)
         for u in validate_usernames(usernames)
     ]
+
+
+class PlannedGrants:
+    """The grant operations of `HiveBackend`, phrased as plans; each implementation only
+    says how a list of plans is applied (`_apply`), so both compute the same statements."""
+
+    def _apply(self, plans: Sequence[GrantPlan], *, must_exist: bool) -> GrantResult:
+        raise NotImplementedError
+
+    def grant_member(self, project: str, username: str, role: str) -> GrantResult:
+        return self._apply([member_plan(project, username, role)], must_exist=True)
+
+    def revoke_member(self, project: str, username: str) -> GrantResult:
+        return self._apply([revoke_plan(project, principal(project, username))], must_exist=False)
+
+    def grant_share(
+        self, owner_project: str, target_project: str, usernames: Sequence[str], writable: bool
+    ) -> GrantResult:
+        plans = share_plans(owner_project, target_project, usernames, bool(writable))
+        return self._apply(plans, must_exist=True)
+
+    def revoke_share(
+        self, owner_project: str, target_project: str, usernames: Sequence[str]
+    ) -> GrantResult:
+        plans = share_plans(owner_project, target_project, usernames, None)
+        return self._apply(plans, must_exist=False)

@@ -47,16 +47,13 @@ from hopsworks_api.backends.hive.base import (
     GrantPlan,
     GrantResult,
     HiveDatabase,
+    PlannedGrants,
     default_location,
     is_project_database,
     location_path,
-    member_plan,
     normalize_location,
-    principal,
     quote_identifier,
-    revoke_plan,
     same_location,
-    share_plans,
     sql_create_database,
     sql_drop_database,
     validate_location,
@@ -153,7 +150,7 @@ def _unavailable(where: str, exc: BaseException) -> BackendUnavailable:
     return BackendUnavailable(SYSTEM, f"HiveServer2 at {where} is unreachable: {text[:300]}")
 
 
-class HiveServer2Hive:
+class HiveServer2Hive(PlannedGrants):
     """Project databases in HiveServer2 / Spark Thrift Server (see the module docstring).
 
     Configuration (the constructor's parameters):
@@ -435,24 +432,6 @@ class HiveServer2Hive:
             raise _refused(exc) from exc
         self.grants_supported = True
         return True
-
-    def grant_member(self, project: str, username: str, role: str) -> GrantResult:
-        return self._apply([member_plan(project, username, role)], must_exist=True)
-
-    def revoke_member(self, project: str, username: str) -> GrantResult:
-        return self._apply([revoke_plan(project, principal(project, username))], must_exist=False)
-
-    def grant_share(
-        self, owner_project: str, target_project: str, usernames: Sequence[str], writable: bool
-    ) -> GrantResult:
-        plans = share_plans(owner_project, target_project, usernames, bool(writable))
-        return self._apply(plans, must_exist=True)
-
-    def revoke_share(
-        self, owner_project: str, target_project: str, usernames: Sequence[str]
-    ) -> GrantResult:
-        plans = share_plans(owner_project, target_project, usernames, None)
-        return self._apply(plans, must_exist=False)
 
     def list_grants(self, project: str) -> dict[str, tuple[str, ...]] | None:
         """``SHOW GRANT ON DATABASE``, USER principals and managed privileges only; None

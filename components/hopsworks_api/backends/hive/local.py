@@ -31,13 +31,10 @@ from hopsworks_api.backends.hive.base import (
     GrantPlan,
     GrantResult,
     HiveDatabase,
+    PlannedGrants,
     default_location,
     is_project_database,
     location_path,
-    member_plan,
-    principal,
-    revoke_plan,
-    share_plans,
     validate_location,
     validate_project,
 )
@@ -75,7 +72,7 @@ def _empty() -> dict[str, Any]:
     return {"version": FORMAT_VERSION, "databases": {}}
 
 
-class LocalHive:
+class LocalHive(PlannedGrants):
     """Project databases as directories under ``warehouse`` plus a JSON catalog."""
 
     def __init__(self, warehouse: Path | str) -> None:
@@ -214,24 +211,6 @@ class LocalHive:
 
         self._update(change)
         return GrantResult(tuple(s for p in plans for s in p.statements), False)
-
-    def grant_member(self, project: str, username: str, role: str) -> GrantResult:
-        return self._apply([member_plan(project, username, role)], must_exist=True)
-
-    def revoke_member(self, project: str, username: str) -> GrantResult:
-        return self._apply([revoke_plan(project, principal(project, username))], must_exist=False)
-
-    def grant_share(
-        self, owner_project: str, target_project: str, usernames: Sequence[str], writable: bool
-    ) -> GrantResult:
-        plans = share_plans(owner_project, target_project, usernames, bool(writable))
-        return self._apply(plans, must_exist=True)
-
-    def revoke_share(
-        self, owner_project: str, target_project: str, usernames: Sequence[str]
-    ) -> GrantResult:
-        plans = share_plans(owner_project, target_project, usernames, None)
-        return self._apply(plans, must_exist=False)
 
     def list_grants(self, project: str) -> dict[str, tuple[str, ...]] | None:
         """The recorded privileges on the database by principal ({} if it does not exist)."""
