@@ -42,7 +42,7 @@ def test_create_user_admin_and_duplicates(tmp_path: Path):
 def test_db_upgrade_is_idempotent(tmp_path: Path):
     for _ in range(2):
         result = runner.invoke(cli, ["db", "upgrade", "--data-dir", str(tmp_path)])
-        assert result.exit_code == 0 and "revision 0002" in result.output
+        assert result.exit_code == 0 and "revision 0003" in result.output
 
 
 def test_serve_with_zero_configuration(tmp_path: Path):

@@ -14,6 +14,7 @@ from hopsworks_api.pki.views import ca_router, credentials_router
 from hopsworks_api.projects.views import router as projects_router
 from hopsworks_api.quotas.views import router as quotas_router
 from hopsworks_api.sharing.views import router as sharing_router
+from hopsworks_api.topics.views import router as topics_router
 from hopsworks_api.users.views import auth_router, users_router
 
 api_router = APIRouter(prefix="/api")
@@ -40,5 +41,6 @@ for router in (
     audit_router,
     ca_router,
     credentials_router,
+    topics_router,
 ):
     api_router.include_router(router)

@@ -29,8 +29,9 @@ def leftovers(settings) -> list:
 def test_quotas_report_every_resource(api: Api):
     q = api.call("scientist", "GET", Q).json()
     assert q["storage_bytes"] == {"limit": 100 * 1024**3, "usage": 0, "enforced": True}
-    for key in ("hive_bytes", "compute_seconds", "gpus", "kafka_topics"):
+    for key in ("hive_bytes", "compute_seconds", "gpus"):
         assert q[key]["enforced"] is False
+    assert q["kafka_topics"] == {"limit": None, "usage": 0, "enforced": True}
 
 
 def test_only_admins_change_quotas_and_values_are_checked(api: Api):

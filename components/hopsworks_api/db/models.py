@@ -8,6 +8,7 @@ from hopsworks_api.pki.models import Certificate
 from hopsworks_api.projects.models import Project
 from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.sharing.models import DatasetShare
+from hopsworks_api.topics.models import Topic
 from hopsworks_api.users.models import ApiKey, User
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "Membership",
     "Project",
     "ProjectQuota",
+    "Topic",
     "User",
 ]

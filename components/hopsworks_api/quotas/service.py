@@ -6,7 +6,7 @@ racing for the last free bytes cannot both succeed, on SQLite or MariaDB alike.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hopsworks_api.authz import Action
@@ -14,6 +14,7 @@ from hopsworks_api.errors import NotFound, PayloadTooLarge
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.quotas.models import Limit, ProjectQuota, QuotaRead, QuotaUpdate
 from hopsworks_api.runtime import Runtime
+from hopsworks_api.topics.models import Topic
 from hopsworks_api.users.models import User
 
 _FIELDS = {
@@ -91,7 +92,7 @@ def adjust(session: Session, *, project_id: int, size: int, files: int) -> None:
     )
 
 
-def _read(project: str, quota: ProjectQuota) -> QuotaRead:
+def _read(project: str, quota: ProjectQuota, topics: int = 0) -> QuotaRead:
     def unenforced(limit: int | None) -> Limit:
         return Limit(limit=limit, usage=0, enforced=False)
 
@@ -106,7 +107,7 @@ def _read(project: str, quota: ProjectQuota) -> QuotaRead:
         hive_bytes=unenforced(quota.hive_bytes_limit),
         compute_seconds=unenforced(quota.compute_seconds_limit),
         gpus=unenforced(quota.gpus_limit),
-        kafka_topics=unenforced(quota.kafka_topics_limit),
+        kafka_topics=Limit(limit=quota.kafka_topics_limit, usage=topics, enforced=True),
     )
 
 
@@ -117,7 +118,10 @@ def get(rt: Runtime, *, user: User, project: str) -> QuotaRead:
         )
         quota = session.get(ProjectQuota, access.project_id)
         assert quota is not None
-        return _read(access.project, quota)
+        topics = session.scalar(
+            select(func.count()).select_from(Topic).where(Topic.project_id == access.project_id)
+        )
+        return _read(access.project, quota, topics or 0)
 
 
 def set_limits(rt: Runtime, *, user: User, project: str, data: QuotaUpdate) -> QuotaRead:
