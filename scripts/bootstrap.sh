@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Install what the project needs on a fresh Debian machine: system packages (as root),
-# then a virtualenv in .venv with the project and its test tools. Safe to re-run.
+# then a virtualenv in .venv with the project (and, with HOPS_WITH_TESTS=1, its test tools:
+# MariaDB, a Kafka-protocol broker, pyspark). Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv python3-pip)
-if [ "${HOPS_WITH_MARIADB:-0}" = 1 ] && ! command -v mariadbd >/dev/null && [ ! -x /usr/sbin/mariadbd ]; then
+if [ "${HOPS_WITH_TESTS:-0}" = 1 ] && ! command -v mariadbd >/dev/null && [ ! -x /usr/sbin/mariadbd ]; then
   need_apt+=(mariadb-server)
+fi
+if [ "${HOPS_WITH_TESTS:-0}" = 1 ] && ! command -v java >/dev/null; then
+  need_apt+=(openjdk-17-jre-headless)  # the Spark Thrift Server the Hive tests start
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -19,4 +23,6 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+extras=""
+[ "${HOPS_WITH_TESTS:-0}" = 1 ] && extras="[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"

@@ -3,7 +3,7 @@
 # MariaDB that the tests install (apt) and start themselves on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-HOPS_WITH_MARIADB=1 bash scripts/bootstrap.sh
+HOPS_WITH_TESTS=1 bash scripts/bootstrap.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 exec .venv/bin/pytest "$@"
