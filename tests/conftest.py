@@ -8,7 +8,6 @@ loopback; each test gets a database of its own, migrated by the app exactly as
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from hopsworks_api.main import create_app
 from hopsworks_api.tls import uvicorn_tls_options
 from tests.support.api import Api
 from tests.support.mariadb import MariaDBServer
+from tests.support.processes import free_port
 
 BACKENDS = [b for b in os.environ.get("HOPS_TEST_DBS", "sqlite,mariadb").split(",") if b]
 
@@ -79,12 +79,6 @@ def api(client: TestClient) -> Api:
     """An API driver with four actors: a platform admin (the first account), a data owner
     and a data scientist of project `demo`, and an outsider."""
     return Api.with_actors(client)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _serve_in_thread(app, **options) -> Iterator[str]:  # type: ignore[no-untyped-def]

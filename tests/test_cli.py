@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from hopsworks_api.cli import app as cli
-from tests.conftest import free_port
 from tests.support.api import PASSWORD
+from tests.support.processes import free_port
 
 runner = CliRunner()
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import errno
 import fcntl
 import os
@@ -32,7 +31,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +42,8 @@ from types import TracebackType
 from urllib.parse import quote_plus
 
 import pymysql
+
+from tests.support.processes import die_with_parent, free_port
 
 __all__ = ["MariaDBServer", "ensure_mariadb_installed"]
 
@@ -68,8 +68,6 @@ _INSTALL_LOCK_FILE = Path(tempfile.gettempdir()) / "hops-install-mariadb.lock"
 _MAX_SOCKET_PATH = 107
 
 _DB_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-
-_PR_SET_PDEATHSIG = 1
 
 
 def _find_binary(*names: str) -> str | None:
@@ -180,20 +178,6 @@ def ensure_mariadb_installed() -> tuple[str, str]:
             "still not found on PATH or in " + ", ".join(_SEARCH_DIRS)
         )
     return found
-
-
-def _free_port() -> int:
-    """Ask the kernel for a currently unused loopback port (raced; start() retries)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """preexec hook: have the kernel SIGTERM mariadbd if the test process dies uncleanly."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _tail(path: Path, limit: int = 4000) -> str:
@@ -448,7 +432,7 @@ class MariaDBServer:
     def _launch_with_port_retries(self, mariadbd: str, attempts: int = 5) -> None:
         """Start mariadbd; if the chosen port got taken in the meantime, retry with another."""
         for attempt in range(attempts):
-            port = _free_port()
+            port = free_port()
             config = self._write_config(port)
             try:
                 self._launch(mariadbd, config)
@@ -477,7 +461,7 @@ class MariaDBServer:
                 # own session: a Ctrl-C aimed at pytest must not kill the server mid-test;
                 # we shut it down ourselves in stop().
                 start_new_session=True,
-                preexec_fn=_die_with_parent if self._pdeathsig_safe() else None,
+                preexec_fn=die_with_parent if self._pdeathsig_safe() else None,
             )
         self._wait_until_ready()
 

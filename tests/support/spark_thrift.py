@@ -22,7 +22,6 @@ Usage::
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib.util
 import os
 import shutil
@@ -34,12 +33,13 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.processes import die_with_parent, free_port
+
 __all__ = ["SparkThriftServer", "SparkUnavailable", "find_spark_home", "pyspark_available"]
 
 THRIFT_SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 START_TIMEOUT_S = 90.0  # measured ~16 s; generous for a loaded CI machine, still bounded
 STOP_TIMEOUT_S = 20.0
-_PR_SET_PDEATHSIG = 1
 
 
 class SparkUnavailable(RuntimeError):
@@ -73,19 +73,6 @@ def find_java_home() -> Path:
     if java is None:
         raise SparkUnavailable("no java on PATH (Spark needs Java 17+)")
     return Path(java).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """preexec hook: the kernel SIGTERMs the server if the test process dies uncleanly."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class SparkThriftServer:
@@ -150,7 +137,7 @@ class SparkThriftServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         deadline = started + START_TIMEOUT_S
         while time.monotonic() < deadline:

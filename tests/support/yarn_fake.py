@@ -45,6 +45,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from tests.support.processes import free_port
+
 PREFIX = "yarn.scheduler.capacity."
 GPU = "yarn.io/gpu"
 EPSILON = 1e-6
@@ -369,12 +371,6 @@ def set_params(conf: dict[str, str], path: str, params: dict[str, str]) -> None:
 
 
 # -- serving ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
