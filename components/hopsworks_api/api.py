@@ -13,6 +13,7 @@ from hopsworks_api.members.views import router as members_router
 from hopsworks_api.pki.views import ca_router, credentials_router
 from hopsworks_api.projects.views import router as projects_router
 from hopsworks_api.quotas.views import router as quotas_router
+from hopsworks_api.sharing.resource_views import router as resource_sharing_router
 from hopsworks_api.sharing.views import router as sharing_router
 from hopsworks_api.topics.views import router as topics_router
 from hopsworks_api.users.views import auth_router, users_router
@@ -42,5 +43,6 @@ for router in (
     ca_router,
     credentials_router,
     topics_router,
+    resource_sharing_router,
 ):
     api_router.include_router(router)

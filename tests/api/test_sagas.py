@@ -17,13 +17,30 @@ def snapshot(app, settings) -> dict:
     """Everything a saga could touch: DB rows, the storage tree, each backend's state."""
     state: dict = {}
     with app.state.runtime.engine.connect() as conn:
-        for table in ("projects", "memberships", "datasets", "dataset_shares", "project_quotas"):
+        for table in (
+            "projects",
+            "memberships",
+            "datasets",
+            "dataset_shares",
+            "resource_shares",
+            "topics",
+            "project_quotas",
+        ):
             state[table] = conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()
         state["valid certificates"] = conn.execute(
             text("SELECT COUNT(*) FROM certificates WHERE status = 'valid'")
         ).scalar()
     root: Path = settings.storage_root / "Projects"
     state["storage"] = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    for acl in sorted(root.rglob(".hops-acl.json")):  # share grants live with the data
+        state[str(acl.relative_to(root))] = acl.read_text()
+    with app.state.runtime.engine.connect() as conn:
+        state["share status"] = conn.execute(
+            text(
+                "SELECT status FROM dataset_shares UNION ALL "
+                "SELECT status FROM resource_shares ORDER BY 1"
+            )
+        ).all()
     for path in sorted(settings.backends_dir.rglob("*.json")):
         state[str(path.relative_to(settings.backends_dir))] = hashlib.sha256(
             path.read_bytes()
@@ -41,6 +58,37 @@ def break_(monkeypatch, app, system: str, attribute: str, method: str) -> None:
 
 
 P = "/api/projects"
+SHARES = ("datasets/Logs/shares", "topics/events/shares", "hive/shares")
+ACCEPT = ("demo::Logs", "topics/demo::events", "hive/demo")
+
+
+def offered(api: Api) -> None:
+    """demo (owner, scientist) offers its Logs, topic `events` and Hive database to the
+    admin's project `partner`, editable."""
+    assert api.call("admin", "POST", P, json={"name": "partner"}).status_code == 201
+    assert api.call("owner", "POST", f"{P}/demo/topics", json={"name": "events"}).status_code == 201
+    for path in SHARES:
+        reply = api.call(
+            "owner",
+            "POST",
+            f"{P}/demo/{path}",
+            json={"project": "partner", "permission": "editable"},
+        )
+        assert reply.status_code == 201, reply.text
+
+
+def accepted(api: Api) -> None:
+    offered(api)
+    for ref in ACCEPT:
+        reply = api.call("admin", "POST", f"{P}/partner/shared/{ref}/accept")
+        assert reply.status_code == 200, reply.text
+
+
+def accepted_with_scientist(api: Api) -> None:
+    accepted(api)
+    api.add_member("admin", "partner", "scientist", "data_scientist")
+
+
 SAGAS = {
     "create project": (
         lambda api: api.call("owner", "POST", P, json={"name": "fresh"}),
@@ -96,6 +144,65 @@ SAGAS = {
         ],
     ),
 }
+SHARE_SAGAS = {
+    "accept dataset share": (
+        lambda api: api.call("admin", "POST", f"{P}/partner/shared/demo::Logs/accept"),
+        [("storage", "storage", "grant_group")],
+        offered,
+    ),
+    "accept topic share": (
+        lambda api: api.call("admin", "POST", f"{P}/partner/shared/topics/demo::events/accept"),
+        [("kafka", "kafka", "share_topic")],
+        offered,
+    ),
+    "accept hive share": (
+        lambda api: api.call("admin", "POST", f"{P}/partner/shared/hive/demo/accept"),
+        [("hive", "hive", "grant_share")],
+        offered,
+    ),
+    "unshare dataset": (
+        lambda api: api.call("owner", "DELETE", f"{P}/demo/datasets/Logs/shares/partner"),
+        [("storage", "storage", "revoke_group")],
+        accepted,
+    ),
+    "unshare topic": (
+        lambda api: api.call("owner", "DELETE", f"{P}/demo/topics/events/shares/partner"),
+        [("kafka", "kafka", "unshare_topic")],
+        accepted,
+    ),
+    "unshare hive": (
+        lambda api: api.call("owner", "DELETE", f"{P}/demo/hive/shares/partner"),
+        [("hive", "hive", "revoke_share")],
+        accepted,
+    ),
+    "add member with shares": (
+        lambda api: api.call(
+            "admin",
+            "POST",
+            f"{P}/partner/members",
+            json={"email": "outsider@example.org", "role": "data_scientist"},
+        ),
+        [("kafka", "kafka", "share_topic"), ("hive", "hive", "grant_share")],
+        accepted,
+    ),
+    "remove member with shares": (
+        lambda api: api.call("admin", "DELETE", f"{P}/partner/members/scientist@example.org"),
+        [("hive", "hive", "revoke_share"), ("kafka", "kafka", "revoke_member")],
+        accepted_with_scientist,
+    ),
+    "delete project with shares": (
+        lambda api: api.call("admin", "DELETE", f"{P}/partner"),
+        [
+            ("storage", "storage", "revoke_group"),
+            ("hive", "hive", "revoke_share"),
+            ("kafka", "kafka", "delete_project"),
+            ("hive", "hive", "drop_database"),
+        ],
+        accepted_with_scientist,
+    ),
+}
+SAGAS.update({name: (request, steps) for name, (request, steps, _setup) in SHARE_SAGAS.items()})
+SETUP = {name: setup for name, (_request, _steps, setup) in SHARE_SAGAS.items()}
 CASES = [
     pytest.param(saga, *step, id=f"{saga}-{step[2]}")
     for saga, (_request, steps) in SAGAS.items()
@@ -108,6 +215,8 @@ def test_each_failing_step_is_compensated(
     api: Api, app, settings, monkeypatch, saga, system, attribute, method
 ):
     request = SAGAS[saga][0]
+    if saga in SETUP:
+        SETUP[saga](api)
     before = snapshot(app, settings)
     break_(monkeypatch, app, system, attribute, method)
     reply = request(api)

@@ -7,12 +7,30 @@ system keeps a trace of a change the DB never recorded.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hopsworks_api.authz import Role
 from hopsworks_api.backends.kubernetes.base import KubeQuota
 from hopsworks_api.pki.keys import plain_key
 from hopsworks_api.pki.models import Certificate
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.saga import Saga
+
+
+@dataclass(frozen=True)
+class IncomingShares:
+    """What other projects share with one project and it accepted, as the backends see it.
+
+    Dataset shares are granted to the project's group (HDFS ACLs), so they do not change
+    when members come and go; topic and Hive shares are granted per member principal, so a
+    member's arrival and departure must grant and revoke them."""
+
+    datasets: tuple[tuple[str, str, bool], ...] = ()  # (owner project, dataset, writable)
+    topics: tuple[tuple[str, str, bool], ...] = ()  # (owner project, topic, writable)
+    hive: tuple[tuple[str, bool], ...] = ()  # (owner project, writable)
+
+
+NO_SHARES = IncomingShares()
 
 
 def serving_quota(rt: Runtime, gpus: int | None) -> KubeQuota:
@@ -81,6 +99,7 @@ def add_member(
     role: Role,
     certificate: Certificate,
     kafka: bool = True,
+    incoming: IncomingShares = NO_SHARES,
 ) -> None:
     b = rt.backends
     saga.step(
@@ -105,6 +124,18 @@ def add_member(
         lambda: b.kubernetes.store_member_certificate(project, username, cert, key, chain),
         lambda: b.kubernetes.delete_member_certificate(project, username),
     )
+    for owner, topic, writable in incoming.topics:
+        share_topic(
+            saga,
+            rt,
+            owner=owner,
+            topic=topic,
+            target=project,
+            usernames=[username],
+            writable=writable,
+        )
+    for owner, writable in incoming.hive:
+        share_hive(saga, rt, owner=owner, target=project, usernames=[username], writable=writable)
 
 
 def change_role(
@@ -123,7 +154,15 @@ def change_role(
     )
 
 
-def remove_member(saga: Saga, rt: Runtime, *, project: str, username: str, role: Role) -> None:
+def remove_member(
+    saga: Saga,
+    rt: Runtime,
+    *,
+    project: str,
+    username: str,
+    role: Role,
+    incoming: IncomingShares = NO_SHARES,
+) -> None:
     """Undo re-grants access; the member's old certificate stays revoked (a new one is
     issued if they are added again)."""
     b = rt.backends
@@ -132,11 +171,16 @@ def remove_member(saga: Saga, rt: Runtime, *, project: str, username: str, role:
         lambda: b.hive.revoke_member(project, username),
         lambda: b.hive.grant_member(project, username, role.value),
     )
-    saga.step(
-        "kafka",
-        lambda: b.kafka.revoke_member(project, username),
-        lambda: b.kafka.grant_member(project, username),
-    )
+    for owner, writable in incoming.hive:
+        unshare_hive(saga, rt, owner=owner, target=project, usernames=[username], writable=writable)
+
+    def regrant_kafka() -> None:
+        b.kafka.grant_member(project, username)
+        for owner, topic, writable in incoming.topics:
+            b.kafka.share_topic(owner, topic, project, [username], writable)
+
+    # revoke_member removes every ACL of the principal, topic shares into the project too
+    saga.step("kafka", lambda: b.kafka.revoke_member(project, username), regrant_kafka)
     saga.step(
         "kubernetes",
         lambda: b.kubernetes.revoke_member(project, username),
@@ -157,14 +201,25 @@ def delete_project(
     members: list[tuple[str, Role]],
     certificates: dict[str, Certificate],
     gpus: int | None,
+    incoming: IncomingShares = NO_SHARES,
 ) -> None:
     """Undo brings back empty containers and the members' grants; data held by the system
-    itself (messages in deleted topics) cannot come back, so the DB commit follows at once."""
+    itself (messages in deleted topics) cannot come back, so the DB commit follows at once.
+
+    Shares *into* the project are revoked where they live (the owners' datasets and Hive
+    databases); shares *of* the project's own data go with the data."""
     b = rt.backends
+    usernames = [username for username, _role in members]
+    for owner, dataset, writable in incoming.datasets:
+        unshare_dataset(saga, rt, owner=owner, dataset=dataset, target=project, writable=writable)
+    for owner, writable in incoming.hive:
+        unshare_hive(saga, rt, owner=owner, target=project, usernames=usernames, writable=writable)
 
     def regrant_kafka() -> None:
-        for username, _role in members:
+        for username in usernames:
             b.kafka.grant_member(project, username)
+        for owner, topic, writable in incoming.topics:
+            b.kafka.share_topic(owner, topic, project, usernames, writable)
 
     def recreate_namespace() -> None:
         b.kubernetes.ensure_project(project, serving_quota(rt, gpus))
@@ -187,4 +242,98 @@ def delete_project(
     # earlier failure is undone before it runs; only the storage move and the commit follow.
     saga.step(
         "hive", lambda: b.hive.drop_database(project), lambda: b.hive.create_database(project)
+    )
+
+
+# --- shares: dataset -> storage ACL for the target's group; topic / Hive -> per member ---
+
+
+def share_dataset(
+    saga: Saga,
+    rt: Runtime,
+    *,
+    owner: str,
+    dataset: str,
+    target: str,
+    writable: bool,
+    previous: bool | None = None,
+) -> None:
+    """`previous` is the grant before this step (None: none), what undo puts back."""
+    storage = rt.backends.storage
+
+    def undo() -> None:
+        if previous is None:
+            storage.revoke_group(owner, dataset, target)
+        else:
+            storage.grant_group(owner, dataset, target, previous)
+
+    saga.step("storage", lambda: storage.grant_group(owner, dataset, target, writable), undo)
+
+
+def unshare_dataset(
+    saga: Saga, rt: Runtime, *, owner: str, dataset: str, target: str, writable: bool
+) -> None:
+    storage = rt.backends.storage
+    saga.step(
+        "storage",
+        lambda: storage.revoke_group(owner, dataset, target),
+        lambda: storage.grant_group(owner, dataset, target, writable),
+    )
+
+
+def share_topic(
+    saga: Saga,
+    rt: Runtime,
+    *,
+    owner: str,
+    topic: str,
+    target: str,
+    usernames: list[str],
+    writable: bool,
+) -> None:
+    kafka = rt.backends.kafka
+    saga.step(
+        "kafka",
+        lambda: kafka.share_topic(owner, topic, target, usernames, writable),
+        lambda: kafka.unshare_topic(owner, topic, target, usernames),
+    )
+
+
+def unshare_topic(
+    saga: Saga,
+    rt: Runtime,
+    *,
+    owner: str,
+    topic: str,
+    target: str,
+    usernames: list[str],
+    writable: bool,
+) -> None:
+    kafka = rt.backends.kafka
+    saga.step(
+        "kafka",
+        lambda: kafka.unshare_topic(owner, topic, target, usernames),
+        lambda: kafka.share_topic(owner, topic, target, usernames, writable),
+    )
+
+
+def share_hive(
+    saga: Saga, rt: Runtime, *, owner: str, target: str, usernames: list[str], writable: bool
+) -> None:
+    hive = rt.backends.hive
+    saga.step(
+        "hive",
+        lambda: hive.grant_share(owner, target, usernames, writable),
+        lambda: hive.revoke_share(owner, target, usernames),
+    )
+
+
+def unshare_hive(
+    saga: Saga, rt: Runtime, *, owner: str, target: str, usernames: list[str], writable: bool
+) -> None:
+    hive = rt.backends.hive
+    saga.step(
+        "hive",
+        lambda: hive.revoke_share(owner, target, usernames),
+        lambda: hive.grant_share(owner, target, usernames, writable),
     )

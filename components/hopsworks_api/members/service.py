@@ -14,6 +14,7 @@ from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.saga import Saga
+from hopsworks_api.sharing.incoming import incoming
 from hopsworks_api.users import service as user_service
 from hopsworks_api.users.models import User
 
@@ -93,6 +94,7 @@ def add(rt: Runtime, *, user: User, project: str, data: MemberAdd) -> MemberRead
                 username=member.username,
                 role=data.role,
                 certificate=certificate,
+                incoming=incoming(session, access.project_id),
             )
             session.commit()
         return _read(access.project, membership, member)
@@ -143,6 +145,7 @@ def remove(rt: Runtime, *, user: User, project: str, email: str) -> None:
                 project=access.project,
                 username=member.username,
                 role=Role(membership.role),
+                incoming=incoming(session, access.project_id),
             )
             session.commit()
     pki_service.publish_crls(rt, issuers)

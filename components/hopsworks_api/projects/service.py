@@ -18,6 +18,7 @@ from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.saga import Saga, commit_deletion
 from hopsworks_api.schemas import Page, PageParams
+from hopsworks_api.sharing.incoming import incoming
 from hopsworks_api.users.models import User
 
 
@@ -146,6 +147,7 @@ def delete(rt: Runtime, *, user: User, project: str) -> None:
             )
         ]
         quota = session.get(ProjectQuota, resolved.project_id)
+        shares = incoming(session, resolved.project_id)
         row = session.get(Project, resolved.project_id)
         session.delete(row)
         session.flush()
@@ -157,6 +159,7 @@ def delete(rt: Runtime, *, user: User, project: str) -> None:
                 members=members,
                 certificates=certificates,
                 gpus=quota.gpus_limit if quota else None,
+                incoming=shares,
             )
             trash = rt.storage.trash_project(project)
             commit_deletion(session, rt.storage, trash)

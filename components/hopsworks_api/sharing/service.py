@@ -2,6 +2,8 @@
 
 A share is one row: the target project's members reach the owner's bytes through it.
 Deleting either project or the dataset deletes the row (FK cascade), so no share dangles.
+Accepting grants the target project's group on the dataset in storage (an HDFS ACL) and
+unsharing an accepted share revokes it, in a saga with the DB commit.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
+from hopsworks_api.backends import steps as backend_steps
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.datasets.service import SHARED_SEPARATOR, member_access
 from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
+from hopsworks_api.saga import Saga
 from hopsworks_api.sharing.models import (
     DatasetShare,
     Permission,
@@ -112,8 +116,16 @@ def unshare(rt: Runtime, *, user: User, project: str, dataset: str, target: str)
         )
         if share is None:
             raise NotFound(f"'{dataset}' is not shared with '{target}'")
+        accepted = share.status == ShareStatus.ACCEPTED
+        writable = share.permission == Permission.EDITABLE
         session.delete(share)
-        session.commit()
+        session.flush()
+        with Saga("unshare dataset") as saga:
+            if accepted:
+                backend_steps.unshare_dataset(
+                    saga, rt, owner=project, dataset=dataset, target=target, writable=writable
+                )
+            session.commit()
 
 
 def shared_with(rt: Runtime, *, user: User, project: str) -> list[ShareRead]:
@@ -160,6 +172,17 @@ def respond(rt: Runtime, *, user: User, project: str, ref: str, accept: bool) ->
             session.commit()
             return None
         share.status = ShareStatus.ACCEPTED
-        session.commit()
+        session.flush()
         row = session.execute(_query().where(DatasetShare.id == share.id)).one()
+        _share, dataset, owner, target = row
+        with Saga("accept share") as saga:
+            backend_steps.share_dataset(
+                saga,
+                rt,
+                owner=owner,
+                dataset=dataset,
+                target=target,
+                writable=share.permission == Permission.EDITABLE,
+            )
+            session.commit()
         return _read(row)

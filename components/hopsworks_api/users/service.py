@@ -17,6 +17,7 @@ from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.saga import Saga
+from hopsworks_api.sharing.incoming import incoming
 from hopsworks_api.users.models import (
     ApiKey,
     ApiKeyCreate,
@@ -152,7 +153,7 @@ def delete(rt: Runtime, *, email: str) -> None:
             )
         issuers = pki_service.revoke(session, reason="user deleted", user_id=user.id)
         memberships = session.execute(
-            select(Project.name, Membership.role)
+            select(Project.id, Project.name, Membership.role)
             .join(Membership, Membership.project_id == Project.id)
             .where(Membership.user_id == user.id)
         ).all()
@@ -160,9 +161,14 @@ def delete(rt: Runtime, *, email: str) -> None:
         session.delete(user)
         session.flush()
         with Saga("delete user") as saga:
-            for project, role in memberships:
+            for project_id, project, role in memberships:
                 backend_steps.remove_member(
-                    saga, rt, project=project, username=username, role=Role(role)
+                    saga,
+                    rt,
+                    project=project,
+                    username=username,
+                    role=Role(role),
+                    incoming=incoming(session, project_id),
                 )
             session.commit()
     pki_service.publish_crls(rt, issuers)

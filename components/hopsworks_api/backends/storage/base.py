@@ -60,6 +60,21 @@ class StorageBackend(Protocol):
 
     def usage(self, project: str, dataset: str | None = None) -> tuple[int, int]: ...
     def project_exists(self, project: str) -> bool: ...
+    def grant_group(self, project: str, dataset: str, group: str, writable: bool) -> None:
+        """Give `group` read (or read-write) access to the dataset and to everything created
+        in it later; calling again with another `writable` converges. Undo: `revoke_group`.
+        Sharing grants the target project's group, so members who join it later are covered
+        without another call (see docs/decisions.md, "Share groups")."""
+        ...
+
+    def revoke_group(self, project: str, dataset: str, group: str) -> None:
+        """Remove the group's access; removing an absent grant is a no-op."""
+        ...
+
+    def share_groups(self, project: str, dataset: str) -> dict[str, bool]:
+        """The groups granted on the dataset, each mapped to whether it may write: what
+        `hops reconcile` compares with the DB's accepted shares."""
+        ...
 
 
 def validate_relative_path(raw: str) -> tuple[str, ...]:

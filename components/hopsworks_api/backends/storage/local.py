@@ -2,11 +2,20 @@
 
 Uploads go to `<root>/.uploads/` (same filesystem) and are renamed into place on commit,
 so a reader never sees half a file and a failed upload leaves nothing behind.
+
+Share grants are kept the way HDFS keeps ACLs, on the dataset itself: a `.hops-acl.json`
+file inside the dataset directory, so a grant moves with its dataset to the trash and comes
+back with it on restore. The service enforces access from the DB; this record is what the
+sharing saga writes and `hops reconcile` compares, exactly as with HDFS. Names starting
+with `.hops-` cannot be uploaded (`validate_relative_path`) and are hidden from listings
+and usage.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -14,8 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hopsworks_api.backends.storage.base import EntryInfo
+from hopsworks_api.backends.storage.base import RESERVED_PREFIX, EntryInfo
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
+
+ACL_FILE = f"{RESERVED_PREFIX}acl.json"
+GROUP_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -150,7 +162,7 @@ class LocalStorage:
             children = sorted(target.iterdir(), key=lambda p: p.name)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise NotFound(f"no directory '{'/'.join(path)}'") from exc
-        return [_entry(child) for child in children]
+        return [_entry(child) for child in children if not child.name.startswith(RESERVED_PREFIX)]
 
     def open_read(
         self, project: str, dataset: str, path: tuple[str, ...], chunk_size: int = 1024 * 1024
@@ -189,11 +201,49 @@ class LocalStorage:
         base = self.projects_dir / project
         return _tree_usage(base / dataset if dataset else base)
 
+    # -- share grants ---------------------------------------------------------------------
+    def _acl_path(self, project: str, dataset: str, group: str | None = None) -> Path:
+        if group is not None and not GROUP_RE.match(group):
+            raise BadRequest(f"invalid group name '{group}'")
+        directory = self._dataset_dir(project, dataset)
+        if not directory.is_dir():
+            raise NotFound("the dataset has no storage")
+        return directory / ACL_FILE
+
+    def share_groups(self, project: str, dataset: str) -> dict[str, bool]:
+        try:
+            return dict(json.loads(self._acl_path(project, dataset).read_text("utf-8")))
+        except FileNotFoundError:
+            return {}
+
+    def _write_groups(self, path: Path, groups: dict[str, bool]) -> None:
+        if not groups:
+            path.unlink(missing_ok=True)
+            return
+        temp = path.with_name(f"{ACL_FILE}.{uuid.uuid4().hex}")
+        temp.write_text(json.dumps(groups, sort_keys=True), "utf-8")
+        os.replace(temp, path)
+
+    def grant_group(self, project: str, dataset: str, group: str, writable: bool) -> None:
+        path = self._acl_path(project, dataset, group)
+        groups = self.share_groups(project, dataset)
+        if groups.get(group) is not writable:
+            groups[group] = writable
+            self._write_groups(path, groups)
+
+    def revoke_group(self, project: str, dataset: str, group: str) -> None:
+        path = self._acl_path(project, dataset, group)
+        groups = self.share_groups(project, dataset)
+        if groups.pop(group, None) is not None:
+            self._write_groups(path, groups)
+
 
 def _tree_usage(base: Path) -> tuple[int, int]:
     size = files = 0
     for dirpath, _dirs, names in os.walk(base):
         for name in names:
+            if name.startswith(RESERVED_PREFIX):
+                continue
             try:
                 size += os.lstat(os.path.join(dirpath, name)).st_size
             except FileNotFoundError:

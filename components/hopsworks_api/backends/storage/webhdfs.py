@@ -658,6 +658,21 @@ class WebHdfsStorage:
             file_spec=f"group:{group}:{file_mode}",
         )
 
+    def share_groups(self, project: str, dataset: str) -> dict[str, bool]:
+        """The named-group access entries (`group:<name>:<perm>`) on the dataset directory;
+        default entries and the unnamed base entry `group::` are not grants."""
+        try:
+            status = self.acl_status((project, dataset))
+        except NotFound as exc:
+            raise NotFound("the dataset has no storage") from exc
+        groups: dict[str, bool] = {}
+        for entry in status.entries:
+            kind, _, rest = entry.partition(":")
+            name, _, perm = rest.partition(":")
+            if kind == "group" and name:
+                groups[name] = "w" in perm
+        return groups
+
     def revoke_group(self, project: str, dataset: str, group: str) -> None:
         """REMOVEACLENTRIES ("Remove ACL Entries") of the group's access and default entries
         on the dataset and everything in it; removing absent entries is a no-op. HDFS keeps

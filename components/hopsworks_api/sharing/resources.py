@@ -1,0 +1,264 @@
+"""Sharing a Kafka topic or a project's Hive database with another project, the same way
+datasets are shared: the owner offers, the target's data owner accepts or rejects, either
+side can end it.
+
+Accepting grants every member of the target project access in the owning system (Kafka
+ACLs for `User:<target>__<member>`, Hive SELECT/INSERT for `<target>__<member>`), in a saga
+with the DB commit; members who join later get it from the add-member saga, members who
+leave lose it in the remove-member saga.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hopsworks_api import authz
+from hopsworks_api.authz import Action, ProjectAccess
+from hopsworks_api.backends import steps as backend_steps
+from hopsworks_api.datasets.service import SHARED_SEPARATOR, member_access
+from hopsworks_api.db.unique import commit_unique
+from hopsworks_api.errors import BadRequest, Conflict, NotFound
+from hopsworks_api.members.models import Membership
+from hopsworks_api.projects.models import Project
+from hopsworks_api.runtime import Runtime
+from hopsworks_api.saga import Saga
+from hopsworks_api.sharing.models import (
+    Permission,
+    ResourceShare,
+    ResourceShareRead,
+    ShareCreate,
+    ShareKind,
+    ShareStatus,
+)
+from hopsworks_api.topics.models import Topic
+from hopsworks_api.users.models import User
+
+Owner = Project.__table__.alias("owner")
+Target = Project.__table__.alias("target")
+HIVE = ""  # the `resource` of a Hive share: a project has one database
+
+
+def _label(kind: ShareKind, resource: str) -> str:
+    return f"topic '{resource}'" if kind == ShareKind.TOPIC else "the Hive database"
+
+
+def _query():  # type: ignore[no-untyped-def]
+    return (
+        select(ResourceShare, Owner.c.name, Target.c.name)
+        .join(Owner, Owner.c.id == ResourceShare.owner_project_id)
+        .join(Target, Target.c.id == ResourceShare.target_project_id)
+    )
+
+
+def _read(row) -> ResourceShareRead:  # type: ignore[no-untyped-def]
+    share, owner, target = row
+    return ResourceShareRead(
+        kind=ShareKind(share.kind),
+        owner_project=owner,
+        resource=share.resource,
+        project=target,
+        permission=Permission(share.permission),
+        status=ShareStatus(share.status),
+        created_at=share.created_at,
+    )
+
+
+def _usernames(session: Session, project_id: int) -> list[str]:
+    return sorted(
+        session.scalars(
+            select(User.username)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.project_id == project_id)
+        )
+    )
+
+
+def _owned(session: Session, access: ProjectAccess, kind: ShareKind, resource: str) -> int | None:
+    """The topic's id (None for Hive) after checking the resource exists in the project."""
+    if kind == ShareKind.HIVE:
+        return None
+    topic = session.scalar(
+        select(Topic.id).where(Topic.project_id == access.project_id, Topic.name == resource)
+    )
+    if topic is None:
+        raise NotFound(f"topic '{resource}' not found in project '{access.project}'")
+    return topic
+
+
+def _grant(
+    saga: Saga, rt: Runtime, share: ResourceShare, owner: str, target: str, users: list[str]
+) -> None:
+    writable = share.permission == Permission.EDITABLE
+    if share.kind == ShareKind.TOPIC:
+        backend_steps.share_topic(
+            saga,
+            rt,
+            owner=owner,
+            topic=share.resource,
+            target=target,
+            usernames=users,
+            writable=writable,
+        )
+    else:
+        backend_steps.share_hive(
+            saga, rt, owner=owner, target=target, usernames=users, writable=writable
+        )
+
+
+def _revoke(
+    saga: Saga, rt: Runtime, share: ResourceShare, owner: str, target: str, users: list[str]
+) -> None:
+    writable = share.permission == Permission.EDITABLE
+    if share.kind == ShareKind.TOPIC:
+        backend_steps.unshare_topic(
+            saga,
+            rt,
+            owner=owner,
+            topic=share.resource,
+            target=target,
+            usernames=users,
+            writable=writable,
+        )
+    else:
+        backend_steps.unshare_hive(
+            saga, rt, owner=owner, target=target, usernames=users, writable=writable
+        )
+
+
+def offer(
+    rt: Runtime,
+    *,
+    user: User,
+    project: str,
+    kind: ShareKind,
+    resource: str,
+    data: ShareCreate,
+) -> ResourceShareRead:
+    with rt.sessions() as session:
+        access = member_access(session, project=project, user=user)
+        authz.require(access, Action.SHARE)
+        topic_id = _owned(session, access, kind, resource)
+        target = session.scalar(select(Project).where(Project.name == data.project))
+        if target is None:
+            raise NotFound(f"project '{data.project}' not found")
+        if target.id == access.project_id:
+            raise BadRequest(f"{_label(kind, resource)} cannot be shared with its own project")
+        share = ResourceShare(
+            kind=kind,
+            owner_project_id=access.project_id,
+            topic_id=topic_id,
+            resource=resource,
+            target_project_id=target.id,
+            permission=data.permission,
+            status=ShareStatus.PENDING,
+        )
+        session.add(share)
+        commit_unique(session, f"{_label(kind, resource)} is already shared with '{data.project}'")
+        return _read((share, project, target.name))
+
+
+def list_shares(
+    rt: Runtime, *, user: User, project: str, kind: ShareKind, resource: str
+) -> list[ResourceShareRead]:
+    with rt.read_sessions() as session:
+        access = member_access(session, project=project, user=user)
+        _owned(session, access, kind, resource)
+        rows = session.execute(
+            _query()
+            .where(
+                ResourceShare.kind == kind,
+                ResourceShare.owner_project_id == access.project_id,
+                ResourceShare.resource == resource,
+            )
+            .order_by(Target.c.name)
+        ).all()
+        return [_read(r) for r in rows]
+
+
+def unshare(
+    rt: Runtime, *, user: User, project: str, kind: ShareKind, resource: str, target: str
+) -> None:
+    with rt.sessions() as session:
+        access = member_access(session, project=project, user=user)
+        authz.require(access, Action.SHARE)
+        _owned(session, access, kind, resource)
+        row = session.execute(
+            _query().where(
+                ResourceShare.kind == kind,
+                ResourceShare.owner_project_id == access.project_id,
+                ResourceShare.resource == resource,
+                Target.c.name == target,
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"{_label(kind, resource)} is not shared with '{target}'")
+        share = row[0]
+        users = _usernames(session, share.target_project_id)
+        accepted = share.status == ShareStatus.ACCEPTED
+        session.delete(share)
+        session.flush()
+        with Saga(f"unshare {kind.value}") as saga:
+            if accepted:
+                _revoke(saga, rt, share, project, target, users)
+            session.commit()
+
+
+def shared_with(
+    rt: Runtime, *, user: User, project: str, kind: ShareKind
+) -> list[ResourceShareRead]:
+    with rt.read_sessions() as session:
+        access = member_access(session, project=project, user=user)
+        rows = session.execute(
+            _query()
+            .where(ResourceShare.kind == kind, ResourceShare.target_project_id == access.project_id)
+            .order_by(Owner.c.name, ResourceShare.resource)
+        ).all()
+        return [_read(r) for r in rows]
+
+
+def _parse_ref(kind: ShareKind, ref: str) -> tuple[str, str]:
+    if kind == ShareKind.HIVE:
+        return ref, HIVE
+    owner, sep, topic = ref.partition(SHARED_SEPARATOR)
+    if not sep or not owner or not topic:
+        raise BadRequest(f"address a shared topic as <owner_project>{SHARED_SEPARATOR}<topic>")
+    return owner, topic
+
+
+def respond(
+    rt: Runtime, *, user: User, project: str, kind: ShareKind, ref: str, accept: bool
+) -> ResourceShareRead | None:
+    owner, resource = _parse_ref(kind, ref)
+    with rt.sessions() as session:
+        access = member_access(session, project=project, user=user)
+        authz.require(access, Action.SHARE)
+        row = session.execute(
+            _query().where(
+                ResourceShare.kind == kind,
+                Owner.c.name == owner,
+                ResourceShare.resource == resource,
+                ResourceShare.target_project_id == access.project_id,
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"no offer of {_label(kind, resource)} of '{owner}' to '{project}'")
+        share = row[0]
+        if not accept:
+            users = _usernames(session, access.project_id)
+            accepted = share.status == ShareStatus.ACCEPTED
+            session.delete(share)
+            session.flush()
+            with Saga(f"reject {kind.value}") as saga:
+                if accepted:
+                    _revoke(saga, rt, share, owner, access.project, users)
+                session.commit()
+            return None
+        if share.status == ShareStatus.ACCEPTED:
+            raise Conflict(f"{_label(kind, resource)} of '{owner}' is already accepted")
+        share.status = ShareStatus.ACCEPTED
+        session.flush()
+        with Saga(f"accept {kind.value}") as saga:
+            _grant(saga, rt, share, owner, access.project, _usernames(session, access.project_id))
+            session.commit()
+        return _read((share, owner, access.project))
