@@ -13,9 +13,22 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from hopsworks_api.authz import Role
+from hopsworks_api.authz import Role, project_user
 from hopsworks_api.backends.errors import BackendUnavailable
-from hopsworks_api.backends.kafka.base import principal_project
+from hopsworks_api.backends.hive.base import (
+    ROLE_PRIVILEGES,
+    SHARE_READ_PRIVILEGES,
+    SHARE_WRITE_PRIVILEGES,
+)
+from hopsworks_api.backends.kafka.base import (
+    AclEntry,
+    TopicShare,
+    concerns,
+    expected_acls,
+    member_acls,
+    principal_project,
+    split_physical,
+)
 from hopsworks_api.backends.steps import certificate_pems, serving_quota
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.db.base import utcnow
@@ -24,6 +37,14 @@ from hopsworks_api.pki.models import Certificate, CertKind, CertStatus
 from hopsworks_api.projects.models import Project
 from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.runtime import Runtime
+from hopsworks_api.sharing.models import (
+    DatasetShare,
+    Permission,
+    ResourceShare,
+    ShareKind,
+    ShareStatus,
+)
+from hopsworks_api.topics.models import Topic
 from hopsworks_api.users.models import User
 
 log = logging.getLogger(__name__)
@@ -46,6 +67,20 @@ class Desired:
     members: dict[str, Role]
     certificates: dict[str, Certificate]
     gpus: int | None
+    topics: dict[str, tuple[int, int]] = field(default_factory=dict)  # partitions, replication
+    dataset_shares: dict[str, dict[str, bool]] = field(default_factory=dict)  # accepted
+    topic_shares: list[TopicShare] = field(default_factory=list)  # accepted, outgoing
+    hive_shares: dict[str, bool] = field(default_factory=dict)  # target -> writable
+
+
+@dataclass
+class World:
+    """The projects in scope, plus every project's members: shares reach across projects,
+    so a project's expected grants depend on other projects' membership."""
+
+    want: dict[str, Desired]
+    members: dict[str, dict[str, Role]]
+    topic_shares: list[TopicShare]
 
 
 @dataclass
@@ -86,10 +121,48 @@ def desired_state(rt: Runtime, project: str | None = None) -> dict[str, Desired]
             datasets = list(
                 session.scalars(select(Dataset.name).where(Dataset.project_id == project_id))
             )
-            result[name] = Desired(
+            desired = Desired(
                 name, datasets, members, certificates, quota.gpus_limit if quota else None
             )
+            _add_shares(session, project_id, desired)
+            result[name] = desired
         return result
+
+
+def _add_shares(session, project_id: int, desired: Desired) -> None:  # type: ignore[no-untyped-def]
+    accepted, editable = ShareStatus.ACCEPTED, Permission.EDITABLE
+    desired.topics = {
+        t.name: (t.partitions, t.replication)
+        for t in session.scalars(select(Topic).where(Topic.project_id == project_id))
+    }
+    for dataset, target, permission in session.execute(
+        select(Dataset.name, Project.name, DatasetShare.permission)
+        .join(DatasetShare, DatasetShare.dataset_id == Dataset.id)
+        .join(Project, Project.id == DatasetShare.target_project_id)
+        .where(Dataset.project_id == project_id, DatasetShare.status == accepted)
+    ):
+        desired.dataset_shares.setdefault(dataset, {})[target] = permission == editable
+    for kind, resource, target, permission in session.execute(
+        select(ResourceShare.kind, ResourceShare.resource, Project.name, ResourceShare.permission)
+        .join(Project, Project.id == ResourceShare.target_project_id)
+        .where(ResourceShare.owner_project_id == project_id, ResourceShare.status == accepted)
+    ):
+        if kind == ShareKind.TOPIC:
+            desired.topic_shares.append(
+                TopicShare(desired.name, resource, target, permission == editable)
+            )
+        else:
+            desired.hive_shares[target] = permission == editable
+
+
+def world(rt: Runtime, project: str | None = None) -> World:
+    everything = desired_state(rt)
+    want = everything if project is None else {k: v for k, v in everything.items() if k == project}
+    return World(
+        want=want,
+        members={name: d.members for name, d in everything.items()},
+        topic_shares=[share for d in everything.values() for share in d.topic_shares],
+    )
 
 
 class _Run:
@@ -117,12 +190,14 @@ class _Run:
 
 
 def reconcile(rt: Runtime, *, project: str | None = None, dry_run: bool = False) -> Report:
-    want = desired_state(rt, project)
+    scope = world(rt, project)
+    want = scope.want
     run = _Run(rt, dry_run)
     run.guarded("storage", lambda: _storage(run, want))
-    run.guarded("hive", lambda: _hive(run, want, everything=project is None))
+    run.guarded("hive", lambda: _hive(run, scope, everything=project is None))
     run.guarded("yarn", lambda: _compute(run, want, everything=project is None))
-    run.guarded("kafka", lambda: _kafka(run, want, project))
+    run.guarded("kafka", lambda: _topics(run, want))
+    run.guarded("kafka", lambda: _kafka(run, scope, project))
     run.guarded("kubernetes", lambda: _kubernetes(run, want, everything=project is None))
     for drift in run.report.drift:
         log.warning(
@@ -155,10 +230,32 @@ def _storage(run: _Run, want: dict[str, Desired]) -> None:
                     f"dataset directory '{dataset}' missing",
                     lambda name=name, d=dataset: storage.create_dataset(name, d),
                 )
+                continue
+            _share_groups(run, name, dataset, desired.dataset_shares.get(dataset, {}))
 
 
-def _hive(run: _Run, want: dict[str, Desired], *, everything: bool) -> None:
-    hive = run.rt.backends.hive
+def _share_groups(run: _Run, name: str, dataset: str, expected: dict[str, bool]) -> None:
+    storage = run.rt.backends.storage
+    actual = storage.share_groups(name, dataset)
+    for group, writable in sorted(expected.items()):
+        if actual.get(group) is not writable:
+            run.found(
+                "storage",
+                name,
+                f"share of '{dataset}' with '{group}' missing or wrong in its ACL",
+                lambda d=dataset, g=group, w=writable: storage.grant_group(name, d, g, w),
+            )
+    for group in sorted(set(actual) - set(expected)):
+        run.found(
+            "storage",
+            name,
+            f"ACL of '{dataset}' grants '{group}' without a share",
+            lambda d=dataset, g=group: storage.revoke_group(name, d, g),
+        )
+
+
+def _hive(run: _Run, scope: World, *, everything: bool) -> None:
+    hive, want = run.rt.backends.hive, scope.want
     existing = set(hive.list_project_databases())
     for name, desired in want.items():
         if name not in existing:
@@ -167,8 +264,13 @@ def _hive(run: _Run, want: dict[str, Desired], *, everything: bool) -> None:
                 hive.create_database(name)
                 for username, role in desired.members.items():
                     hive.grant_member(name, username, role.value)
+                for target, writable in desired.hive_shares.items():
+                    users = sorted(scope.members.get(target, {}))
+                    hive.grant_share(name, target, users, writable)
 
             run.found("hive", name, "database missing", recreate)
+        else:
+            _hive_grants(run, scope, desired)
     if everything:
         for name in sorted(existing - set(want)):
             run.found(
@@ -177,6 +279,38 @@ def _hive(run: _Run, want: dict[str, Desired], *, everything: bool) -> None:
                 "database of a project that does not exist",
                 lambda name=name: hive.drop_database(name),
             )
+
+
+def _hive_grants(run: _Run, scope: World, desired: Desired) -> None:
+    """Compare privileges by principal; a server that cannot list grants (Spark Thrift
+    Server) gives None, and then there is nothing to compare."""
+    hive, name = run.rt.backends.hive, desired.name
+    actual = hive.list_grants(name)
+    if actual is None:
+        return
+    expected: dict[str, tuple[Callable[[], object], tuple[str, ...]]] = {}
+    for username, role in desired.members.items():
+        expected[project_user(name, username)] = (
+            lambda u=username, r=role: hive.grant_member(name, u, r.value),
+            ROLE_PRIVILEGES[role.value],
+        )
+    for target, writable in desired.hive_shares.items():
+        privileges = SHARE_WRITE_PRIVILEGES if writable else SHARE_READ_PRIVILEGES
+        for username in scope.members.get(target, {}):
+            expected[project_user(target, username)] = (
+                lambda t=target, u=username, w=writable: hive.grant_share(name, t, [u], w),
+                privileges,
+            )
+    for who, (repair, privileges) in sorted(expected.items()):
+        if set(actual.get(who, ())) != set(privileges):
+            run.found("hive", name, f"privileges of '{who}' missing or wrong", repair)
+    for who in sorted(set(actual) - set(expected)):
+        holder, _, username = who.partition("__")
+        if holder == name:
+            revoke = lambda u=username: hive.revoke_member(name, u)  # noqa: E731
+        else:
+            revoke = lambda h=holder, u=username: hive.revoke_share(name, h, [u])  # noqa: E731
+        run.found("hive", name, f"privileges of '{who}' granted by nothing", revoke)
 
 
 def _compute(run: _Run, want: dict[str, Desired], *, everything: bool) -> None:
@@ -202,36 +336,112 @@ def _compute(run: _Run, want: dict[str, Desired], *, everything: bool) -> None:
             )
 
 
-def _kafka(run: _Run, want: dict[str, Desired], project: str | None) -> None:
+def _topics(run: _Run, want: dict[str, Desired]) -> None:
     kafka = run.rt.backends.kafka
-    holders: dict[str, set[str]] = {}
-    for entry in kafka.describe_acls(project):
-        owner = principal_project(entry.principal)
-        if owner is not None and (project is None or owner == project):
-            holders.setdefault(owner, set()).add(entry.principal.split("__", 1)[1])
     for name, desired in want.items():
-        have = holders.get(name, set())
-        for username in sorted(set(desired.members) - have):
+        actual = {t.name: t for t in kafka.list_topics(name)}
+        for topic, (partitions, replication) in sorted(desired.topics.items()):
+            if topic not in actual:
+                run.found(
+                    "kafka",
+                    name,
+                    f"topic '{topic}' missing",
+                    lambda t=topic, p=partitions, r=replication, n=name: kafka.create_topic(
+                        n, t, p, r
+                    ),
+                )
+        for topic in sorted(set(actual) - set(desired.topics)):
             run.found(
                 "kafka",
                 name,
-                f"ACLs of member '{username}' missing",
-                lambda name=name, u=username: kafka.grant_member(name, u),
+                f"topic '{topic}' is not in the DB",
+                lambda t=topic, n=name: kafka.delete_topic(n, t),
             )
-        for username in sorted(have - set(desired.members)):
-            run.found(
-                "kafka",
-                name,
-                f"ACLs of non-member '{username}'",
-                lambda name=name, u=username: kafka.revoke_member(name, u),
-            )
-    for name in sorted(set(holders) - set(want)):
-        run.found(
-            "kafka",
-            name,
-            "ACLs of a project that does not exist",
-            lambda name=name: kafka.delete_project(name),
+
+
+def _kafka(run: _Run, scope: World, project: str | None) -> None:
+    """Compare ACL bindings with what memberships and accepted topic shares imply, and
+    repair through the same operations the sagas use."""
+    kafka = run.rt.backends.kafka
+    expected = {
+        entry
+        for entry in expected_acls(
+            {p: list(m) for p, m in scope.members.items()}, scope.topic_shares
         )
+        if project is None or concerns(entry, project)
+    }
+    actual = set(kafka.describe_acls(project))
+    missing, stray = expected - actual, actual - expected
+    gone: set[str] = set()
+    reported: set[tuple[str, ...]] = set()
+    for entry in sorted(stray, key=_acl_key):
+        holder = principal_project(entry.principal)
+        if holder is None:
+            continue
+        username = entry.principal.split("__", 1)[1]
+        if holder not in scope.members:
+            if holder not in gone and (project is None or holder == project):
+                gone.add(holder)
+                run.found(
+                    "kafka",
+                    holder,
+                    "ACLs of a project that does not exist",
+                    lambda h=holder: kafka.delete_project(h),
+                )
+        elif username not in scope.members[holder]:
+            if (holder, username) not in reported:
+                reported.add((holder, username))
+                run.found(
+                    "kafka",
+                    holder,
+                    f"ACLs of non-member '{username}'",
+                    lambda h=holder, u=username: kafka.revoke_member(h, u),
+                )
+        elif entry.resource_type == "topic" and entry.pattern_type == "literal":
+            owner_topic = split_physical(entry.resource_name)
+            if owner_topic and (holder, username, entry.resource_name) not in reported:
+                reported.add((holder, username, entry.resource_name))
+                owner, topic = owner_topic
+                run.found(
+                    "kafka",
+                    owner,
+                    f"'{entry.principal}' holds ACLs on topic '{topic}' without a share",
+                    lambda o=owner, t=topic, h=holder, u=username: kafka.unshare_topic(
+                        o, t, h, [u]
+                    ),
+                )
+    shares = {(s.owner_project, s.topic, s.target_project): s for s in scope.topic_shares}
+    for entry in sorted(missing, key=_acl_key):
+        holder = principal_project(entry.principal)
+        if holder is None:
+            continue
+        username = entry.principal.split("__", 1)[1]
+        if entry in member_acls(holder, username):
+            if (holder, username, "member") not in reported:
+                reported.add((holder, username, "member"))
+                run.found(
+                    "kafka",
+                    holder,
+                    f"ACLs of member '{username}' missing",
+                    lambda h=holder, u=username: kafka.grant_member(h, u),
+                )
+            continue
+        owner_topic = split_physical(entry.resource_name)
+        share = shares.get((*owner_topic, holder)) if owner_topic else None
+        if share is not None and (holder, username, share.topic) not in reported:
+            reported.add((holder, username, share.topic))
+            run.found(
+                "kafka",
+                share.owner_project,
+                f"share of topic '{share.topic}' with '{holder}': ACLs of '{username}' missing",
+                lambda s=share, u=username: kafka.share_topic(
+                    s.owner_project, s.topic, s.target_project, [u], s.writable
+                ),
+            )
+
+
+def _acl_key(entry: AclEntry) -> tuple[str, ...]:
+    return (entry.principal, entry.resource_type, entry.resource_name, entry.operation)
 
 
 def _kubernetes(run: _Run, want: dict[str, Desired], *, everything: bool) -> None:

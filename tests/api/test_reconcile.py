@@ -69,3 +69,65 @@ def test_reconcile_cli(api: Api, app, settings):
     assert fixed.exit_code == 0 and "ghost" in fixed.output
     again = runner.invoke(cli, args)
     assert "no drift" in again.output
+
+
+def test_topics_shares_and_grants_drift_is_found_and_repaired(api: Api, app):
+    """Every share kind and every grant the DB implies, broken behind the service's back."""
+    rt, P = app.state.runtime, "/api/projects"
+    b = rt.backends
+    assert api.call("admin", "POST", P, json={"name": "partner"}).status_code == 201
+    for topic in ("events", "clicks"):
+        assert (
+            api.call("owner", "POST", f"{P}/demo/topics", json={"name": topic}).status_code == 201
+        )
+    for path in ("datasets/Logs/shares", "topics/events/shares", "hive/shares"):
+        body = {"project": "partner", "permission": "editable"}
+        assert api.call("owner", "POST", f"{P}/demo/{path}", json=body).status_code == 201
+    for ref in ("demo::Logs", "topics/demo::events", "hive/demo"):
+        assert api.call("admin", "POST", f"{P}/partner/shared/{ref}/accept").status_code == 200
+    assert reconcile(rt, dry_run=True).drift == []
+
+    b.kafka.delete_topic("demo", "clicks")  # a topic the DB has
+    b.kafka.create_topic("demo", "stray")  # a topic the DB does not have
+    b.kafka.unshare_topic("demo", "events", "partner")  # share ACLs lost
+    b.storage.revoke_group("demo", "Logs", "partner")  # dataset ACL lost
+    b.storage.grant_group("demo", "Resources", "intruders", True)  # ACL without a share
+    b.hive.revoke_share("demo", "partner", ["admin"])  # Hive share grant lost
+    b.hive.grant_member("demo", "scientist", "data_owner")  # wrong role privileges
+    b.hive.grant_share("demo", "elsewhere", ["mallory"], True)  # grant of no share
+
+    found = problems(reconcile(rt, dry_run=True))
+    assert found >= {
+        ("kafka", "demo", "topic 'clicks' missing"),
+        ("kafka", "demo", "topic 'stray' is not in the DB"),
+        ("kafka", "demo", "share of topic 'events' with 'partner': ACLs of 'admin' missing"),
+        ("storage", "demo", "share of 'Logs' with 'partner' missing or wrong in its ACL"),
+        ("storage", "demo", "ACL of 'Resources' grants 'intruders' without a share"),
+        ("hive", "demo", "privileges of 'partner__admin' missing or wrong"),
+        ("hive", "demo", "privileges of 'demo__scientist' missing or wrong"),
+        ("hive", "demo", "privileges of 'elsewhere__mallory' granted by nothing"),
+    }, found
+    assert all(d.repaired for d in reconcile(rt).drift)
+    assert reconcile(rt, dry_run=True).drift == []
+    assert {t.name for t in b.kafka.list_topics("demo")} == {"events", "clicks"}
+    assert b.storage.share_groups("demo", "Logs") == {"partner": True}
+    assert b.storage.share_groups("demo", "Resources") == {}
+    grants = b.hive.list_grants("demo")
+    assert set(grants["partner__admin"]) == {"SELECT", "INSERT"}
+    assert set(grants["demo__scientist"]) == {"SELECT", "INSERT"}
+    assert "elsewhere__mallory" not in grants
+
+
+def test_stray_share_acls_on_a_topic_are_revoked(api: Api, app):
+    rt, P = app.state.runtime, "/api/projects"
+    assert api.call("admin", "POST", P, json={"name": "partner"}).status_code == 201
+    assert api.call("owner", "POST", f"{P}/demo/topics", json={"name": "events"}).status_code == 201
+    rt.backends.kafka.share_topic("demo", "events", "partner", ["admin"], True)  # no share row
+    found = problems(reconcile(rt, dry_run=True))
+    assert (
+        "kafka",
+        "demo",
+        "'User:partner__admin' holds ACLs on topic 'events' without a share",
+    ) in found
+    reconcile(rt)
+    assert reconcile(rt, dry_run=True).drift == []

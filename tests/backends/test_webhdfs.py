@@ -537,6 +537,7 @@ def test_grant_and_revoke_leave_exactly_the_expected_acl_entries(hdemo: WebHdfsS
         "default:mask::rwx",
         "default:other::---",
     )
+    assert hdemo.share_groups("demo", "data") == {"demo__data__read": True, "other__data": True}
     for _ in range(2):
         hdemo.revoke_group("demo", "data", "demo__data__read")
     assert hdemo.acl_status(dataset).entries == (
@@ -556,6 +557,7 @@ def test_grant_and_revoke_leave_exactly_the_expected_acl_entries(hdemo: WebHdfsS
         "default:other::---",
     )
     assert status.permission == "770"
+    assert hdemo.share_groups("demo", "data") == {}
     with pytest.raises(BadRequest):
         hdemo.grant_group("demo", "data", "bad:name", writable=False)
     with pytest.raises(NotFound):
@@ -703,3 +705,26 @@ def test_tls_with_host_certificates_from_the_platform_ca(tmp_path: Path) -> None
             storage = WebHdfsStorage(fake.namenode_url, verify=verify, cert=cert)
             with storage, pytest.raises(BackendUnavailable):
                 storage.project_exists("demo")
+
+
+def test_share_groups_follow_the_dataset_through_trash_and_restore(demo: StorageBackend) -> None:
+    """Both implementations keep a grant on the dataset itself (an ACL / a record inside the
+    directory): it converges on repeat, travels with a trashed dataset and comes back."""
+    for _ in range(2):
+        demo.grant_group("demo", "data", "partner", writable=False)
+    demo.grant_group("demo", "data", "partner", writable=True)
+    assert demo.share_groups("demo", "data") == {"partner": True}
+    assert [e.name for e in demo.list_dir("demo", "data", ())] == []
+    assert demo.usage("demo", "data") == (0, 0)
+    trashed = demo.trash_dataset("demo", "data")
+    with pytest.raises(NotFound):
+        demo.share_groups("demo", "data")
+    demo.restore(trashed)
+    assert demo.share_groups("demo", "data") == {"partner": True}
+    demo.revoke_group("demo", "data", "partner")
+    demo.revoke_group("demo", "data", "partner")
+    assert demo.share_groups("demo", "data") == {}
+    with pytest.raises(NotFound):
+        demo.grant_group("demo", "missing", "partner", writable=False)
+    with pytest.raises(BadRequest):
+        demo.grant_group("demo", "data", "bad:name", writable=False)
