@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
     compute_backend: Literal["local", "yarn"] = "local"
     yarn_url: str | None = Field(default=None, description="ResourceManager, e.g. http://rm:8088")
+    yarn_user: str | None = Field(
+        default=None,
+        description="`user.name` sent to a ResourceManager with pseudo authentication; "
+        "it must be a YARN admin (yarn.admin.acl)",
+    )
     kubernetes_backend: Literal["none", "cluster"] = "none"
     kubernetes_url: str | None = None
     kubernetes_token_file: str | None = None
@@ -70,6 +75,22 @@ class Settings(BaseSettings):
     )
     project_serving_cpu: str = "4"
     project_serving_memory: str = "16Gi"
+    project_container_vcores: int = Field(default=8, ge=1, description="largest container")
+    project_container_memory_mb: int = Field(default=32768, ge=256)
+    project_container_max_gpus: int = Field(
+        default=8,
+        ge=0,
+        description="GPU ceiling of a container when a project's GPUs are unlimited",
+    )
+    default_project_gpus: int | None = Field(
+        default=0, ge=0, description="GPUs a new project may use; null: unlimited"
+    )
+    gpu_credit_multiplier: float = Field(
+        default=4.0, ge=0, le=1000, description="credits charged per GPU-second"
+    )
+    accounting_interval_seconds: float = Field(
+        default=60, ge=0, description="Compute and Hive usage polling; 0 disables it"
+    )
 
     default_storage_bytes: int | None = Field(default=100 * GiB, ge=0)
     default_storage_files: int | None = Field(default=1_000_000, ge=0)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 import anyio
 from fastapi import FastAPI
@@ -25,6 +26,7 @@ from hopsworks_api.db.engine import (
 from hopsworks_api.errors import error_body, install_error_handlers
 from hopsworks_api.metrics import Metrics, MetricsMiddleware
 from hopsworks_api.pki.ca import CertificateAuthority, resolve_passphrase
+from hopsworks_api.quotas import accounting
 from hopsworks_api.reconcile import reconcile
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.security import Passwords, TokenCodec, load_jwt_secret
@@ -86,14 +88,15 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
-async def _reconcile_periodically(rt: Runtime) -> None:
-    """Drift from outside the service (an operator, a failed compensation) heals by itself."""
+async def _periodically(interval: float, job: Callable[[], object], what: str) -> None:
+    """Drift from outside the service (an operator, a failed compensation) heals by itself;
+    usage that jobs build up outside the service is charged and enforced."""
     while True:
-        await anyio.sleep(rt.settings.reconcile_interval_seconds)
+        await anyio.sleep(interval)
         try:
-            await anyio.to_thread.run_sync(lambda: reconcile(rt))
+            await anyio.to_thread.run_sync(job)
         except Exception:
-            log.exception("periodic reconciliation failed")
+            log.exception("periodic task failed", extra={"task": what})
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -102,8 +105,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
-            if rt.settings.reconcile_interval_seconds > 0:
-                tasks.start_soon(_reconcile_periodically, rt)
+            settings = rt.settings
+            if settings.reconcile_interval_seconds > 0:
+                job = partial(reconcile, rt)
+                tasks.start_soon(
+                    _periodically, settings.reconcile_interval_seconds, job, "reconcile"
+                )
+            if settings.accounting_interval_seconds > 0:
+                job = partial(accounting.account, rt)
+                tasks.start_soon(_periodically, settings.accounting_interval_seconds, job, "quotas")
             yield
             tasks.cancel_scope.cancel()
 

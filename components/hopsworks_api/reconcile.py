@@ -16,6 +16,7 @@ from sqlalchemy import select
 from hopsworks_api.authz import Role, project_user
 from hopsworks_api.backends.errors import BackendUnavailable
 from hopsworks_api.backends.hive.base import (
+    READ_ONLY,
     ROLE_PRIVILEGES,
     SHARE_READ_PRIVILEGES,
     SHARE_WRITE_PRIVILEGES,
@@ -71,6 +72,8 @@ class Desired:
     dataset_shares: dict[str, dict[str, bool]] = field(default_factory=dict)  # accepted
     topic_shares: list[TopicShare] = field(default_factory=list)  # accepted, outgoing
     hive_shares: dict[str, bool] = field(default_factory=dict)  # target -> writable
+    hive_read_only: bool = False  # over its Hive size quota (quotas.accounting)
+    compute_stopped: bool = False  # PREPAID credits spent (quotas.accounting)
 
 
 @dataclass
@@ -124,6 +127,9 @@ def desired_state(rt: Runtime, project: str | None = None) -> dict[str, Desired]
             desired = Desired(
                 name, datasets, members, certificates, quota.gpus_limit if quota else None
             )
+            if quota is not None:
+                desired.hive_read_only = quota.hive_writes_blocked
+                desired.compute_stopped = quota.compute_stopped
             _add_shares(session, project_id, desired)
             result[name] = desired
         return result
@@ -263,7 +269,8 @@ def _hive(run: _Run, scope: World, *, everything: bool) -> None:
             def recreate(name: str = name, desired: Desired = desired) -> None:
                 hive.create_database(name)
                 for username, role in desired.members.items():
-                    hive.grant_member(name, username, role.value)
+                    granted = READ_ONLY if desired.hive_read_only else role.value
+                    hive.grant_member(name, username, granted)
                 for target, writable in desired.hive_shares.items():
                     users = sorted(scope.members.get(target, {}))
                     hive.grant_share(name, target, users, writable)
@@ -290,9 +297,10 @@ def _hive_grants(run: _Run, scope: World, desired: Desired) -> None:
         return
     expected: dict[str, tuple[Callable[[], object], tuple[str, ...]]] = {}
     for username, role in desired.members.items():
+        granted = READ_ONLY if desired.hive_read_only else role.value
         expected[project_user(name, username)] = (
-            lambda u=username, r=role: hive.grant_member(name, u, r.value),
-            ROLE_PRIVILEGES[role.value],
+            lambda u=username, g=granted: hive.grant_member(name, u, g),
+            ROLE_PRIVILEGES[granted],
         )
     for target, writable in desired.hive_shares.items():
         privileges = SHARE_WRITE_PRIVILEGES if writable else SHARE_READ_PRIVILEGES
@@ -316,14 +324,25 @@ def _hive_grants(run: _Run, scope: World, desired: Desired) -> None:
 def _compute(run: _Run, want: dict[str, Desired], *, everything: bool) -> None:
     compute, settings = run.rt.backends.compute, run.rt.settings
     queues = {q.project: q for q in compute.list_project_queues()}
-    for name in want:
+    for name, desired in want.items():
+        stopped = desired.compute_stopped
         if name not in queues:
+
+            def recreate(name: str = name, stopped: bool = stopped) -> None:
+                compute.create_project_queue(
+                    name, settings.project_queue_capacity, settings.project_queue_max_capacity
+                )
+                if stopped:
+                    compute.set_queue_state(name, running=False)
+
+            run.found("yarn", name, "queue missing", recreate)
+        elif stopped != (queues[name].state != "RUNNING"):
             run.found(
                 "yarn",
                 name,
-                "queue missing",
-                lambda name=name: compute.create_project_queue(
-                    name, settings.project_queue_capacity, settings.project_queue_max_capacity
+                "queue should be stopped (credits spent)" if stopped else "queue should run",
+                lambda name=name, stopped=stopped: compute.set_queue_state(
+                    name, running=not stopped
                 ),
             )
     if everything:

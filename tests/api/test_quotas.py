@@ -29,8 +29,10 @@ def leftovers(settings) -> list:
 def test_quotas_report_every_resource(api: Api):
     q = api.call("scientist", "GET", Q).json()
     assert q["storage_bytes"] == {"limit": 100 * 1024**3, "usage": 0, "enforced": True}
-    for key in ("hive_bytes", "compute_seconds", "gpus"):
-        assert q[key]["enforced"] is False
+    assert q["hive_bytes"] == {"limit": None, "usage": 0, "enforced": True}
+    assert q["gpus"] == {"limit": 0, "usage": 0, "enforced": True}  # GPUs are granted
+    assert q["compute_seconds"] == {"limit": None, "usage": 0, "enforced": False}  # NOLIMIT
+    assert q["compute_payment"] == "NOLIMIT" and q["compute_stopped"] is False
     assert q["kafka_topics"] == {"limit": None, "usage": 0, "enforced": True}
 
 

@@ -7,6 +7,7 @@ enforces, error mapping and bounded time when the ResourceManager is down or hun
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -14,6 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hopsworks_api.backends.compute import (
@@ -23,10 +25,22 @@ from hopsworks_api.backends.compute import (
     QueueInfo,
     YarnCompute,
 )
-from hopsworks_api.backends.compute.yarn import parse_resources, sched_conf_xml
+from hopsworks_api.backends.compute.base import AppUsage
+from hopsworks_api.backends.compute.yarn import (
+    parse_resources,
+    resource_seconds,
+    sched_conf_xml,
+)
 from hopsworks_api.backends.errors import BackendUnavailable
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
-from tests.support.yarn_fake import DEFAULT_CONF, YarnFake, blackhole, dead_url, serve
+from tests.support.yarn_fake import (
+    DEFAULT_CONF,
+    Refused,
+    YarnFake,
+    blackhole,
+    dead_url,
+    serve,
+)
 
 BOUND_SECONDS = 15
 
@@ -148,27 +162,32 @@ def test_invalid_queue_names_are_refused(compute: ComputeBackend, name: str) -> 
 # -- the embedded record -------------------------------------------------------------
 
 
-def test_local_state_is_one_json_file_replaced_atomically(tmp_path: Path) -> None:
+def test_local_state_is_one_json_file_per_project_replaced_atomically(tmp_path: Path) -> None:
     local = LocalCompute(tmp_path)
     local.create_project_queue("demo", 12.5, 40)
-    state = json.loads((tmp_path / "compute-queues.json").read_text())
-    assert state["queues"]["demo"] == {
+    state = json.loads((tmp_path / "projects" / "demo.json").read_text())
+    assert state == {
+        "version": 1,
         "capacity": "12.5",
         "max_capacity": "40",
         "state": "RUNNING",
         "quota": None,
     }
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in tmp_path.rglob(".*")] == []
     assert LocalCompute(tmp_path).queue_info("demo").capacity_percent == 12.5  # persisted
 
 
 def test_local_refused_change_writes_nothing(tmp_path: Path) -> None:
     local = LocalCompute(tmp_path)
     local.create_project_queue("demo", 100, 100)
-    before = (tmp_path / "compute-queues.json").stat().st_mtime_ns
+
+    def files() -> dict[str, tuple[int, int]]:
+        return {str(p): (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")}
+
+    before = files()
     with pytest.raises(Conflict):
         local.create_project_queue("other", 1, 1)
-    assert (tmp_path / "compute-queues.json").stat().st_mtime_ns == before
+    assert files() == before
 
 
 def test_local_concurrent_creates_never_over_promise(tmp_path: Path) -> None:
@@ -470,6 +489,249 @@ def test_yarn_slow_server_fails_within_the_bound(yarn: YarnCompute, fake: YarnFa
     with pytest.raises(BackendUnavailable):
         yarn.set_quota("demo", 1, 1, 0)
     assert time.monotonic() - started < BOUND_SECONDS
+
+
+# -- YARN: compute credits (usage per application, queue state) ------------------------
+# YARN only for now: LocalCompute gets `application_usage` / `set_queue_state` later.
+
+DEMO = "root.projects.demo"
+
+
+@pytest.mark.parametrize("resource_map", ["repeated", "list"])
+@pytest.mark.parametrize("app_queue", ["leaf", "path"])
+def test_yarn_usage_is_the_projects_queue_running_and_finished(
+    yarn: YarnCompute, fake: YarnFake, resource_map: str, app_queue: str
+) -> None:
+    fake.resource_map, fake.app_queue = resource_map, app_queue
+    yarn.create_project_queue("demo", 30, 60)
+    yarn.create_project_queue("other", 30, 60)
+    done = fake.submit_application(DEMO, vcore_seconds=100, memory_seconds=204800, gpu_seconds=50)
+    fake.update_application(done, state="FINISHED")
+    running = fake.submit_application(DEMO, vcore_seconds=7, memory_seconds=7168, state="ACCEPTED")
+    fake.submit_application("root.projects.other", vcore_seconds=999)
+    fake.submit_application("root.default", vcore_seconds=999)
+
+    usage = yarn.application_usage("demo")
+
+    assert usage == [
+        AppUsage(done, "demo", vcore_seconds=100, gpu_seconds=50, memory_mb_seconds=204800,
+                 state="FINISHED", finished=True),
+        AppUsage(running, "demo", vcore_seconds=7, gpu_seconds=0, memory_mb_seconds=7168,
+                 state="ACCEPTED", finished=False),
+    ]  # fmt: skip
+    assert [u.vcore_seconds for u in yarn.application_usage("other")] == [999]
+
+
+def test_yarn_usage_is_cumulative_and_finished_apps_are_forgotten(
+    yarn: YarnCompute, fake: YarnFake
+) -> None:
+    """The contract the service's delta charging relies on: values only grow while the app
+    runs, stay once it finished, and the app disappears after max-completed-applications."""
+    fake.max_completed_applications = 1
+    yarn.create_project_queue("demo", 30, 60)
+    first = fake.submit_application(DEMO, vcore_seconds=10, gpu_seconds=1)
+    assert yarn.application_usage("demo")[0].vcore_seconds == 10
+    fake.update_application(first, vcore_seconds=25, gpu_seconds=4)
+    (seen,) = yarn.application_usage("demo")
+    assert (seen.vcore_seconds, seen.gpu_seconds, seen.finished) == (25, 4, False)
+    fake.update_application(first, state="KILLED")
+    assert yarn.application_usage("demo")[0] == AppUsage(
+        first, "demo", 25, 4, 0, state="KILLED", finished=True
+    )
+    second = fake.submit_application(DEMO, vcore_seconds=3)
+    fake.update_application(second, state="FAILED")
+    assert [u.app_id for u in yarn.application_usage("demo")] == [second]  # first forgotten
+
+
+def test_yarn_usage_reads_every_repeated_map_entry(yarn: YarnCompute, fake: YarnFake) -> None:
+    """Jersey 1 renders resourceSecondsMap with the key "entry" repeated; a plain JSON
+    parser keeps only the last entry."""
+    yarn.create_project_queue("demo", 30, 60)
+    fake.resource_map = "repeated"
+    app = fake.submit_application(DEMO, vcore_seconds=5, memory_seconds=5120, gpu_seconds=2)
+    raw = httpx.get(f"{yarn._client.base_url}/ws/v1/cluster/apps").text
+    assert raw.count('"entry":') == 3
+    naive = json.loads(raw)["apps"]["app"][0]["resourceSecondsMap"]
+    assert naive == {"entry": {"key": "vcores", "value": "5"}}  # the GPU entry is lost
+    assert yarn.application_usage("demo") == [AppUsage(app, "demo", 5, 2, 5120, "RUNNING", False)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"entry": {"key": "yarn.io/gpu", "value": "3"}}, {"yarn.io/gpu": 3}),
+        (
+            {"entry": [{"key": "vcores", "value": 4}, {"key": "yarn.io/gpu", "value": "1"}]},
+            {"vcores": 4, "yarn.io/gpu": 1},
+        ),
+        ({"vcores": "8", "memory-mb": 1024}, {"vcores": 8, "memory-mb": 1024}),
+        ({"entry": {"key": "vcores", "value": '"12"'}}, {"vcores": 12}),
+        ({}, {}),
+        ("", {}),
+        (None, {}),
+    ],
+    ids=["one-entry", "list", "plain-object", "quoted", "empty", "jersey2-empty", "absent"],
+)
+def test_resource_seconds_map_shapes(raw: object, expected: dict[str, int]) -> None:
+    assert resource_seconds(raw) == expected
+
+
+@pytest.mark.parametrize("how", ["cluster-without-gpus", "hadoop2-no-map", "backend-without-gpus"])
+def test_yarn_usage_without_a_gpu_entry_is_zero_gpu_seconds(
+    rm_url: str, fake: YarnFake, how: str
+) -> None:
+    if how == "cluster-without-gpus":
+        fake.cluster_maximum = {"memory-mb": 65536, "vcores": 32}
+    if how == "hadoop2-no-map":
+        fake.resource_map = "absent"
+    backend = YarnCompute(
+        rm_url, user="yarn", gpu_resource=None if how.startswith("backend") else "yarn.io/gpu"
+    )
+    backend.create_project_queue("demo", 30, 60)
+    app = fake.submit_application(DEMO, vcore_seconds=9, memory_seconds=9216, gpu_seconds=6)
+    assert backend.application_usage("demo") == [
+        AppUsage(app, "demo", 9, 0, 9216, "RUNNING", False)
+    ]
+
+
+def test_yarn_usage_of_a_project_without_applications_or_queue(
+    yarn: YarnCompute, fake: YarnFake
+) -> None:
+    assert yarn.application_usage("demo") == []  # the RM answers {"apps": null}
+    yarn.create_project_queue("demo", 30, 60)
+    app = fake.submit_application(DEMO, vcore_seconds=1)
+    fake.update_application(app, state="FINISHED")
+    yarn.delete_project_queue("demo")
+    # Finished applications outlive their queue: their last usage can still be charged.
+    assert [u.app_id for u in yarn.application_usage("demo")] == [app]
+    with pytest.raises(BadRequest):
+        yarn.application_usage("Not A Project")
+
+
+def test_yarn_fake_queue_filter_omits_finished_apps_like_the_rm(
+    yarn: YarnCompute, fake: YarnFake
+) -> None:
+    """Why the client lists all applications and filters itself: the RM answers `?queue=`
+    from the scheduler, which no longer holds finished applications."""
+    yarn.create_project_queue("demo", 30, 60)
+    done = fake.submit_application(DEMO, vcore_seconds=100)
+    fake.update_application(done, state="FINISHED")
+    live = fake.submit_application(DEMO, vcore_seconds=1)
+    url = f"{yarn._client.base_url}/ws/v1/cluster/apps"
+    for queue in ("demo", DEMO):
+        body = httpx.get(url, params={"queue": queue}).json()
+        assert [a["id"] for a in body["apps"]["app"]] == [live]
+    assert httpx.get(url, params={"states": "finished"}).json()["apps"]["app"][0]["id"] == done
+    assert httpx.get(url, params={"queue": "ghost"}).status_code == 400
+    assert httpx.get(url, params={"states": "SLEEPING"}).status_code == 400
+    assert [u.app_id for u in yarn.application_usage("demo")] == [done, live]
+
+
+def test_yarn_set_queue_state_stops_admission_and_is_idempotent(
+    yarn: YarnCompute, fake: YarnFake
+) -> None:
+    yarn.create_project_queue("demo", 30, 60)
+    before = fake.mutations()
+    yarn.set_queue_state("demo", running=False)
+    yarn.set_queue_state("demo", running=False)
+    assert fake.mutations() == before + 1
+    assert fake.conf[f"yarn.scheduler.capacity.{DEMO}.state"] == "STOPPED"
+    assert yarn.queue_info("demo").state == "STOPPED"
+    with pytest.raises(Refused):
+        fake.submit_application(DEMO)
+    yarn.set_queue_state("demo", running=True)
+    yarn.set_queue_state("demo", running=True)
+    assert fake.mutations() == before + 2
+    assert yarn.queue_info("demo").state == "RUNNING"
+    fake.submit_application(DEMO)
+
+
+def test_yarn_stopped_queue_drains_running_applications(yarn: YarnCompute, fake: YarnFake) -> None:
+    yarn.create_project_queue("demo", 30, 60)
+    app = fake.submit_application(DEMO, vcore_seconds=1)
+    yarn.set_queue_state("demo", running=False)
+    info = yarn.queue_info("demo")
+    assert (info.state, info.running_applications) == ("DRAINING", 1)
+    fake.update_application(app, vcore_seconds=40)  # the running one continues...
+    assert yarn.application_usage("demo")[0].vcore_seconds == 40  # ...and is still charged
+    fake.update_application(app, state="FINISHED")
+    assert yarn.queue_info("demo").state == "STOPPED"
+    assert [q.state for q in yarn.list_project_queues()] == ["STOPPED"]
+
+
+def test_yarn_set_queue_state_of_an_unknown_project(yarn: YarnCompute, fake: YarnFake) -> None:
+    with pytest.raises(NotFound):
+        yarn.set_queue_state("demo", running=False)
+    yarn.create_project_queue("demo", 30, 60)
+    with pytest.raises(BadRequest):
+        yarn.set_queue_state("demo", running="no")  # type: ignore[arg-type]
+    assert fake.conf.get(f"yarn.scheduler.capacity.{DEMO}.state") == "RUNNING"
+
+
+def test_yarn_lowering_quota_keeps_a_stopped_queue_stopped(
+    yarn: YarnCompute, fake: YarnFake
+) -> None:
+    """Lowering re-creates the queue; a queue stopped for credits must not come back RUNNING."""
+    yarn.create_project_queue("demo", 30, 60)
+    yarn.set_quota("demo", 8, 16384, 2)
+    yarn.set_queue_state("demo", running=False)
+    yarn.set_quota("demo", 2, 2048, 0)
+    info = yarn.queue_info("demo")
+    assert (info.state, info.quota) == ("STOPPED", ComputeQuota(2, 2048, 0))
+
+
+def test_yarn_busy_stopped_queue_stays_stopped_when_lowering_quota_conflicts(
+    yarn: YarnCompute, fake: YarnFake
+) -> None:
+    yarn.create_project_queue("demo", 30, 60)
+    yarn.set_quota("demo", 8, 16384, 2)
+    fake.submit_application(DEMO)
+    yarn.set_queue_state("demo", running=False)
+    with pytest.raises(Conflict):
+        yarn.set_quota("demo", 2, 2048, 0)
+    assert fake.conf[f"yarn.scheduler.capacity.{DEMO}.state"] == "STOPPED"
+
+
+def test_yarn_unreadable_application_list_is_a_system_error(yarn: YarnCompute) -> None:
+    for body in (
+        "<html>proxy error</html>",
+        '{"apps": {"app": ["x"]}}',
+        '{"apps": {"app": [{"id": "a", "queue": "demo", "vcoreSeconds": "many"}]}}',
+    ):
+        yarn._client = httpx.Client(
+            base_url="http://rm.invalid",
+            transport=httpx.MockTransport(
+                lambda request, body=body: httpx.Response(200, text=body)
+            ),
+        )
+        with pytest.raises(BackendUnavailable) as failed:
+            yarn.application_usage("demo")
+        assert failed.value.system == "yarn"
+
+
+@pytest.mark.parametrize("call", ["usage", "stop"])
+def test_yarn_credit_calls_fail_as_system_errors(
+    yarn: YarnCompute, fake: YarnFake, call: str
+) -> None:
+    yarn.create_project_queue("demo", 30, 60)
+    fake.fault = "error"
+    with pytest.raises(BackendUnavailable) as failed:
+        yarn.application_usage("demo") if call == "usage" else yarn.set_queue_state("demo", False)
+    assert "500" in failed.value.message
+
+
+@pytest.mark.parametrize("call", ["usage", "stop"])
+def test_yarn_credit_calls_to_a_dead_or_hung_rm_are_bounded(call: str) -> None:
+    for make in (lambda: contextlib.nullcontext(dead_url()), blackhole):
+        with make() as url:
+            backend = YarnCompute(url, user="yarn", timeout=1.0, connect_timeout=1.0)
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailable):
+                if call == "usage":
+                    backend.application_usage("demo")
+                else:
+                    backend.set_queue_state("demo", running=False)
+            assert time.monotonic() - started < BOUND_SECONDS
 
 
 def test_queue_info_type_is_plain_data() -> None:

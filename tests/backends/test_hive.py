@@ -231,20 +231,19 @@ def test_local_size_counts_table_files_and_not_symlinks(local: LocalHive, tmp_pa
 def test_local_catalog_is_json_persisted_and_shared(local: LocalHive) -> None:
     local.create_database("proj_a")
     local.grant_member("proj_a", "alice", "data_owner")
-    catalog = json.loads((local.warehouse / ".hive-catalog.json").read_text())
-    assert catalog["databases"]["proj_a"]["grants"] == {
-        "proj_a__alice": ["SELECT", "INSERT", "UPDATE", "DELETE"]
-    }
+    catalog = json.loads((local.warehouse / ".hive-catalog" / "proj_a.json").read_text())
+    assert catalog["grants"] == {"proj_a__alice": ["SELECT", "INSERT", "UPDATE", "DELETE"]}
     again = LocalHive(local.warehouse)
     assert again.database_exists("proj_a")
     assert again.list_grants("proj_a") == {
         "proj_a__alice": ("SELECT", "INSERT", "UPDATE", "DELETE")
     }
     leftovers = {p.name for p in local.warehouse.iterdir()} - {
-        ".hive-catalog.json",
-        ".hive-catalog.json.lock",
+        ".hive-catalog",
+        ".hive-catalog.lock",
         "proj_a.db",
     }
+    leftovers |= {p.name for p in (local.warehouse / ".hive-catalog").iterdir()} - {"proj_a.json"}
     assert not leftovers, "no temporary catalog file may be left behind"
 
 
@@ -264,7 +263,7 @@ def test_local_adopts_a_directory_left_by_an_interrupted_create(local: LocalHive
 
 def test_local_unreadable_catalog_is_unavailable_not_empty(local: LocalHive) -> None:
     local.create_database("proj_a")
-    (local.warehouse / ".hive-catalog.json").write_text("{not json")
+    (local.warehouse / ".hive-catalog" / "proj_a.json").write_text("{not json")
     with pytest.raises(BackendUnavailable) as info:
         local.list_project_databases()
     assert info.value.system == "hive"

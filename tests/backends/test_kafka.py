@@ -489,19 +489,21 @@ def test_nokafka_state_survives_a_restart(tmp_path: Path) -> None:
     second = NoKafka(tmp_path)  # a new process would see the same
     assert second.list_topics(project) == [TopicInfo(project, "t", f"{project}.t", 4, 3)]
     assert second.describe_acls() == acls
+    state = json.loads((tmp_path / "projects" / f"{project}.json").read_text())
+    assert state["version"] == 1
+    assert state["topics"] == {f"{project}.t": {"partitions": 4, "replication": 3}}
     second.delete_project(project)
     assert first.list_topics(project) == []  # instances read fresh state, never a cache
 
-    state = json.loads((tmp_path / "kafka-state.json").read_text())
-    assert state["version"] == 1
-    assert state["topics"] == {}
-    assert sorted(p for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
+    # one document per project: none left (the target's only held the share's hint),
+    # and no temporary file
+    assert list((tmp_path / "projects").iterdir()) == []
 
 
 def test_nokafka_unchanged_state_is_not_rewritten(tmp_path: Path) -> None:
     kafka = NoKafka(tmp_path)
     kafka.create_topic("proj", "t")
-    path = tmp_path / "kafka-state.json"
+    path = tmp_path / "projects" / "proj.json"
     before = path.stat().st_mtime_ns, path.stat().st_ino
     kafka.create_topic("proj", "t")
     kafka.delete_topic("proj", "missing")

@@ -195,7 +195,7 @@ def test_none_remembers_desired_state_without_keys(tmp_path: Path) -> None:
     none.ensure_project("demo", QUOTA)
     none.grant_member("demo", "alice", "data_owner")
     none.store_member_certificate("demo", "alice", CERT, KEY, CA)
-    text = (tmp_path / "kubernetes-desired.json").read_text()
+    text = (tmp_path / "projects" / "demo.json").read_text()
     assert "PRIVATE KEY" not in text and base64.b64encode(b"secret").decode() not in text
     again = NoKubernetes(tmp_path).describe_project("demo")
     assert again.members == {"alice": "data_owner"}

@@ -22,15 +22,34 @@ rules rather than against itself:
   and, for a live leaf queue, is not decreased (ResourceManager source,
   `LeafQueue.reinitialize`; not in the documents).
 - writes need `user.name` (pseudo authentication) naming an admin: 401 / 403 otherwise.
+- `GET /ws/v1/cluster/apps` (*Cluster Applications API*): `{"apps": {"app": [...]}}` with
+  `id`, `user`, `name`, `queue`, `state`, `finalStatus`, `startedTime`, `finishedTime`,
+  `memorySeconds`, `vcoreSeconds` and `resourceSecondsMap` (entries `memory-mb`, `vcores`
+  and, on a cluster with the resource type, `yarn.io/gpu`); `{"apps": null}` when nothing
+  matches. Filters as the RM applies them (ResourceManager source,
+  `ApplicationsRequestBuilder` and `ClientRMService.getApplications`): `states` (also the
+  deprecated `state`; comma separated, case-insensitive; an unknown state is 400);
+  `queue` (a full path or a leaf name; an unknown queue is 400) returns only what the
+  scheduler still holds in that queue, i.e. applications not yet finished. Finished
+  applications beyond `max_completed_applications` are forgotten, oldest first. Renderings
+  chosen with `resource_map`: "repeated" (Jersey 1 on Hadoop 3.x: one `"entry"` key per map
+  entry, the same key repeated in one object, values as strings, in HashMap order), "list" (`"entry": [...]`,
+  numbers) or "absent" (Hadoop 2.x has no map); `app_queue` "leaf" (older releases report
+  the leaf name) or "path" (newer ones report the full path).
+- `state` of the Capacity Scheduler queues: a STOPPED queue refuses new applications
+  (`submit_application` raises `Refused`) and shows DRAINING while some still run.
 
-Test hooks: `set_applications` (running work in a queue), `fault` ("error" answers 500,
-"slow" never answers in time), `requests` (every call seen).
+Test hooks: `set_applications` (running work in a queue, counted only), `submit_application`
+/ `update_application` / `forget_application` (applications with cumulative usage),
+`fault` ("error" answers 500, "slow" never answers in time), `requests` (every call seen).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
+import json
 import re
 import socket
 import threading
@@ -62,8 +81,33 @@ DEFAULT_CONF = {
 }
 
 
+CLUSTER_ID = 1700000000000
+FINISHED = ("FINISHED", "FAILED", "KILLED")
+APP_STATES = ("NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING", *FINISHED)
+
+
 class Invalid(Exception):
     """The mutation is refused with 400, as the RM refuses an invalid configuration."""
+
+
+class Refused(Exception):
+    """The RM refuses to accept the application (unknown, parent or non-RUNNING queue)."""
+
+
+@dataclass
+class App:
+    """One application as the RM accounts it: cumulative resource-seconds."""
+
+    id: str
+    queue_path: str
+    state: str = "RUNNING"
+    final_status: str = "UNDEFINED"
+    vcore_seconds: int = 0
+    memory_seconds: int = 0
+    gpu_seconds: int = 0
+    user: str = "alice"
+    started: int = 0
+    finished: int = 0
 
 
 @dataclass
@@ -85,6 +129,12 @@ class YarnFake:
     fault: str | None = None
     requests: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    apps: dict[str, App] = field(default_factory=dict)
+    max_completed_applications: int = 1000
+    resource_map: str = "repeated"  # "repeated" | "list" | "absent"
+    app_queue: str = "leaf"  # "leaf" | "path"
+    _sequence: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _clock: itertools.count = field(default_factory=lambda: itertools.count(CLUSTER_ID + 1000))
 
     # -- test hooks -----------------------------------------------------------------
 
@@ -92,6 +142,77 @@ class YarnFake:
         self, queue_path: str, count: int, memory_mb: int = 0, vcores: int = 0, gpus: int = 0
     ) -> None:
         self.usage[queue_path] = Usage(count, memory_mb, vcores, gpus)
+
+    def submit_application(
+        self,
+        queue_path: str,
+        *,
+        vcore_seconds: int = 0,
+        memory_seconds: int = 0,
+        gpu_seconds: int = 0,
+        state: str = "RUNNING",
+        user: str = "alice",
+    ) -> str:
+        """Admit an application as the RM does: the queue must be a leaf and RUNNING."""
+        with self.lock:
+            if queue_path not in self.queue_paths() or children(self.conf, queue_path):
+                raise Refused(f"Application submitted to unknown or parent queue {queue_path}")
+            if self.live_state(self.conf, queue_path) != "RUNNING":
+                raise Refused(
+                    f"Queue {queue_path} is STOPPED. Cannot accept submission of application"
+                )
+            app_id = f"application_{CLUSTER_ID}_{next(self._sequence):04d}"
+            self.apps[app_id] = App(app_id, queue_path, user=user, started=CLUSTER_ID + 1)
+        self.update_application(
+            app_id,
+            state=state,
+            vcore_seconds=vcore_seconds,
+            memory_seconds=memory_seconds,
+            gpu_seconds=gpu_seconds,
+        )
+        return app_id
+
+    def update_application(
+        self,
+        app_id: str,
+        *,
+        state: str | None = None,
+        vcore_seconds: int | None = None,
+        memory_seconds: int | None = None,
+        gpu_seconds: int | None = None,
+    ) -> None:
+        """Advance an application: new cumulative figures and/or a new state."""
+        with self.lock:
+            app = self.apps[app_id]
+            if app.state in FINISHED:
+                raise ValueError(f"{app_id} is {app.state}: its usage is final")
+            for name, value in (
+                ("vcore_seconds", vcore_seconds),
+                ("memory_seconds", memory_seconds),
+                ("gpu_seconds", gpu_seconds),
+            ):
+                if value is not None:
+                    setattr(app, name, value)
+            if state is not None:
+                if state not in APP_STATES:
+                    raise ValueError(f"unknown application state {state}")
+                app.state = state
+                if state in FINISHED:
+                    app.final_status = {"FINISHED": "SUCCEEDED"}.get(state, state)
+                    app.finished = next(self._clock)
+            self._forget_beyond_limit()
+
+    def forget_application(self, app_id: str) -> None:
+        with self.lock:
+            self.apps.pop(app_id, None)
+
+    def _forget_beyond_limit(self) -> None:
+        # The RM forgets the applications that completed first.
+        done = sorted(
+            (a for a in self.apps.values() if a.state in FINISHED), key=lambda a: a.finished
+        )
+        for app in done[: max(len(done) - self.max_completed_applications, 0)]:
+            del self.apps[app.id]
 
     def queue_paths(self, conf: dict[str, str] | None = None) -> list[str]:
         conf = self.conf if conf is None else conf
@@ -110,9 +231,15 @@ class YarnFake:
 
     # -- model ----------------------------------------------------------------------
 
+    def running_applications(self, path: str) -> int:
+        """What the scheduler holds in a leaf queue: counted work plus unfinished apps."""
+        apps = self.apps.values()
+        unfinished = sum(1 for a in apps if a.queue_path == path and a.state not in FINISHED)
+        return self.usage.get(path, Usage()).applications + unfinished
+
     def live_state(self, conf: dict[str, str], path: str) -> str:
         configured = conf.get(f"{PREFIX}{path}.state", "RUNNING").strip().upper()
-        if configured == "STOPPED" and self.usage.get(path, Usage()).applications > 0:
+        if configured == "STOPPED" and self.running_applications(path) > 0:
             return "DRAINING"
         return configured
 
@@ -224,9 +351,10 @@ class YarnFake:
             capacity = percent(conf, path, "capacity", "100" if path == "root" else "0")
             maximum = percent(conf, path, "maximum-capacity", "100")
             kids = children(conf, path)
-            used = self.usage.get(path, Usage())
+            used = copy.copy(self.usage.get(path, Usage()))
+            used.applications = self.running_applications(path)
             if kids:
-                used = Usage(sum(self.usage.get(f"{path}.{k}", Usage()).applications for k in kids))
+                used = Usage(sum(self.running_applications(f"{path}.{k}") for k in kids))
             result: dict[str, Any] = {
                 "queueName": path.rsplit(".", 1)[-1],
                 "capacity": capacity,
@@ -259,6 +387,87 @@ class YarnFake:
         info["type"] = "capacityScheduler"
         return {"scheduler": {"schedulerInfo": info}}
 
+    def resolve_queue(self, name: str) -> str | None:
+        """A queue given by full path or by (unique) leaf name, as the scheduler finds it."""
+        paths = self.queue_paths()
+        if name in paths:
+            return name
+        matches = [p for p in paths if p.rsplit(".", 1)[-1] == name]
+        return matches[0] if len(matches) == 1 else None
+
+    def apps_json(self, states: str | None, queue: str | None) -> str:
+        """The `apps` answer as JSON text (text: the Jersey 1 rendering repeats keys)."""
+        wanted = {s.strip().upper() for s in (states or "").split(",") if s.strip()}
+        unknown = wanted - set(APP_STATES)
+        if unknown:
+            raise Invalid(
+                f"Invalid application-state {','.join(sorted(unknown))} specified. "
+                f"It should be one of {', '.join(APP_STATES)}"
+            )
+        selected = list(self.apps.values())
+        if queue:
+            path = self.resolve_queue(queue)
+            if path is None:
+                raise Invalid(f"Unknown queue: {queue}")
+            # ClientRMService asks the scheduler, which only holds unfinished applications.
+            selected = [a for a in selected if a.queue_path == path and a.state not in FINISHED]
+        if wanted:
+            selected = [a for a in selected if a.state in wanted]
+        if not selected:
+            return json.dumps({"apps": None})
+        raw_maps: dict[str, str] = {}
+        rendered = []
+        for app in selected:
+            item = self.app_object(app)
+            if self.resource_map != "absent":
+                marker = f"@@resourceSecondsMap:{app.id}@@"
+                raw_maps[json.dumps(marker)] = self.resource_map_json(app)
+                item["resourceSecondsMap"] = marker
+            rendered.append(item)
+        text = json.dumps({"apps": {"app": rendered}})
+        for marker, raw in raw_maps.items():
+            text = text.replace(marker, raw)
+        return text
+
+    def app_object(self, app: App) -> dict[str, Any]:
+        running = app.state not in FINISHED
+        leaf = app.queue_path.rsplit(".", 1)[-1]
+        return {
+            "id": app.id,
+            "user": app.user,
+            "name": f"job {app.id}",
+            "queue": app.queue_path if self.app_queue == "path" else leaf,
+            "state": app.state,
+            "finalStatus": app.final_status,
+            "progress": 50.0 if running else 100.0,
+            "applicationType": "SPARK",
+            "clusterId": CLUSTER_ID,
+            "startedTime": app.started,
+            "finishedTime": app.finished,
+            "elapsedTime": 1000,
+            "allocatedMB": 1024 if running else -1,
+            "allocatedVCores": 1 if running else -1,
+            "runningContainers": 1 if running else -1,
+            "memorySeconds": app.memory_seconds,
+            "vcoreSeconds": app.vcore_seconds,
+            "preemptedResourceSecondsMap": {},
+            "unmanagedApplication": False,
+        }
+
+    def resource_map_json(self, app: App) -> str:
+        # In the order the RM's java.util.HashMap iterates them (16 buckets: memory-mb and
+        # yarn.io/gpu share bucket 8, vcores is in bucket 13), so the GPU entry is not last.
+        entries = [("memory-mb", app.memory_seconds)]
+        if GPU in self.cluster_maximum:
+            entries.append((GPU, app.gpu_seconds))
+        entries.append(("vcores", app.vcore_seconds))
+        if self.resource_map == "list":
+            return json.dumps({"entry": [{"key": k, "value": v} for k, v in entries]})
+        repeated = ",".join(
+            '"entry":' + json.dumps({"key": k, "value": str(v)}) for k, v in entries
+        )
+        return "{" + repeated + "}"
+
     def configuration_xml(self) -> bytes:
         root = ET.Element("configuration")
         for name in sorted(self.conf):
@@ -285,6 +494,18 @@ class YarnFake:
         def scheduler() -> JSONResponse:
             with self.lock:
                 return JSONResponse(self.scheduler_json())
+
+        @app.get("/ws/v1/cluster/apps")
+        def apps(request: Request) -> Response:
+            params = request.query_params
+            with self.lock:
+                try:
+                    text = self.apps_json(
+                        params.get("states") or params.get("state"), params.get("queue")
+                    )
+                except Invalid as exc:
+                    return JSONResponse(remote_exception(str(exc)), status_code=400)
+            return Response(text, media_type="application/json")
 
         @app.get("/ws/v1/cluster/scheduler-conf")
         def get_conf(request: Request) -> Response:
@@ -316,6 +537,17 @@ class YarnFake:
             return PlainTextResponse("Configuration change successfully applied.")
 
         return app
+
+
+def remote_exception(message: str) -> dict[str, Any]:
+    """The RM's JSON error body for a `BadRequestException` (400)."""
+    return {
+        "RemoteException": {
+            "exception": "BadRequestException",
+            "message": f"java.lang.Exception: {message}",
+            "javaClassName": "org.apache.hadoop.yarn.webapp.BadRequestException",
+        }
+    }
 
 
 def children(conf: dict[str, str], path: str) -> list[str]:

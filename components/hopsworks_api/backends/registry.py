@@ -64,7 +64,7 @@ def build_backends(settings: Settings) -> Backends:
         from hopsworks_api.backends.compute.yarn import YarnCompute
 
         assert settings.yarn_url is not None
-        compute = YarnCompute(settings.yarn_url, timeout=timeout)
+        compute = YarnCompute(settings.yarn_url, user=settings.yarn_user, timeout=timeout)
     else:
         compute = LocalCompute(state / "compute")
     kubernetes: KubernetesBackend

@@ -36,7 +36,7 @@ NO_SHARES = IncomingShares()
 def serving_quota(rt: Runtime, gpus: int | None) -> KubeQuota:
     settings = rt.settings
     return KubeQuota(
-        cpu=settings.project_serving_cpu, memory=settings.project_serving_memory, gpus=gpus or 0
+        cpu=settings.project_serving_cpu, memory=settings.project_serving_memory, gpus=gpus
     )
 
 

@@ -68,6 +68,7 @@ def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
                 project_id=project.id,
                 storage_bytes_limit=rt.settings.default_storage_bytes,
                 storage_files_limit=rt.settings.default_storage_files,
+                gpus_limit=rt.settings.default_project_gpus,
             )
         )
         session.flush()
@@ -86,7 +87,7 @@ def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
                 project=data.name,
                 owner=user.username,
                 certificate=owner_cert,
-                gpus=None,
+                gpus=rt.settings.default_project_gpus,
             )
             session.commit()
         return _read(project, Role.DATA_OWNER)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import StrEnum
+
 from pydantic import Field
-from sqlalchemy import BigInteger, ForeignKey
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hopsworks_api.db.base import Base
+from hopsworks_api.db.base import Base, PreciseDateTime, utcnow
 from hopsworks_api.schemas import ApiModel
+
+
+class ComputePayment(StrEnum):
+    """PREPAID: work stops when the credits (`compute_seconds` limit) are spent.
+    NOLIMIT: usage is counted and shown, never stopped (Hopsworks' two payment types)."""
+
+    PREPAID = "PREPAID"
+    NOLIMIT = "NOLIMIT"
 
 
 class ProjectQuota(Base):
@@ -27,6 +38,37 @@ class ProjectQuota(Base):
     compute_seconds_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     gpus_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     kafka_topics_limit: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    compute_payment: Mapped[str] = mapped_column(
+        String(16), default=ComputePayment.NOLIMIT, server_default="NOLIMIT", nullable=False
+    )
+    compute_seconds_used: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0", nullable=False
+    )
+    hive_bytes_used: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0", nullable=False
+    )
+    compute_stopped: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default="0", nullable=False
+    )
+    hive_writes_blocked: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default="0", nullable=False
+    )
+
+
+class ComputeCharge(Base):
+    """What one application has been charged so far: compute systems report cumulative
+    resource-seconds per application, so each poll charges only the growth since the last."""
+
+    __tablename__ = "compute_charges"
+
+    app_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    vcore_seconds: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    gpu_seconds: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    credits: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(PreciseDateTime, default=utcnow, nullable=False)
 
 
 class Limit(ApiModel):
@@ -36,11 +78,17 @@ class Limit(ApiModel):
 
 
 class QuotaRead(ApiModel):
+    """`compute_seconds` is in credits: seconds of 1-core containers, GPU-seconds priced
+    with the platform's multiplier (`gpu_credit_multiplier`)."""
+
     project: str
     storage_bytes: Limit
     storage_files: Limit
     hive_bytes: Limit
     compute_seconds: Limit
+    compute_payment: ComputePayment
+    compute_stopped: bool
+    gpu_credit_multiplier: float
     gpus: Limit
     kafka_topics: Limit
 
@@ -57,3 +105,4 @@ class QuotaUpdate(ApiModel):
     compute_seconds: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
     gpus: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
     kafka_topics: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
+    compute_payment: ComputePayment | None = None

@@ -10,10 +10,19 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hopsworks_api.authz import Action
+from hopsworks_api.backends.steps import serving_quota
 from hopsworks_api.errors import NotFound, PayloadTooLarge
 from hopsworks_api.projects import service as project_service
-from hopsworks_api.quotas.models import Limit, ProjectQuota, QuotaRead, QuotaUpdate
+from hopsworks_api.quotas import accounting
+from hopsworks_api.quotas.models import (
+    ComputePayment,
+    Limit,
+    ProjectQuota,
+    QuotaRead,
+    QuotaUpdate,
+)
 from hopsworks_api.runtime import Runtime
+from hopsworks_api.saga import Saga
 from hopsworks_api.topics.models import Topic
 from hopsworks_api.users.models import User
 
@@ -24,6 +33,7 @@ _FIELDS = {
     "compute_seconds": "compute_seconds_limit",
     "gpus": "gpus_limit",
     "kafka_topics": "kafka_topics_limit",
+    "compute_payment": "compute_payment",
 }
 
 
@@ -92,10 +102,10 @@ def adjust(session: Session, *, project_id: int, size: int, files: int) -> None:
     )
 
 
-def _read(project: str, quota: ProjectQuota, topics: int = 0) -> QuotaRead:
-    def unenforced(limit: int | None) -> Limit:
-        return Limit(limit=limit, usage=0, enforced=False)
-
+def _read(rt: Runtime, project: str, quota: ProjectQuota, topics: int) -> QuotaRead:
+    """GPU usage is what the project's queue holds right now, asked of the compute system;
+    the other usages are the service's own counters."""
+    gpus_used = rt.backends.compute.queue_info(project).used_gpus
     return QuotaRead(
         project=project,
         storage_bytes=Limit(
@@ -104,10 +114,26 @@ def _read(project: str, quota: ProjectQuota, topics: int = 0) -> QuotaRead:
         storage_files=Limit(
             limit=quota.storage_files_limit, usage=quota.storage_files_used, enforced=True
         ),
-        hive_bytes=unenforced(quota.hive_bytes_limit),
-        compute_seconds=unenforced(quota.compute_seconds_limit),
-        gpus=unenforced(quota.gpus_limit),
+        hive_bytes=Limit(limit=quota.hive_bytes_limit, usage=quota.hive_bytes_used, enforced=True),
+        compute_seconds=Limit(
+            limit=quota.compute_seconds_limit,
+            usage=quota.compute_seconds_used,
+            enforced=quota.compute_payment == ComputePayment.PREPAID,
+        ),
+        compute_payment=ComputePayment(quota.compute_payment),
+        compute_stopped=quota.compute_stopped,
+        gpu_credit_multiplier=rt.settings.gpu_credit_multiplier,
+        gpus=Limit(limit=quota.gpus_limit, usage=gpus_used, enforced=True),
         kafka_topics=Limit(limit=quota.kafka_topics_limit, usage=topics, enforced=True),
+    )
+
+
+def _topics(session: Session, project_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(Topic).where(Topic.project_id == project_id)
+        )
+        or 0
     )
 
 
@@ -118,21 +144,54 @@ def get(rt: Runtime, *, user: User, project: str) -> QuotaRead:
         )
         quota = session.get(ProjectQuota, access.project_id)
         assert quota is not None
-        topics = session.scalar(
-            select(func.count()).select_from(Topic).where(Topic.project_id == access.project_id)
-        )
-        return _read(access.project, quota, topics or 0)
+        return _read(rt, access.project, quota, _topics(session, access.project_id))
 
 
 def set_limits(rt: Runtime, *, user: User, project: str, data: QuotaUpdate) -> QuotaRead:
-    """Platform admins only. A limit below current usage blocks new writes, deletes none."""
+    """Platform admins only. A limit below current usage blocks new work, deletes nothing.
+
+    A GPU limit reaches the systems that enforce it in a saga with the commit: the serving
+    namespace's ResourceQuota (`requests.nvidia.com/gpu`) and the YARN queue's largest
+    container. Credit and Hive limits are then enforced at once by one accounting round for
+    the project (and by every periodic round after it)."""
     with rt.sessions() as session:
         access = project_service.authorize(
             session, project=project, user=user, action=Action.SET_QUOTAS
         )
         quota = session.get(ProjectQuota, access.project_id, with_for_update=True)
         assert quota is not None
+        old_gpus = quota.gpus_limit
         for key in data.model_fields_set:
-            setattr(quota, _FIELDS[key], getattr(data, key))
-        session.commit()
-        return _read(access.project, quota)
+            value = getattr(data, key)
+            if key == "compute_payment" and value is None:
+                continue  # the payment type always has a value
+            setattr(quota, _FIELDS[key], value)
+        session.flush()
+        with Saga("set quotas") as saga:
+            if quota.gpus_limit != old_gpus:
+                _apply_gpus(saga, rt, access.project, old_gpus, quota.gpus_limit)
+            session.commit()
+    accounting.account(rt, project=access.project)
+    with rt.read_sessions() as session:
+        quota = session.get(ProjectQuota, access.project_id)
+        assert quota is not None
+        return _read(rt, access.project, quota, _topics(session, access.project_id))
+
+
+def _apply_gpus(saga: Saga, rt: Runtime, project: str, old: int | None, new: int | None) -> None:
+    b, settings = rt.backends, rt.settings
+
+    def container(gpus: int | None) -> None:
+        b.compute.set_quota(
+            project,
+            settings.project_container_vcores,
+            settings.project_container_memory_mb,
+            settings.project_container_max_gpus if gpus is None else gpus,
+        )
+
+    saga.step(
+        "kubernetes",
+        lambda: b.kubernetes.ensure_project(project, serving_quota(rt, new)),
+        lambda: b.kubernetes.ensure_project(project, serving_quota(rt, old)),
+    )
+    saga.step("yarn", lambda: container(new), lambda: container(old))

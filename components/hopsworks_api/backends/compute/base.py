@@ -13,6 +13,11 @@ and `YarnCompute` (cluster) are interchangeable:
   aggregate a project consumes is bounded by `max_capacity_percent` and, before work is
   admitted, by the service's compute credits (see docs/backends-compute-kubernetes.md).
 
+Compute credits (see docs/backends-compute-kubernetes.md) are charged by the service from
+`application_usage` (cumulative resource-seconds per application, the service charges the
+increase per `app_id`) and enforced with `set_queue_state` (a PREPAID project whose credits
+are spent gets a STOPPED queue: running work finishes, nothing new is admitted).
+
 Every operation is idempotent: `create_project_queue` converges an existing queue to the
 requested shares, `delete_project_queue` of an absent queue does nothing, so a saga can
 repeat a step or run its undo (`delete_project_queue` undoes `create_project_queue`).
@@ -46,7 +51,9 @@ class QueueInfo:
 
     project: str
     queue: str
-    state: str  # RUNNING, STOPPED, or DRAINING (stopped, applications still running)
+    # RUNNING; STOPPED (`set_queue_state(..., running=False)` or a delete in progress);
+    # DRAINING (stopped, applications still running).
+    state: str
     capacity_percent: float
     max_capacity_percent: float
     quota: ComputeQuota | None
@@ -54,6 +61,26 @@ class QueueInfo:
     used_vcores: int = 0
     used_memory_mb: int = 0
     used_gpus: int = 0
+
+
+@dataclass(frozen=True)
+class AppUsage:
+    """What one application has consumed so far, as the compute system accounts it.
+
+    The values are cumulative since the application was submitted (YARN's
+    `vcoreSeconds`, `memorySeconds` and the GPU entry of `resourceSecondsMap`): a
+    container of 2 vcores running 10 s adds 20 to `vcore_seconds`. `state` is the system's
+    own word (YARN: NEW, NEW_SAVING, SUBMITTED, ACCEPTED, RUNNING, FINISHED, FAILED,
+    KILLED); `finished` is True once the values can no longer grow.
+    """
+
+    app_id: str
+    project: str
+    vcore_seconds: int
+    gpu_seconds: int
+    memory_mb_seconds: int
+    state: str
+    finished: bool
 
 
 class ComputeBackend(Protocol):
@@ -77,6 +104,31 @@ class ComputeBackend(Protocol):
 
     def list_project_queues(self) -> list[QueueInfo]:
         """Every project queue under the parent, sorted by project (for reconciliation)."""
+        ...
+
+    def application_usage(self, project: str) -> list[AppUsage]:
+        """Every application the compute system still knows in the project's queue, running
+        and finished, with its **cumulative** resource-seconds, sorted by `app_id`.
+
+        The caller charges deltas: per `app_id` it remembers what it already charged and
+        charges the increase (never a negative one: a value may drop after a
+        ResourceManager restart that lost the usage of running containers). Finished
+        applications are forgotten by the system after a while (YARN keeps the last
+        `yarn.resourcemanager.max-completed-applications` of the whole cluster, and the
+        `yarn.resourcemanager.state-store.max-completed-applications` of them across
+        restarts), and with them the part of their usage not yet seen: the caller must poll
+        more often than applications are forgotten. A project without a queue, or whose
+        applications were all forgotten, has an empty list (finished applications outlive
+        a deleted queue, so this is no `NotFound`).
+        """
+        ...
+
+    def set_queue_state(self, project: str, running: bool) -> None:
+        """Admit work again (`running=True`, YARN queue state RUNNING) or stop admitting it
+        (`running=False`, STOPPED: applications already running continue to completion,
+        new submissions are refused; `queue_info` reports DRAINING until they finish, then
+        STOPPED). Idempotent; `NotFound` if the project has no queue.
+        """
         ...
 
 

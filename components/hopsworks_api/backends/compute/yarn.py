@@ -15,6 +15,12 @@ Sources (Apache Hadoop 3.x documentation):
 - same document, section *Cluster Scheduler API*: `GET /ws/v1/cluster/scheduler` returns
   the live queue tree (`schedulerInfo.queues.queue[]`, each with `queueName`, `state`,
   `numApplications`, `resourcesUsed`), used here for usage and for the DRAINING check.
+- same document, section *Cluster Applications API*: `GET /ws/v1/cluster/apps` lists the
+  applications the RM still knows (running and the last
+  `yarn.resourcemanager.max-completed-applications` finished ones), each `app` with `id`,
+  `queue`, `state`, `finalStatus`, `vcoreSeconds`, `memorySeconds` (cumulative "virtual
+  core-seconds" / "megabyte-seconds") and, since Hadoop 3.0, `resourceSecondsMap` (the
+  same per resource type, GPUs included). Used for compute credits.
 - "Capacity Scheduler", section *Queue Properties*: `capacity` ("When using percentage
   values the sum of capacities for all queues, at each level, must be equal to 100"),
   `maximum-capacity` (">= absolute capacity"; -1 means 100), `state` (RUNNING/STOPPED:
@@ -42,6 +48,16 @@ Design (see docs/backends-compute-kubernetes.md):
   maximum, so lowering (including the first quota) re-creates the queue: stop, remove,
   add with its previous settings plus the new ceiling. That is only possible while no
   application runs in it, otherwise `Conflict`.
+- queue state (compute credits): `set_queue_state` is one `update-queue state=STOPPED|RUNNING`
+  (the same mutation the delete starts with); STOPPED refuses new applications and lets
+  running ones finish.
+- application usage is read **without** the `queue` query parameter and filtered here. The
+  RM answers `?queue=` from the scheduler's view of the queue (`ClientRMService.
+  getApplications` -> `scheduler.getAppsInQueue`), which holds only applications that are
+  still pending or running: a finished application, and so the last part of its usage,
+  would never be seen. The `queue` field of an app is the leaf name on older releases and
+  the full path on newer ones; both are matched (leaf names are unique on the releases
+  that report them).
 - `400` answers to a mutation become `BadRequest` (the change is invalid, e.g. a ceiling
   above the cluster maximum), unless the configuration changed meanwhile (another
   writer): then the change is planned again from the new configuration (3 attempts).
@@ -49,6 +65,7 @@ Design (see docs/backends-compute-kubernetes.md):
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -61,6 +78,7 @@ import httpx
 
 from hopsworks_api.backends.compute.base import (
     HUNDRED,
+    AppUsage,
     ComputeQuota,
     QueueInfo,
     check_project,
@@ -78,6 +96,9 @@ SYSTEM = "yarn"
 PREFIX = "yarn.scheduler.capacity."
 SCHEDULER = "/ws/v1/cluster/scheduler"
 SCHEDULER_CONF = "/ws/v1/cluster/scheduler-conf"
+APPS = "/ws/v1/cluster/apps"
+FINISHED_STATES = frozenset({"FINISHED", "FAILED", "KILLED"})
+QUEUE_STATES = {True: "RUNNING", False: "STOPPED"}
 MUTATION_ATTEMPTS = 3
 MEMORY, VCORES = "memory-mb", "vcores"
 _RESOURCE_RE = re.compile(r"^\s*([A-Za-z0-9_./-]+)\s*=\s*(\d+)\s*([A-Za-z]*)\s*$")
@@ -163,6 +184,61 @@ def walk_scheduler(info: dict[str, Any], path: str = "root") -> Iterator[tuple[s
     for child in _as_list((info.get("queues") or {}).get("queue")):
         child_path = child.get("queuePath") or f"{path}.{child.get('queueName')}"
         yield from walk_scheduler(child, child_path)
+
+
+class _Repeated(list):
+    """Values of a key that occurs more than once in one JSON object."""
+
+
+def _keep_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`object_pairs_hook` that keeps every value of a repeated key, as a list.
+
+    Jersey 1 (Hadoop 3.x) renders a `Map` such as `resourceSecondsMap` as an object with
+    one `"entry"` key per map entry, i.e. the same key repeated; a plain `json.loads`
+    would keep only the last entry."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key not in result:
+            result[key] = value
+        elif isinstance(result[key], _Repeated):
+            result[key].append(value)
+        else:
+            result[key] = _Repeated([result[key], value])
+    return result
+
+
+def _seconds(value: Any, what: str) -> int:
+    """A resource-seconds figure: a JSON number or, in map entries, a decimal string."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what} is not a number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
+        text = str(value).strip().strip('"')
+        if not text.lstrip("-").isdigit():
+            raise ValueError(f"{what}={value!r} is not a number")
+        number = int(text)
+    return max(number, 0)
+
+
+def resource_seconds(raw: Any) -> dict[str, int]:
+    """`resourceSecondsMap` in any of its JSON renderings -> {resource name: seconds}.
+
+    Seen: `{"entry": {"key": k, "value": "n"}}` (one entry), the same key repeated (Jersey 1,
+    several entries), `{"entry": [...]}` (a list), a plain `{k: n}` object, `""` or absent
+    (an empty map under Jersey 2, or a Hadoop 2 RM that has no such map)."""
+    if not raw or not isinstance(raw, dict):
+        return {}
+    if "entry" not in raw:
+        return {str(k): _seconds(v, str(k)) for k, v in raw.items()}
+    values: dict[str, int] = {}
+    for entry in _as_list(raw.get("entry")):
+        if isinstance(entry, dict) and entry.get("key") is not None:
+            key = str(entry["key"])
+            values[key] = _seconds(entry.get("value", 0), key)
+    return values
 
 
 def _used_gpus(used: dict[str, Any], gpu_resource: str | None) -> int:
@@ -365,7 +441,7 @@ class YarnCompute:
                 )
             if self._decimal(conf, path, "maximum-capacity", "100") != maximum:
                 params["maximum-capacity"] = format_percent(maximum)
-            if conf.get(conf_key(path, "state"), "RUNNING").upper() != "RUNNING":
+            if _configured_state(conf, path) != "RUNNING":
                 params["state"] = "RUNNING"
             if not params:
                 return None
@@ -374,19 +450,24 @@ class YarnCompute:
         with self._lock:
             self._mutate(plan)
 
-    def _stop(self, path: str) -> bool:
-        """Put the queue in STOPPED state; False if it does not exist."""
+    def _set_state(self, path: str, state: str) -> bool:
+        """Set the queue's configured state (RUNNING or STOPPED) unless it already has it;
+        False if the queue does not exist."""
         present = True
 
         def plan(conf: Conf) -> bytes | None:
             nonlocal present
             present = path.rsplit(".", 1)[1] in child_queues(conf, self.parent_queue)
-            if not present or conf.get(conf_key(path, "state"), "").upper() == "STOPPED":
+            if not present or _configured_state(conf, path) == state:
                 return None
-            return sched_conf_xml(update=[(path, {"state": "STOPPED"})])
+            return sched_conf_xml(update=[(path, {"state": state})])
 
         self._mutate(plan)
         return present
+
+    def _stop(self, path: str) -> bool:
+        """Put the queue in STOPPED state; False if it does not exist."""
+        return self._set_state(path, "STOPPED")
 
     def _refuse_if_busy(self, path: str, why: str) -> None:
         queue = self._live().get(path, {})
@@ -455,14 +536,16 @@ class YarnCompute:
         prefix = conf_key(path, "")
         previous = {k[len(prefix) :]: v for k, v in conf.items() if k.startswith(prefix)}
         previous.pop("state", None)
+        # A queue stopped for compute credits must come back stopped.
+        state = _configured_state(conf, path)
         self._stop(path)
         try:
             self._refuse_if_busy(path, why)  # an application may have arrived before the stop
         except Conflict:
-            self._mutate(lambda conf: sched_conf_xml(update=[(path, {"state": "RUNNING"})]))
+            self._set_state(path, state)
             raise
         self._remove(path)
-        params = {**previous, **changes, "state": "RUNNING"}
+        params = {**previous, **changes, "state": state}
         capacity = Decimal(previous.get("capacity", "0"))
 
         def add_back(conf: Conf) -> bytes | None:
@@ -478,7 +561,7 @@ class YarnCompute:
             self._mutate(add_back)
         except BadRequest:
             # The new settings were refused: put the queue back as it was.
-            params = {**previous, "state": "RUNNING"}
+            params = {**previous, "state": state}
             self._mutate(add_back)
             raise
 
@@ -495,11 +578,10 @@ class YarnCompute:
             )
         node = live.get(path, {})
         used = node.get("resourcesUsed") or {}
-        configured_state = conf.get(conf_key(path, "state"), "RUNNING").upper()
         return QueueInfo(
             project=project,
             queue=path,
-            state=str(node.get("state") or configured_state),
+            state=str(node.get("state") or _configured_state(conf, path)),
             capacity_percent=float(self._decimal(conf, path, "capacity", "0")),
             max_capacity_percent=float(self._decimal(conf, path, "maximum-capacity", "100")),
             quota=quota,
@@ -521,3 +603,70 @@ class YarnCompute:
         projects = [q for q in self._check_layout(conf) if q != self.spare_queue]
         live = self._live()
         return [self._info(project, conf, live) for project in sorted(projects)]
+
+    # -- compute credits ---------------------------------------------------------------
+
+    def set_queue_state(self, project: str, running: bool) -> None:
+        check_project(project)
+        if not isinstance(running, bool):
+            raise BadRequest("running must be true or false", code="bad_queue_state")
+        with self._lock:
+            if not self._set_state(self._path(project), QUEUE_STATES[running]):
+                raise NotFound(f"project '{project}' has no compute queue")
+
+    def _applications(self) -> list[dict[str, Any]]:
+        response = send(self._client, SYSTEM, "GET", APPS, headers={"Accept": "application/json"})
+        self._check(response, "listing the applications")
+        try:
+            body = json.loads(response.content, object_pairs_hook=_keep_repeated_keys)
+            apps = body["apps"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackendUnavailable(SYSTEM, "unreadable application list") from exc
+        # No application at all is rendered `{"apps": null}` (or an empty object).
+        apps = _as_list(apps.get("app")) if isinstance(apps, dict) else []
+        if not all(isinstance(app, dict) for app in apps):
+            raise BackendUnavailable(SYSTEM, "unreadable application list")
+        return apps
+
+    def _in_queue(self, app: dict[str, Any], project: str) -> bool:
+        queue = str(app.get("queue") or "")
+        return queue == self._path(project) if "." in queue else queue == project
+
+    def application_usage(self, project: str) -> list[AppUsage]:
+        check_project(project)
+        usage: list[AppUsage] = []
+        for app in self._applications():
+            if not self._in_queue(app, project):
+                continue
+            app_id = str(app.get("id") or "")
+            try:
+                by_resource = resource_seconds(app.get("resourceSecondsMap"))
+                # The top-level figures are documented since Hadoop 2.x; the map repeats them.
+                vcores = _first(app.get("vcoreSeconds"), by_resource.get(VCORES), 0)
+                memory = _first(app.get("memorySeconds"), by_resource.get(MEMORY), 0)
+                gpus = by_resource.get(self.gpu_resource, 0) if self.gpu_resource else 0
+                state = str(app.get("state") or "").upper()
+                usage.append(
+                    AppUsage(
+                        app_id=app_id,
+                        project=project,
+                        vcore_seconds=_seconds(vcores, "vcoreSeconds"),
+                        gpu_seconds=gpus,
+                        memory_mb_seconds=_seconds(memory, "memorySeconds"),
+                        state=state,
+                        finished=state in FINISHED_STATES,
+                    )
+                )
+            except ValueError as exc:
+                raise BackendUnavailable(
+                    SYSTEM, f"unreadable usage of application {app_id}: {exc}"
+                ) from exc
+        return sorted(usage, key=lambda item: item.app_id)
+
+
+def _first(*values: Any) -> Any:
+    return next(value for value in values if value is not None and value != "")
+
+
+def _configured_state(conf: Conf, path: str) -> str:
+    return conf.get(conf_key(path, "state"), "RUNNING").strip().upper() or "RUNNING"

@@ -53,9 +53,14 @@ LOCATION_RE = re.compile(
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 """Every privilege the platform manages; revoking a member revokes all of them."""
 
+READ_ONLY = "read_only"
+"""Not a project role: what every member keeps while the project's Hive database is over
+its size quota (`quotas.accounting` narrows the grants, and widens them again later)."""
+
 ROLE_PRIVILEGES: Mapping[str, tuple[str, ...]] = {
     Role.DATA_OWNER.value: ("SELECT", "INSERT", "UPDATE", "DELETE"),
     Role.DATA_SCIENTIST.value: ("SELECT", "INSERT"),
+    READ_ONLY: ("SELECT",),
 }
 SHARE_READ_PRIVILEGES = ("SELECT",)
 SHARE_WRITE_PRIVILEGES = ("SELECT", "INSERT")

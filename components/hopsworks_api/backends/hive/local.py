@@ -7,10 +7,24 @@ and grant rules as `HiveServer2Hive`, so the control service runs on one machine
 other server and reports the same sizes for its quotas. A Spark job of the local compute
 backend can write tables into a database directory; their bytes count.
 
-The catalog is one small JSON file in the warehouse, replaced atomically under a file lock
-(`JsonStateFile`), so several service processes agree and a crash leaves the old catalog or
-the new one. The directory is created before the catalog entry and removed before the entry
-is dropped: an interrupted create or drop is finished by running it again.
+The catalog is one small JSON document per database, ``<warehouse>/.hive-catalog/<project>.json``
+(its location and recorded grants), replaced atomically under a file lock
+(`ProjectDocuments`, flock on ``<warehouse>/.hive-catalog.lock``), so several service
+processes agree, a crash leaves the old entry or the new one, and creating a database or
+granting on it reads and writes that one small file, whatever the number of projects. The
+directory is created before the catalog entry and removed before the entry is dropped: an
+interrupted create or drop is finished by running it again.
+
+The only cross-project state is grants held on database A by members of project B (a
+share). They live in A's document, with A's other grants; dropping B removes them from the
+databases that hold them by reading every document once. That O(projects) scan is on the
+drop path only (a project's deletion, or the undo of a failed creation), never on a
+creation step, and a drop is rare; an index of "who shares into B" would make every share
+write two documents for little gain. Listings read every document (so an unreadable one is
+reported, never taken for a missing database).
+
+The single catalog file of earlier versions, ``<warehouse>/.hive-catalog.json``, is split into
+per-database documents by the first operation and renamed ``.hive-catalog.json.migrated``.
 
 Grants are recorded, not enforced (nothing here runs queries); `GrantResult.applied` is
 False to say so, and `list_grants` returns what was recorded, for reconciliation.
@@ -18,13 +32,14 @@ False to say so, and `list_grants` returns what was recorded, for reconciliation
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hopsworks_api.backends.compute.jsonstate import JsonStateFile
+from hopsworks_api.backends.compute.jsonstate import ProjectDocuments, Transaction
 from hopsworks_api.backends.errors import BackendUnavailable
 from hopsworks_api.backends.hive.base import (
     SYSTEM,
@@ -40,7 +55,9 @@ from hopsworks_api.backends.hive.base import (
 )
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 
-CATALOG_FILE = ".hive-catalog.json"
+CATALOG_FILE = ".hive-catalog.json"  # the single-file catalog of earlier versions
+CATALOG_DIR = ".hive-catalog"
+LOCK_FILE = ".hive-catalog.lock"
 FORMAT_VERSION = 1
 
 T = TypeVar("T")
@@ -68,8 +85,12 @@ def directory_size(path: Path) -> int:
     return total
 
 
-def _empty() -> dict[str, Any]:
-    return {"version": FORMAT_VERSION, "databases": {}}
+def _decode(name: str, data: Any) -> dict[str, Any]:
+    if data.get("version") != FORMAT_VERSION:
+        raise ValueError(f"catalog entry {name!r}: unknown format version {data.get('version')!r}")
+    if not isinstance(data.get("location"), str) or not isinstance(data.get("grants"), dict):
+        raise ValueError(f"catalog entry {name!r} has no location or grants")
+    return data
 
 
 class LocalHive(PlannedGrants):
@@ -79,17 +100,47 @@ class LocalHive(PlannedGrants):
         self.warehouse = Path(warehouse).resolve()
         try:
             self.warehouse.mkdir(parents=True, exist_ok=True)
-            self._catalog = JsonStateFile(self.warehouse / CATALOG_FILE, _empty)
+            self.documents = ProjectDocuments(
+                self.warehouse / CATALOG_DIR,
+                self.warehouse / LOCK_FILE,
+                decode=_decode,
+                prepare=self._migrate,
+            )
         except OSError as exc:
             raise BackendUnavailable(SYSTEM, f"warehouse {self.warehouse}: {exc}") from exc
 
     # --- plumbing -----------------------------------------------------------------------
 
-    def _read(self) -> dict[str, Any]:
-        return self._guard(self._catalog.read)
+    def _migrate(self, documents: ProjectDocuments) -> None:
+        """Split the single catalog file of earlier versions (once, under the lock)."""
+        legacy = self.warehouse / CATALOG_FILE
+        if not legacy.exists():
+            return
+        try:
+            catalog = json.loads(legacy.read_text(encoding="utf-8"))
+            if catalog.get("version") != FORMAT_VERSION:
+                raise ValueError(f"unknown format version {catalog.get('version')!r}")
+            databases = {
+                name: _decode(name, {"version": FORMAT_VERSION, **entry})
+                for name, entry in catalog["databases"].items()
+            }
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{legacy}: {exc}") from exc
+        for name, entry in databases.items():
+            documents.write(name, entry)
+        legacy.replace(legacy.with_name(legacy.name + ".migrated"))
 
-    def _update(self, change: Callable[[dict[str, Any]], T]) -> T:
-        return self._guard(lambda: self._catalog.update(change))
+    def _entry(self, project: str) -> dict[str, Any] | None:
+        return self._guard(lambda: self.documents.read(project))
+
+    def _transaction(self, change: Callable[[Transaction], T]) -> T:
+        """Run ``change`` on a transaction of the catalog (see `ProjectDocuments`)."""
+
+        def run() -> T:
+            with self.documents.transaction() as tx:
+                return change(tx)
+
+        return self._guard(run)
 
     @staticmethod
     def _guard(call: Callable[[], T]) -> T:
@@ -123,8 +174,8 @@ class LocalHive(PlannedGrants):
         wanted = validate_location(project, location or self.default_location(project))
         directory = self._directory(project, wanted)
 
-        def change(data: dict[str, Any]) -> None:
-            current = data["databases"].get(project)
+        def change(tx: Transaction) -> None:
+            current = tx.get(project)
             if current is not None:
                 if current["location"] != wanted:
                     raise Conflict(
@@ -133,14 +184,14 @@ class LocalHive(PlannedGrants):
                     )
                 return
             directory.mkdir(parents=True, exist_ok=True)
-            data["databases"][project] = {"location": wanted, "grants": {}}
+            tx.set(project, {"version": FORMAT_VERSION, "location": wanted, "grants": {}})
 
-        self._update(change)
+        self._transaction(change)
         return self.describe(project)
 
     def drop_database(self, project: str) -> bool:
         validate_project(project)
-        entry = self._read()["databases"].get(project)
+        entry = self._entry(project)
         if entry is None:
             return False
         directory = self._directory(project, entry["location"])
@@ -151,25 +202,30 @@ class LocalHive(PlannedGrants):
 
         self._guard(remove)
 
-        def change(data: dict[str, Any]) -> bool:
-            existed = data["databases"].pop(project, None) is not None
+        def change(tx: Transaction) -> bool:
+            existed = tx.get(project) is not None
+            tx.set(project, None)
             # the project's members lose what was shared with them: their principals
-            # would otherwise keep rights if a project of the same name came back
+            # would otherwise keep rights if a project of the same name came back (the
+            # one cross-project scan, see the module docstring)
             prefix = f"{project}__"
-            for other in data["databases"].values():
+            for name in self.documents.names():
+                other = tx.get(name) if name != project else None
+                if other is None:
+                    continue
                 for who in [w for w in other["grants"] if w.startswith(prefix)]:
                     del other["grants"][who]
             return existed
 
-        return self._update(change)
+        return self._transaction(change)
 
     def database_exists(self, project: str) -> bool:
         validate_project(project)
-        return project in self._read()["databases"]
+        return self._entry(project) is not None
 
     def describe(self, project: str) -> HiveDatabase:
         validate_project(project)
-        entry = self._read()["databases"].get(project)
+        entry = self._entry(project)
         if entry is None:
             raise NotFound(f"Hive database '{project}' does not exist")
         directory = self._directory(project, entry["location"])
@@ -188,7 +244,8 @@ class LocalHive(PlannedGrants):
         return HiveDatabase(project, entry["location"], size, tables, "filesystem")
 
     def list_project_databases(self) -> list[str]:
-        return sorted(n for n in self._read()["databases"] if is_project_database(n))
+        catalog = self._guard(self.documents.read_all)
+        return sorted(n for n in catalog if is_project_database(n))
 
     # --- grants -------------------------------------------------------------------------
 
@@ -197,8 +254,8 @@ class LocalHive(PlannedGrants):
             return GrantResult((), False)
         project = plans[0].project
 
-        def change(data: dict[str, Any]) -> None:
-            entry = data["databases"].get(project)
+        def change(tx: Transaction) -> None:
+            entry = tx.get(project)
             if entry is None:
                 if must_exist:
                     raise NotFound(f"Hive database '{project}' does not exist")
@@ -209,13 +266,13 @@ class LocalHive(PlannedGrants):
                 else:
                     entry["grants"].pop(plan.principal, None)
 
-        self._update(change)
+        self._transaction(change)
         return GrantResult(tuple(s for p in plans for s in p.statements), False)
 
     def list_grants(self, project: str) -> dict[str, tuple[str, ...]] | None:
         """The recorded privileges on the database by principal ({} if it does not exist)."""
         validate_project(project)
-        entry = self._read()["databases"].get(project)
+        entry = self._entry(project)
         if entry is None:
             return {}
         return {who: tuple(privs) for who, privs in sorted(entry["grants"].items())}

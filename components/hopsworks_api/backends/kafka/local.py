@@ -7,26 +7,49 @@ on one machine with no other server, its API answers the same, and `hops reconci
 compare desired and actual state. Pointing the service at a real cluster later needs no
 change anywhere else.
 
-The state is one small JSON file, not memory, because it must outlive restarts: it is read
-fresh under a lock by every operation (so several processes or instances sharing the
-directory agree) and replaced atomically (write a temporary file, fsync, rename, fsync the
-directory), so a crash leaves the old state or the new one, never half of either.
+The state must outlive restarts, so it is on disk: one JSON document per project,
+``<directory>/projects/<project>.json`` (its topics, the ACLs on its topics and groups, and a
+hint described below), read fresh under a lock by every operation (so several processes or
+instances sharing the directory agree) and replaced atomically (`ProjectDocuments`: write a
+temporary file, fsync, rename, fsync the directory; flock on ``.kafka-state.lock``), so a
+crash leaves each document old or new, never half of either. An operation reads and writes
+the documents of the projects it names, never the others: granting a member of a new
+project costs the same with ten projects or ten thousand.
+
+Cross-project state, and how it stays O(1) per change:
+
+- **Topic-name collisions** (``ab.x_t`` vs ``ab_x.t``) span projects. No index is needed:
+  the topics that can collide with ``p.t`` are the names obtained by turning one ``_`` of
+  ``p_t`` back into the ``.``, so only the projects named by those prefixes (as many as the
+  name has underscores) are read.
+- **ACLs of shared topics** are held by principals of another project. An ACL is stored
+  with the resource it is on (``<owner>.json``: a share of A's topic with B's members is in
+  A's document, next to the topic, so deleting the topic drops its shares in the same
+  write). B's document lists in ``held_in`` the projects whose documents hold ACLs of B's
+  principals; `revoke_member`, `delete_project` and `describe_acls` of B read B's document
+  and those. The hint is derived, kept exact by every change (added before the ACLs it
+  points to are written, removed after they are gone), so a crash can only leave it a
+  superset, which costs a useless read and nothing else; it never goes missing.
+
+``describe_acls(None)`` and nothing else reads every document.
+
+The single file of earlier versions, ``kafka-state.json``, is split into per-project
+documents by the first operation and renamed ``kafka-state.json.migrated``; an unreadable
+one is reported (BackendUnavailable) by every operation until it is repaired, never ignored.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
-import tempfile
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from hopsworks_api.backends.compute.jsonstate import ProjectDocuments, Transaction
 from hopsworks_api.backends.errors import BackendUnavailable
 from hopsworks_api.backends.kafka.base import (
+    SEPARATOR,
     SHARE_WRITE_OPERATIONS,
     SYSTEM,
     AclEntry,
@@ -34,33 +57,71 @@ from hopsworks_api.backends.kafka.base import (
     check_quota,
     check_share,
     collides,
+    collision_key,
     concerns,
     member_acls,
     physical_topic,
     principal,
     principal_project,
-    project_prefix,
     share_acls,
     split_physical,
     validate_project,
     validate_sizes,
 )
-from hopsworks_api.errors import Conflict, NotFound
+from hopsworks_api.errors import BadRequest, Conflict, NotFound
 
-STATE_FILE = "kafka-state.json"
+STATE_FILE = "kafka-state.json"  # the single-file layout of earlier versions
 LOCK_FILE = ".kafka-state.lock"
+PROJECTS_DIR = "projects"
+OTHER = "0-other"
+"""The document of topics and ACLs that belong to no project (never created here; kept if
+a migrated state had any). It cannot be a project's: project names start with a letter."""
 FORMAT_VERSION = 1
 
 
-class _State:
-    """The decoded file: topics by physical name, and the set of ACL entries."""
+def _is_project(name: str | None) -> bool:
+    if not name:
+        return False
+    try:
+        validate_project(name)
+    except BadRequest:
+        return False
+    return True
 
-    def __init__(self, raw: dict[str, Any]) -> None:
+
+def _holder(acl: AclEntry) -> str | None:
+    """The project whose member holds the ACL (None for other principals)."""
+    project = principal_project(acl.principal)
+    return project if _is_project(project) else None
+
+
+def _home(acl: AclEntry) -> str:
+    """The document an ACL is kept in: its resource's project, else its holder's."""
+    if acl.resource_type in ("topic", "group"):
+        owner, sep, _ = acl.resource_name.partition(SEPARATOR)
+        if sep and _is_project(owner):
+            return owner
+    return _holder(acl) or OTHER
+
+
+def _topic_home(physical: str) -> str:
+    split = split_physical(physical)
+    return split[0] if split is not None else OTHER
+
+
+class _Doc:
+    """One decoded document: topics by physical name, ACL entries, and ``held_in``."""
+
+    def __init__(self, raw: dict[str, Any] | None) -> None:
+        raw = raw or {"version": FORMAT_VERSION}
+        if raw.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unknown format version {raw.get('version')!r}")
         self.topics: dict[str, dict[str, int]] = {
             name: {"partitions": int(t["partitions"]), "replication": int(t["replication"])}
             for name, t in raw.get("topics", {}).items()
         }
         self.acls: set[AclEntry] = {AclEntry(*row) for row in raw.get("acls", [])}
+        self.held_in: set[str] = {str(p) for p in raw.get("held_in", [])}
 
     def encode(self) -> dict[str, Any]:
         return {
@@ -78,7 +139,12 @@ class _State:
                 ]
                 for a in sorted(self.acls)
             ],
+            "held_in": sorted(self.held_in),
         }
+
+    def holders(self, key: str) -> set[str]:
+        """Other projects whose principals hold ACLs kept here."""
+        return {h for h in map(_holder, self.acls) if h is not None and h != key}
 
     def info(self, physical: str) -> TopicInfo:
         split = split_physical(physical)
@@ -88,82 +154,136 @@ class _State:
             split[0], split[1], physical, settings["partitions"], settings["replication"]
         )
 
-    def project_topics(self, project: str) -> list[str]:
-        prefix = project_prefix(project)
-        return sorted(name for name in self.topics if name.startswith(prefix))
+
+def _is_empty(raw: dict[str, Any]) -> bool:
+    return not raw.get("topics") and not raw.get("acls") and not raw.get("held_in")
+
+
+class _Session:
+    """The documents one locked operation uses. `finish` brings the ``held_in`` hints in
+    line with the ACLs and writes the changed documents: gained hints first, then the
+    ACLs, then lost hints (so a crash never leaves an ACL its holder cannot find)."""
+
+    def __init__(self, tx: Transaction, documents: ProjectDocuments) -> None:
+        self._tx = tx
+        self._documents = documents
+        self._docs: dict[str, _Doc] = {}
+        self._holders: dict[str, set[str]] = {}
+
+    def doc(self, key: str) -> _Doc:
+        if key not in self._docs:
+            try:
+                raw = self._tx.get(key)
+            except ValueError as exc:
+                raise BackendUnavailable(SYSTEM, str(exc)) from exc
+            try:
+                doc = _Doc(raw)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                # Never start over silently: an empty state would make reconcile "repair"
+                # by dropping every topic and ACL the DB still expects.
+                raise BackendUnavailable(
+                    SYSTEM, f"state file {self._documents.path(key)} is unreadable: {exc}"
+                ) from exc
+            self._docs[key] = doc
+            self._holders[key] = doc.holders(key)
+        return self._docs[key]
+
+    def all_docs(self) -> Iterator[_Doc]:
+        for key in self._documents.names():
+            yield self.doc(key)
+
+    def add(self, acls: Iterable[AclEntry]) -> None:
+        for acl in acls:
+            self.doc(_home(acl)).acls.add(acl)
+
+    def finish(self) -> None:
+        gained: set[str] = set()
+        lost: set[str] = set()
+        for key in list(self._docs):
+            doc = self._docs[key]
+            before, after = self._holders[key], doc.holders(key)
+            for holder in after - before:
+                self.doc(holder).held_in.add(key)
+                gained.add(holder)
+            for holder in before - after:
+                self.doc(holder).held_in.discard(key)
+                lost.add(holder)
+        for key, doc in self._docs.items():
+            self._tx.set(key, doc.encode())
+        self._tx.flush(sorted(gained))
+        self._tx.flush(sorted(k for k in self._docs if k not in lost))
+        # the transaction's commit writes the rest: the documents that lost a hint
 
 
 class NoKafka:
-    """Kafka's metadata (topics, ACLs) kept in ``<directory>/kafka-state.json``."""
+    """Kafka's metadata (topics, ACLs) kept in ``<directory>/projects/<project>.json``."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / STATE_FILE
-        self._lock_path = self.directory / LOCK_FILE
-        self._thread_lock = threading.Lock()
+        self.documents = ProjectDocuments(
+            self.directory / PROJECTS_DIR,
+            self.directory / LOCK_FILE,
+            is_empty=_is_empty,
+            prepare=self._migrate,
+        )
 
     # --- persistence ---------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Serialise with other threads and with other processes using the same directory."""
-        with self._thread_lock, open(self._lock_path, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-    def _load(self) -> _State:
+    def _migrate(self, documents: ProjectDocuments) -> None:
+        """Split the single state file of earlier versions (once, under the lock)."""
+        legacy = self.directory / STATE_FILE
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = legacy.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return _State({})
+            return
         try:
             raw = json.loads(text)
             if raw.get("version") != FORMAT_VERSION:
                 raise ValueError(f"unknown format version {raw.get('version')!r}")
-            return _State(raw)
+            topics = {
+                name: {"partitions": int(t["partitions"]), "replication": int(t["replication"])}
+                for name, t in raw.get("topics", {}).items()
+            }
+            acls = {AclEntry(*row) for row in raw.get("acls", [])}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            # Never start over silently: an empty state would make reconcile "repair" by
-            # dropping every topic and ACL the DB still expects.
-            raise BackendUnavailable(
-                SYSTEM, f"state file {self.path} is unreadable: {exc}"
-            ) from exc
+            raise BackendUnavailable(SYSTEM, f"state file {legacy} is unreadable: {exc}") from exc
+        docs: dict[str, _Doc] = {}
 
-    def _save(self, state: _State) -> None:
-        data = json.dumps(state.encode(), indent=1, sort_keys=False).encode()
-        fd, temp = tempfile.mkstemp(prefix=".kafka-state.", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        def doc(key: str) -> _Doc:
+            return docs.setdefault(key, _Doc(None))
+
+        for name, settings in topics.items():
+            doc(_topic_home(name)).topics[name] = settings
+        for acl in acls:
+            doc(_home(acl)).acls.add(acl)
+        for key in list(docs):
+            for holder in docs[key].holders(key):
+                doc(holder).held_in.add(key)
+        for key, value in sorted(docs.items()):
+            documents.write(key, value.encode())
+        legacy.replace(legacy.with_name(legacy.name + ".migrated"))
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[_State]:
-        """Load, let the caller change, save only if something changed."""
-        with self._locked():
-            state = self._load()
-            before = state.encode()
-            yield state
-            if state.encode() != before:
-                self._save(state)
+    def _session(self) -> Iterator[_Session]:
+        """Lock, let the caller read and change documents, write only the changed ones."""
+        with self.documents.transaction() as tx:
+            session = _Session(tx, self.documents)
+            yield session
+            session.finish()
 
-    def _read(self) -> _State:
-        with self._locked():
-            return self._load()
+    def _clash(self, session: _Session, physical: str) -> str | None:
+        """The existing topic ``physical`` would clash with: one of the names made by
+        turning one '_' of its collision key into the '.', so only their projects are read."""
+        key = collision_key(physical)
+        for i, char in enumerate(key):
+            if char != "_":
+                continue
+            candidate = f"{key[:i]}{SEPARATOR}{key[i + 1 :]}"
+            split = split_physical(candidate)
+            if candidate != physical and split and candidate in session.doc(split[0]).topics:
+                return candidate
+        return collides(physical, session.doc(OTHER).topics)
 
     # --- topics --------------------------------------------------------------------------
 
@@ -178,8 +298,9 @@ class NoKafka:
     ) -> TopicInfo:
         physical = physical_topic(project, topic)
         validate_sizes(partitions, replication)
-        with self._transaction() as state:
-            existing = state.topics.get(physical)
+        with self._session() as session:
+            doc = session.doc(project)
+            existing = doc.topics.get(physical)
             if existing is not None:
                 if existing != {"partitions": partitions, "replication": replication}:
                     raise Conflict(
@@ -187,51 +308,57 @@ class NoKafka:
                         f"{existing['partitions']} partitions and replication "
                         f"{existing['replication']}"
                     )
-                return state.info(physical)
-            clash = collides(physical, state.topics)
+                return doc.info(physical)
+            clash = self._clash(session, physical)
             if clash is not None:
                 raise Conflict(
                     f"topic '{physical}' would clash with the existing topic '{clash}' "
                     "(Kafka treats '.' and '_' alike in metric names); choose another name"
                 )
-            check_quota(project, len(state.project_topics(project)), max_topics)
-            state.topics[physical] = {"partitions": partitions, "replication": replication}
-            return state.info(physical)
+            check_quota(project, len(doc.topics), max_topics)
+            doc.topics[physical] = {"partitions": partitions, "replication": replication}
+            return doc.info(physical)
 
     def delete_topic(self, project: str, topic: str) -> bool:
         physical = physical_topic(project, topic)
-        with self._transaction() as state:
-            state.acls = {
+        with self._session() as session:
+            doc = session.doc(project)
+            doc.acls = {
                 a
-                for a in state.acls
+                for a in doc.acls
                 if not (
                     a.resource_type == "topic"
                     and a.pattern_type == "literal"
                     and a.resource_name == physical
                 )
             }
-            return state.topics.pop(physical, None) is not None
+            return doc.topics.pop(physical, None) is not None
 
     def list_topics(self, project: str) -> list[TopicInfo]:
         validate_project(project)
-        state = self._read()
-        return [state.info(name) for name in state.project_topics(project)]
+        with self._session() as session:
+            doc = session.doc(project)
+            return [doc.info(name) for name in sorted(doc.topics)]
 
     def topic_exists(self, project: str, topic: str) -> bool:
         physical = physical_topic(project, topic)
-        return physical in self._read().topics
+        with self._session() as session:
+            return physical in session.doc(project).topics
 
     # --- members -------------------------------------------------------------------------
 
     def grant_member(self, project: str, username: str) -> None:
         wanted = member_acls(project, username)
-        with self._transaction() as state:
-            state.acls |= wanted
+        with self._session() as session:
+            session.add(wanted)
 
     def revoke_member(self, project: str, username: str) -> None:
         who = principal(project, username)
-        with self._transaction() as state:
-            state.acls = {a for a in state.acls if a.principal != who}
+        with self._session() as session:
+            own = session.doc(project)
+            for key in [project, *sorted(own.held_in)]:
+                doc = session.doc(key)
+                doc.acls = {a for a in doc.acls if a.principal != who}
 
     # --- sharing -------------------------------------------------------------------------
 
@@ -245,17 +372,18 @@ class NoKafka:
     ) -> None:
         physical = physical_topic(owner_project, topic)
         check_share(owner_project, target_project, target_usernames)
-        with self._transaction() as state:
-            if physical not in state.topics:
+        with self._session() as session:
+            doc = session.doc(owner_project)
+            if physical not in doc.topics:
                 raise NotFound(f"topic '{topic}' not found in project '{owner_project}'")
             for username in target_usernames:
                 wanted = share_acls(owner_project, topic, target_project, username, writable)
-                state.acls |= wanted
+                doc.acls |= wanted
                 if not writable:
                     who = principal(target_project, username)
-                    state.acls = {
+                    doc.acls = {
                         a
-                        for a in state.acls
+                        for a in doc.acls
                         if not (
                             a.resource_name == physical
                             and a.pattern_type == "literal"
@@ -291,20 +419,30 @@ class NoKafka:
                 return principal_project(a.principal) == target_project
             return a.principal in names
 
-        with self._transaction() as state:
-            state.acls = {a for a in state.acls if not removed(a)}
+        with self._session() as session:
+            doc = session.doc(owner_project)
+            doc.acls = {a for a in doc.acls if not removed(a)}
 
     # --- projects ------------------------------------------------------------------------
 
     def delete_project(self, project: str) -> None:
         validate_project(project)
-        with self._transaction() as state:
-            state.acls = {a for a in state.acls if not concerns(a, project)}
-            for name in state.project_topics(project):
-                del state.topics[name]
+        with self._session() as session:
+            own = session.doc(project)
+            for key in sorted(own.held_in):
+                doc = session.doc(key)
+                doc.acls = {a for a in doc.acls if not concerns(a, project)}
+            own.acls = {a for a in own.acls if not concerns(a, project)}
+            own.topics.clear()
 
     def describe_acls(self, project: str | None = None) -> list[AclEntry]:
         if project is not None:
             validate_project(project)
-        acls = self._read().acls
-        return sorted(a for a in acls if project is None or concerns(a, project))
+        with self._session() as session:
+            if project is None:
+                return sorted(a for doc in session.all_docs() for a in doc.acls)
+            own = session.doc(project)
+            found = {a for a in own.acls if concerns(a, project)}
+            for key in own.held_in:
+                found |= {a for a in session.doc(key).acls if concerns(a, project)}
+            return sorted(found)

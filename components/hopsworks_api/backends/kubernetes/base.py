@@ -110,32 +110,34 @@ def _quantity(value: str | int | float, what: str) -> str:
 @dataclass(frozen=True)
 class KubeQuota:
     """A project's share of the cluster for serving: CPU and memory (quantities such as
-    `"8"`, `"500m"`, `"32Gi"`) and whole GPUs."""
+    `"8"`, `"500m"`, `"32Gi"`) and whole GPUs (None: no GPU limit in the namespace)."""
 
     cpu: str | int | float
     memory: str | int
-    gpus: int = 0
+    gpus: int | None = 0
 
     def hard(self) -> dict[str, str]:
         cpu = _quantity(self.cpu, "cpu")
         memory = _quantity(self.memory, "memory")
-        if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 0:
-            raise BadRequest("gpus must be a non-negative integer", code="bad_quota")
-        return {
+        hard = {
             "requests.cpu": cpu,
             "limits.cpu": cpu,
             "requests.memory": memory,
             "limits.memory": memory,
-            f"requests.{GPU_RESOURCE}": str(self.gpus),
         }
+        if self.gpus is None:
+            return hard
+        if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 0:
+            raise BadRequest("gpus must be a non-negative integer", code="bad_quota")
+        return {**hard, f"requests.{GPU_RESOURCE}": str(self.gpus)}
 
     @classmethod
     def from_hard(cls, hard: Mapping[str, str]) -> KubeQuota:
-        gpus = hard.get(f"requests.{GPU_RESOURCE}", "0")
+        gpus = hard.get(f"requests.{GPU_RESOURCE}")
         return cls(
             cpu=hard.get("requests.cpu", "0"),
             memory=hard.get("requests.memory", "0"),
-            gpus=int(parse_quantity(gpus)),
+            gpus=None if gpus is None else int(parse_quantity(gpus)),
         )
 
 

@@ -7,15 +7,24 @@ inputs are validated, and the manifests are built and schema-checked exactly as 
 would be sent), so switching to a real cluster later lets `hops reconcile` create
 everything from this record and the database. Private keys are never written here: a
 certificate is remembered by its fingerprint.
+
+The record is one JSON document per project, ``<state dir>/projects/<project>.json``
+(`ProjectDocuments`: replaced atomically, changes serialised by a flock on
+``kubernetes-desired.lock``), so a step reads and rewrites one small file whatever the
+number of projects. Nothing here spans projects (a namespace, its bindings and Secrets
+belong to one project), so there is no shared index; `list_projects` is a directory
+listing. The single file of earlier versions, ``kubernetes-desired.json``, is split into
+per-project files by the first operation and renamed ``kubernetes-desired.json.migrated``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hopsworks_api.backends.compute.jsonstate import JsonStateFile
+from hopsworks_api.backends.compute.jsonstate import ProjectDocuments
 from hopsworks_api.backends.kubernetes.base import (
     DEFAULT_CLUSTER_ROLES,
     DEFAULT_KUBE_VERSION,
@@ -34,11 +43,23 @@ from hopsworks_api.backends.kubernetes.base import (
 )
 from hopsworks_api.errors import NotFound
 
-STATE_FILE = "kubernetes-desired.json"
+STATE_FILE = "kubernetes-desired.json"  # the single-file layout of earlier versions
+PROJECTS_DIR = "projects"
+LOCK_FILE = "kubernetes-desired.lock"
+FORMAT_VERSION = 1
 
 
-def _empty() -> dict[str, Any]:
-    return {"version": 1, "projects": {}}
+def _migrate(state_dir: Path) -> Callable[[ProjectDocuments], None]:
+    def prepare(documents: ProjectDocuments) -> None:
+        legacy = state_dir / STATE_FILE
+        if not legacy.exists():
+            return
+        projects = json.loads(legacy.read_text(encoding="utf-8"))["projects"]
+        for project, entry in projects.items():
+            documents.write(project, {"version": FORMAT_VERSION, **entry})
+        legacy.replace(legacy.with_name(legacy.name + ".migrated"))
+
+    return prepare
 
 
 class NoKubernetes:
@@ -53,46 +74,52 @@ class NoKubernetes:
         self.kube_version = kube_version
         self.cluster_roles = dict(cluster_roles)
         self.namespace_labels = dict(namespace_labels)
-        self._state = JsonStateFile(Path(state_dir) / STATE_FILE, _empty)
+        state_dir = Path(state_dir)
+        self.documents = ProjectDocuments(
+            state_dir / PROJECTS_DIR, state_dir / LOCK_FILE, prepare=_migrate(state_dir)
+        )
 
-    def _project(self, data: dict[str, Any], project: str) -> dict[str, Any]:
-        entry = data["projects"].get(project)
-        if entry is None:
-            raise NotFound(f"project '{project}' has no Kubernetes namespace")
-        return entry
+    def _update(self, project: str, change: Callable[[dict[str, Any]], None]) -> None:
+        """Change the project's record; NotFound if it has no namespace."""
+        with self.documents.transaction() as tx:
+            entry = tx.get(project)
+            if entry is None:
+                raise NotFound(f"project '{project}' has no Kubernetes namespace")
+            change(entry)
+
+    def _update_if_present(self, project: str, change: Callable[[dict[str, Any]], None]) -> None:
+        with self.documents.transaction() as tx:
+            entry = tx.get(project)
+            if entry is not None:
+                change(entry)
 
     def ensure_project(self, project: str, quota: KubeQuota) -> None:
         validate_manifest(namespace_manifest(project, self.namespace_labels), self.kube_version)
         validate_manifest(resource_quota_manifest(project, quota), self.kube_version)
         hard = quota.hard()
 
-        def change(data: dict[str, Any]) -> None:
-            entry = data["projects"].setdefault(project, {"members": {}, "certificates": {}})
+        with self.documents.transaction() as tx:
+            entry = tx.get(
+                project,
+                lambda: {"version": FORMAT_VERSION, "members": {}, "certificates": {}},
+            )
+            assert entry is not None
             entry["quota"] = hard
-
-        self._state.update(change)
 
     def delete_project(self, project: str) -> None:
         check_project(project)
-        self._state.update(lambda data: data["projects"].pop(project, None))
+        with self.documents.transaction() as tx:
+            tx.set(project, None)
 
     def grant_member(self, project: str, username: str, role: str) -> None:
         manifest = role_binding_manifest(project, username, role, self.cluster_roles)
         validate_manifest(manifest, self.kube_version)
-        self._state.update(
-            lambda data: self._project(data, project)["members"].update({username: role})
-        )
+        self._update(project, lambda entry: entry["members"].update({username: role}))
 
     def revoke_member(self, project: str, username: str) -> None:
         check_project(project)
         check_username(username)
-
-        def change(data: dict[str, Any]) -> None:
-            entry = data["projects"].get(project)
-            if entry is not None:
-                entry["members"].pop(username, None)
-
-        self._state.update(change)
+        self._update_if_present(project, lambda entry: entry["members"].pop(username, None))
 
     def store_member_certificate(
         self, project: str, username: str, cert_pem: str, key_pem: str, ca_pem: str
@@ -100,24 +127,16 @@ class NoKubernetes:
         manifest = tls_secret_manifest(project, username, cert_pem, key_pem, ca_pem)
         validate_manifest(manifest, self.kube_version)
         print_ = fingerprint(cert_pem)
-        self._state.update(
-            lambda data: self._project(data, project)["certificates"].update({username: print_})
-        )
+        self._update(project, lambda entry: entry["certificates"].update({username: print_}))
 
     def delete_member_certificate(self, project: str, username: str) -> None:
         check_project(project)
         check_username(username)
-
-        def change(data: dict[str, Any]) -> None:
-            entry = data["projects"].get(project)
-            if entry is not None:
-                entry["certificates"].pop(username, None)
-
-        self._state.update(change)
+        self._update_if_present(project, lambda entry: entry["certificates"].pop(username, None))
 
     def describe_project(self, project: str) -> ProjectDescription:
         namespace = namespace_for(project)
-        entry = self._state.read()["projects"].get(project)
+        entry = self.documents.read(project)
         if entry is None:
             return ProjectDescription(project=project, namespace=namespace, exists=False)
         return ProjectDescription(
@@ -132,4 +151,4 @@ class NoKubernetes:
 
     def list_projects(self) -> list[str]:
         """Projects with a recorded namespace (reconciliation finds leftovers with it)."""
-        return sorted(self._state.read()["projects"])
+        return self.documents.names()

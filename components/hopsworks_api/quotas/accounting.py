@@ -1,0 +1,174 @@
+"""Charge compute credits, measure Hive databases, and enforce both.
+
+Compute systems and HiveServer2 are used directly by jobs and notebooks, not through the
+service, so these quotas cannot be reserved up front like storage bytes. They are polled:
+
+- compute: every application's cumulative resource-seconds (`application_usage`) are
+  charged as deltas per application (`compute_charges`), in credits: vcore-seconds plus
+  GPU-seconds times `gpu_credit_multiplier`. A PREPAID project whose credits are spent has
+  its queue stopped (running work finishes, nothing new is admitted, the backend refuses
+  it); topping up or switching to NOLIMIT starts it again. `admit_compute` is the service's
+  own check before it admits work (jobs, notebooks, servings);
+- Hive: the database's size is measured (`describe`); over its limit every member's
+  privileges are narrowed to SELECT until it is back under, when the role grants return.
+
+Each project is charged in its own transaction; a backend that does not answer skips that
+project for this round (the deltas wait for the next poll, nothing is lost or charged twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hopsworks_api.authz import Role
+from hopsworks_api.backends.errors import BackendUnavailable
+from hopsworks_api.backends.hive.base import READ_ONLY
+from hopsworks_api.db.base import utcnow
+from hopsworks_api.errors import AppError, NotFound, PayloadTooLarge
+from hopsworks_api.members.models import Membership
+from hopsworks_api.projects.models import Project
+from hopsworks_api.quotas.models import ComputeCharge, ComputePayment, ProjectQuota
+from hopsworks_api.runtime import Runtime
+from hopsworks_api.users.models import User
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AccountingReport:
+    charged: dict[str, int] = field(default_factory=dict)  # project -> credits this round
+    stopped: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    hive_blocked: list[str] = field(default_factory=list)
+    hive_unblocked: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+
+
+def credits_for(vcore_seconds: int, gpu_seconds: int, multiplier: float) -> int:
+    return vcore_seconds + math.ceil(gpu_seconds * multiplier)
+
+
+def over_credits(quota: ProjectQuota) -> bool:
+    return (
+        quota.compute_payment == ComputePayment.PREPAID
+        and quota.compute_seconds_limit is not None
+        and quota.compute_seconds_used >= quota.compute_seconds_limit
+    )
+
+
+def admit_compute(session: Session, *, project_id: int, project: str, gpus: int = 0) -> None:
+    """Refuse work (413) a PREPAID project has no credits left for, or that asks for more
+    GPUs than the project may hold at once (`used_gpus` counts what it holds now)."""
+    quota = session.get(ProjectQuota, project_id)
+    if quota is None:
+        raise NotFound(f"project '{project}' not found")
+    if over_credits(quota):
+        raise PayloadTooLarge(
+            f"project '{project}' has spent its {quota.compute_seconds_limit} compute credits "
+            f"({quota.compute_seconds_used} used); ask a platform admin for more",
+            code="compute_credits_exhausted",
+        )
+    if quota.gpus_limit is not None and gpus > quota.gpus_limit:
+        raise PayloadTooLarge(
+            f"project '{project}' may use at most {quota.gpus_limit} GPUs, {gpus} were requested",
+            code="gpu_quota_exceeded",
+        )
+
+
+def _members(session: Session, project_id: int) -> dict[str, Role]:
+    return {
+        username: Role(role)
+        for username, role in session.execute(
+            select(User.username, Membership.role)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.project_id == project_id)
+        )
+    }
+
+
+def _charge(rt: Runtime, session: Session, project_id: int, name: str) -> int:
+    """Charge the growth of every application since the last poll; return the credits."""
+    multiplier = rt.settings.gpu_credit_multiplier
+    total = 0
+    for app in rt.backends.compute.application_usage(name):
+        row = session.get(ComputeCharge, app.app_id)
+        if row is None:
+            row = ComputeCharge(
+                app_id=app.app_id, project_id=project_id, vcore_seconds=0, gpu_seconds=0, credits=0
+            )
+            session.add(row)
+        vcores = max(0, app.vcore_seconds - row.vcore_seconds)
+        gpus = max(0, app.gpu_seconds - row.gpu_seconds)
+        if vcores == 0 and gpus == 0:
+            continue
+        credits = credits_for(vcores, gpus, multiplier)
+        row.vcore_seconds += vcores
+        row.gpu_seconds += gpus
+        row.credits += credits
+        row.updated_at = utcnow()
+        total += credits
+    return total
+
+
+def _enforce_compute(rt: Runtime, quota: ProjectQuota, name: str, report: AccountingReport) -> None:
+    stop = over_credits(quota)
+    if stop != quota.compute_stopped:
+        rt.backends.compute.set_queue_state(name, running=not stop)
+        quota.compute_stopped = stop
+        (report.stopped if stop else report.resumed).append(name)
+
+
+def _enforce_hive(
+    rt: Runtime,
+    session: Session,
+    quota: ProjectQuota,
+    project_id: int,
+    name: str,
+    report: AccountingReport,
+) -> None:
+    hive = rt.backends.hive
+    quota.hive_bytes_used = hive.describe(name).size_bytes
+    block = quota.hive_bytes_limit is not None and quota.hive_bytes_used > quota.hive_bytes_limit
+    if block == quota.hive_writes_blocked:
+        return
+    for username, role in _members(session, project_id).items():
+        hive.grant_member(name, username, READ_ONLY if block else role.value)
+    quota.hive_writes_blocked = block
+    (report.hive_blocked if block else report.hive_unblocked).append(name)
+
+
+def account(rt: Runtime, *, project: str | None = None) -> AccountingReport:
+    report = AccountingReport()
+    with rt.read_sessions() as session:
+        query = select(Project.id, Project.name).order_by(Project.name)
+        if project is not None:
+            query = query.where(Project.name == project)
+        projects = session.execute(query).all()
+    for project_id, name in projects:
+        try:
+            with rt.sessions() as session:
+                quota = session.get(ProjectQuota, project_id, with_for_update=True)
+                if quota is None:  # deleted since the list was read
+                    continue
+                charged = _charge(rt, session, project_id, name)
+                quota.compute_seconds_used += charged
+                if charged:
+                    report.charged[name] = charged
+                _enforce_compute(rt, quota, name, report)
+                _enforce_hive(rt, session, quota, project_id, name, report)
+                session.commit()
+        except BackendUnavailable as exc:
+            report.unreachable.append(f"{name}: {exc.message}")
+        except AppError as exc:  # e.g. a queue or database missing: reconcile repairs it
+            report.unreachable.append(f"{name}: {exc.message}")
+    if report.stopped or report.hive_blocked:
+        log.warning(
+            "quota enforced",
+            extra={"stopped": report.stopped, "hive_blocked": report.hive_blocked},
+        )
+    return report
