@@ -13,6 +13,9 @@ fi
 if [ "${HOPS_WITH_TESTS:-0}" = 1 ] && ! command -v java >/dev/null; then
   need_apt+=(openjdk-17-jre-headless)  # the Spark Thrift Server the Hive tests start
 fi
+if [ "${HOPS_WITH_TESTS:-0}" = 1 ] && ! command -v ruby >/dev/null; then
+  need_apt+=(ruby)  # the Vagrantfile is evaluated (VMs cannot boot here)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "please install: ${need_apt[*]} (apt-get, as root)" >&2; exit 1

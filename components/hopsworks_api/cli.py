@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from hops_deploy.lab.cli import lab_app
 from rich.console import Console
 
 from hopsworks_api.config import Settings
@@ -21,6 +22,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 ca_app = typer.Typer(help="The platform certificate authority.", no_args_is_help=True)
 app.add_typer(ca_app, name="ca")
+app.add_typer(lab_app, name="lab")
 
 console = Console(stderr=True)
 
@@ -241,10 +243,16 @@ def reconcile(
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None, db: DbUrl = None) -> None:
     """Migrate the metadata DB to the newest schema."""
-    from hopsworks_api.db.migrate import current_revision
+    from hopsworks_api.db import migrate
+    from hopsworks_api.db.engine import create_db_engine
 
-    engine = _engine(_settings(data_dir=data_dir, database_url=db))
-    console.print(f"schema at revision {current_revision(engine)}")
+    settings = _settings(data_dir=data_dir, database_url=db)
+    engine = create_db_engine(settings.resolved_database_url)
+    before = migrate.current_revision(engine)
+    migrate.upgrade(engine)
+    after = migrate.current_revision(engine)
+    note = "already current" if before == after else f"upgraded from {before or 'an empty DB'}"
+    console.print(f"schema at revision {after} ({note})")
 
 
 if __name__ == "__main__":

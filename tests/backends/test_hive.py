@@ -511,7 +511,7 @@ def hs2(spark_thrift: SparkThriftServer) -> HiveServer2Hive:
         spark_thrift.host,
         spark_thrift.port,
         warehouse=spark_thrift.warehouse_uri,
-        connect_timeout_s=10,
+        connect_timeout_s=60,  # the first session after start waits for the JVM to warm up
         query_timeout_s=120,
     )
 
@@ -639,7 +639,13 @@ def test_real_unavailable_when_the_server_stops(tmp_path: Path) -> None:
     if os.environ.get("HOPS_SKIP_SECOND_SPARK"):
         pytest.skip("HOPS_SKIP_SECOND_SPARK is set")
     server = SparkThriftServer(tmp_path / "second").start()
-    hive = HiveServer2Hive(server.host, server.port, warehouse=server.warehouse_uri)
+    hive = HiveServer2Hive(
+        server.host,
+        server.port,
+        warehouse=server.warehouse_uri,
+        connect_timeout_s=60,  # a loaded CI machine: the first session can be slow
+        query_timeout_s=120,
+    )
     try:
         assert hive.create_database("proj_a").name == "proj_a"
     finally:
