@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from hops_deploy.render import render
 from hops_deploy.topology import Inventory, load_inventory
 from hops_deploy.variables import REPO, ROLES, host_variables

@@ -3,10 +3,32 @@ machine with no cached root filesystem). Deselect with ``-m "not lab"``."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+from hops_deploy.lab import LabError
+from hops_deploy.lab import state as lab_state
+from hops_deploy.lab.prereqs import container_support, ensure_packages
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "lab: boots systemd-nspawn test hosts (needs root; builds a rootfs once)"
     )
+
+
+@pytest.fixture(scope="session")
+def lab_machine() -> Path:
+    """The cache dir, once this machine is known to run nspawn hosts (skip otherwise)."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (bridges, overlay mounts, systemd-nspawn)")
+    try:
+        ensure_packages(print)
+    except LabError as error:
+        pytest.skip(f"cannot install the lab's packages: {error}")
+    reason = container_support()
+    if reason:
+        pytest.skip(f"systemd-nspawn cannot run here: {reason}")
+    return Path(os.environ.get("HOPS_LAB_CACHE_DIR", str(lab_state.DEFAULT_CACHE_DIR)))

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from hops_deploy.lab import LabError, aptproxy, hosts, inventory, lifecycle, network, sshkeys
 from hops_deploy.lab import state as lab_state
-from hops_deploy.lab.prereqs import container_support, ensure_packages
+from hops_deploy.lab.prereqs import container_support
 from hops_deploy.lab.processes import ProcessRef, spawn, stop
 from hops_deploy.lab.rootfs import AptSource, RootfsSpec, debian_mirror, parse_sources, prune
 from hops_deploy.lab.supervisor import supervise
@@ -285,21 +286,6 @@ def test_stop_kills_what_ignores_sigterm(tmp_path: Path) -> None:
 
 
 # --- real hosts ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def lab_machine() -> Path:
-    """The cache dir, once this machine is known to run nspawn hosts (skip otherwise)."""
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root (bridges, overlay mounts, systemd-nspawn)")
-    try:
-        ensure_packages(print)
-    except LabError as error:
-        pytest.skip(f"cannot install the lab's packages: {error}")
-    reason = container_support()
-    if reason:
-        pytest.skip(f"systemd-nspawn cannot run here: {reason}")
-    return Path(os.environ.get("HOPS_LAB_CACHE_DIR", str(lab_state.DEFAULT_CACHE_DIR)))
 
 
 def _nspawn_processes_under(directory: Path) -> list[int]:

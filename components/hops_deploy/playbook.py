@@ -1,0 +1,82 @@
+"""Run `site.yml` with ansible-playbook and read its PLAY RECAP: what the lab tests and
+`bench/deploy.py` need (did it succeed, how long, what changed on which host)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*(?P<counts>(?:\w+=\d+\s*)+)$")
+
+
+@dataclass
+class PlaybookRun:
+    returncode: int
+    seconds: float
+    recap: dict[str, dict[str, int]] = field(default_factory=dict)
+    output: str = ""
+
+    @property
+    def changed(self) -> dict[str, int]:
+        return {host: counts.get("changed", 0) for host, counts in self.recap.items()}
+
+    def changed_tasks(self) -> list[str]:
+        """Task headers followed by a `changed:` line, to say what a re-run changed."""
+        found, task = [], ""
+        for line in self.output.splitlines():
+            if line.startswith("TASK ["):
+                task = line.split("]", 1)[0] + "]"
+            elif line.startswith("changed:") and task and task not in found:
+                found.append(task)
+        return found
+
+
+def parse_recap(output: str) -> dict[str, dict[str, int]]:
+    recap: dict[str, dict[str, int]] = {}
+    in_recap = False
+    for line in output.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        match = RECAP_LINE.match(line.strip()) if in_recap else None
+        if match:
+            counts = dict(item.split("=") for item in match.group("counts").split())
+            recap[match.group("host")] = {k: int(v) for k, v in counts.items()}
+    return recap
+
+
+def ansible_playbook() -> str:
+    found = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
+    found = found or shutil.which("ansible-playbook")
+    if found is None:
+        raise FileNotFoundError("ansible-playbook not found: pip install '.[deploy]'")
+    return found
+
+
+def run_site(
+    inventory: Path, args: Sequence[str] = (), timeout: float = 3600, log: Path | None = None
+) -> PlaybookRun:
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+    argv = [ansible_playbook(), "-i", str(inventory), str(REPO / "site.yml"), *args]
+    started = time.monotonic()
+    result = subprocess.run(  # noqa: S603 - fixed argv
+        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    output = result.stdout + result.stderr
+    if log is not None:
+        log.write_text(output)
+    return PlaybookRun(result.returncode, time.monotonic() - started, parse_recap(output), output)

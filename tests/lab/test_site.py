@@ -1,0 +1,173 @@
+"""The real site.yml on three lab hosts (systemd-nspawn, real systemd, SSH): MariaDB with
+TLS, a ZooKeeper quorum, Spark master and workers running a job, the Hive metastore on
+MariaDB behind the HiveServer2 protocol, and the control service over TLS with
+certificates from the platform CA, which creates a project whose Hive database appears in
+the metastore. A second run changes nothing; the roles whose software cannot be
+downloaded here run in check mode. Checked with testinfra over the Ansible inventory.
+
+Takes several minutes (the first run installs Java, MariaDB and pyspark on the hosts);
+deselect with `-m "not lab"`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hops_deploy.lab import lifecycle
+from hops_deploy.lab.wheelhouse import build_wheelhouse
+from hops_deploy.playbook import PlaybookRun, run_site
+from hops_deploy.topology import load_inventory
+
+testinfra = pytest.importorskip("testinfra")
+REPO = Path(__file__).resolve().parents[2]
+NAME = "site"
+SKIP = ["--skip-tags", "needs_downloads"]
+
+
+@pytest.fixture(scope="module")
+def deployed(lab_machine: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Three hosts with the platform deployed; the runs' results for the tests to check."""
+    base = tmp_path_factory.mktemp("site")
+    lifecycle.down(NAME, lab_machine)
+    wheelhouse = lab_machine / "wheelhouse"
+    build_wheelhouse([str(REPO), f"pyspark=={version('pyspark')}"], wheelhouse)
+    inventory_dir = base / "inventory"
+    shutil.copytree(REPO / "inventories" / "lab" / "group_vars", inventory_dir / "group_vars")
+    config = lifecycle.LabConfig(
+        name=NAME, hosts=3, cache_dir=lab_machine, inventory_dir=inventory_dir
+    )
+    lab = lifecycle.up(config)
+    try:
+        inventory = Path(lab.inventory or "")
+        first = run_site(inventory, SKIP, log=base / "first.log")
+        assert first.returncode == 0, first.output[-6000:]
+        second = run_site(inventory, SKIP, log=base / "second.log")
+        check = run_site(
+            inventory, ["--check", "--tags", "needs_downloads"], log=base / "check.log"
+        )
+        print(f"site.yml on 3 hosts: {first.seconds:.0f} s; re-run {second.seconds:.0f} s")
+        yield {"inventory": inventory, "first": first, "second": second, "check": check}
+    finally:
+        lifecycle.down(NAME, lab_machine)
+
+
+def host(deployed: dict, name: str):  # type: ignore[no-untyped-def]
+    return testinfra.get_host(
+        f"ansible://{NAME}{name}?ansible_inventory={deployed['inventory']}", sudo=False
+    )
+
+
+def address(deployed: dict, name: str) -> str:
+    return load_inventory(deployed["inventory"]).variables(f"{NAME}{name}")["ansible_host"]
+
+
+@pytest.mark.lab
+def test_a_second_run_changes_nothing(deployed: dict):
+    second: PlaybookRun = deployed["second"]
+    assert second.returncode == 0, second.output[-4000:]
+    assert set(second.recap) == {f"{NAME}{i}" for i in (1, 2, 3)}
+    assert second.changed == {h: 0 for h in second.recap}, second.changed_tasks()
+
+
+@pytest.mark.lab
+def test_roles_that_need_downloads_pass_check_mode(deployed: dict):
+    check: PlaybookRun = deployed["check"]
+    assert check.returncode == 0, check.output[-6000:]
+    assert all(counts.get("failed", 0) == 0 for counts in check.recap.values())
+    for role in ("hdfs", "yarn", "kafka", "kubernetes"):
+        assert f"TASK [{role} :" in check.output
+
+
+@pytest.mark.lab
+def test_every_host_has_a_certificate_from_the_platform_ca(deployed: dict):
+    for i in (1, 2, 3):
+        node = host(deployed, str(i))
+        verify = node.run(
+            "openssl verify -CAfile /etc/hops/pki/ca-chain.pem /etc/hops/pki/host.pem"
+        )
+        assert verify.rc == 0 and verify.stdout.strip().endswith("OK"), verify.stderr
+        key = node.file("/etc/hops/pki/host.key")
+        assert key.mode == 0o600 and key.user == "hops"
+
+
+@pytest.mark.lab
+def test_mariadb_serves_tls_and_refuses_plain_tcp(deployed: dict):
+    lab1, addr = host(deployed, "1"), address(deployed, "1")
+    assert lab1.service("mariadb").is_running and lab1.service("mariadb").is_enabled
+    tls = lab1.run(
+        "mariadb -h %s -u hopsworks -pchange-me-service --ssl-ca=/etc/hops/pki/ca-chain.pem "
+        "--ssl-verify-server-cert -N -e \"SHOW STATUS LIKE 'Ssl_version'\"",
+        addr,
+    )
+    assert tls.rc == 0 and "TLSv1" in tls.stdout, tls.stderr
+    plain = lab1.run(
+        "mariadb -h %s -u hopsworks -pchange-me-service --skip-ssl -e 'SELECT 1'", addr
+    )
+    assert plain.rc != 0
+
+
+@pytest.mark.lab
+def test_zookeeper_has_a_quorum_across_the_hosts(deployed: dict):
+    modes = []
+    for i in (1, 2, 3):
+        node = host(deployed, str(i))
+        assert node.service("hops-zookeeper").is_running
+        reply = node.run(
+            "python3 -c \"import socket; s = socket.create_connection(('%s', 2181), 5); "
+            "s.sendall(b'srvr'); print(s.recv(4096).decode())\"",
+            address(deployed, str(i)),
+        )
+        assert reply.rc == 0, reply.stderr
+        modes += [line.split(": ")[1] for line in reply.stdout.splitlines() if "Mode" in line]
+    assert sorted(modes) == ["follower", "follower", "leader"]
+
+
+@pytest.mark.lab
+def test_spark_master_and_workers_run_a_job(deployed: dict):
+    lab1, master = host(deployed, "1"), address(deployed, "1")
+    state = json.loads(lab1.run("curl -s http://%s:8080/json/", master).stdout)
+    assert state["status"] == "ALIVE" and state["aliveworkers"] >= 2
+    job = lab1.run(
+        'sudo -u hops /opt/hops/spark-venv/bin/python -c "from pyspark.sql import SparkSession; '
+        "s = SparkSession.builder.master('spark://%s:7077').config('spark.executor.memory', "
+        "'512m').config('spark.driver.host', '%s').getOrCreate(); "
+        "print('count', s.sparkContext.parallelize(range(10000), 4).map(lambda x: x * 2).sum()); "
+        's.stop()"',
+        master,
+        master,
+    )
+    assert job.rc == 0 and "count 99990000" in job.stdout, job.stderr[-3000:]
+
+
+@pytest.mark.lab
+def test_control_service_over_tls_creates_a_project_whose_hive_database_is_in_the_metastore(
+    deployed: dict, tmp_path: Path
+):
+    lab1, addr = host(deployed, "1"), address(deployed, "1")
+    chain = tmp_path / "ca.pem"
+    chain.write_text(lab1.file("/etc/hops/pki/ca-chain.pem").content_string)
+    with httpx.Client(base_url=f"https://{addr}:8181", verify=str(chain), timeout=120) as api:
+        assert api.get("/api/health").json()["database"] == "mysql"
+        user = {"email": "owner@example.org", "password": "correct horse battery"}
+        assert api.post("/api/auth/register", json=user).status_code in (201, 409)
+        token = api.post("/api/auth/login", json=user).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        created = api.post("/api/projects", json={"name": "lab_demo"}, headers=headers)
+        assert created.status_code == 201, created.text
+        hive = api.get("/api/projects/lab_demo/hive", headers=headers).json()
+        assert hive["database"] == "lab_demo"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rows = lab1.run("mariadb -N metastore -e 'SELECT NAME, DB_LOCATION_URI FROM DBS'")
+        if "lab_demo" in rows.stdout:
+            break
+        time.sleep(1)
+    assert "lab_demo\tfile:/srv/hops/warehouse/lab_demo.db" in rows.stdout, rows.stdout
