@@ -27,6 +27,7 @@ from hopsworks_api.tls import uvicorn_tls_options
 from tests.support.api import Api
 from tests.support.mariadb import MariaDBServer
 from tests.support.processes import free_port
+from tests.support.settings import test_settings
 
 BACKENDS = [b for b in os.environ.get("HOPS_TEST_DBS", "sqlite,mariadb").split(",") if b]
 
@@ -52,13 +53,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=db_url,
-        jwt_secret="test-secret-" + "x" * 32,
-        password_time_cost=1,
-        password_memory_kib=64,
-    )
+    return test_settings(tmp_path / "data", db_url)
 
 
 @pytest.fixture

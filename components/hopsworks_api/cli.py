@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from hops_deploy.lab.cli import lab_app
 from rich.console import Console
 
+from hops_deploy.lab.cli import lab_app
 from hopsworks_api.config import Settings
 
 app = typer.Typer(

@@ -18,6 +18,7 @@ from hopsworks_api.projects.models import Project
 from hopsworks_api.quotas.accounting import account, admit_compute
 from hopsworks_api.reconcile import reconcile
 from tests.support.api import Api
+from tests.support.settings import test_settings
 from tests.support.yarn_fake import Refused, YarnFake, serve
 
 Q = "/api/projects/demo/quotas"
@@ -32,12 +33,9 @@ def fake() -> YarnFake:
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str, fake: YarnFake) -> Iterator[Settings]:
     with serve(fake.build_app()) as url:
-        yield Settings(
-            data_dir=tmp_path / "data",
-            database_url=db_url,
-            jwt_secret="test-secret-" + "x" * 32,
-            password_time_cost=1,
-            password_memory_kib=64,
+        yield test_settings(
+            tmp_path / "data",
+            db_url,
             compute_backend="yarn",
             yarn_url=url,
             yarn_user="yarn",
@@ -180,13 +178,7 @@ def test_reconcile_keeps_quota_enforcement_in_place(api: Api, app, fake: YarnFak
 
 @pytest.fixture
 def local_settings(tmp_path: Path, db_url: str) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "local",
-        database_url=db_url,
-        jwt_secret="test-secret-" + "x" * 32,
-        password_time_cost=1,
-        password_memory_kib=64,
-    )
+    return test_settings(tmp_path / "local", db_url)
 
 
 def test_embedded_compute_is_charged_and_stopped_the_same_way(local_settings: Settings):

@@ -40,25 +40,6 @@ ROLE_GROUPS = {
     "kubernetes": ("kubernetes_control", "kubernetes_workers"),
 }
 
-ANSIBLE_ONLY = (
-    "lookup(",
-    "query(",
-    "hostvars",
-    "groups[",
-    "ansible_managed",
-    "ansible_facts",
-    "| comment",
-    "|comment",
-    "to_nice_yaml",
-    "to_yaml",
-    "to_json",
-    "from_json",
-    "ipaddr",
-    "regex_replace",
-    "b64encode",
-    "password_hash",
-)
-
 
 def hosts_of(role: str, inventory: Inventory = EXAMPLE) -> list[str]:
     topology = inventory.topology()
@@ -146,27 +127,6 @@ def test_rendered_files_parse(role: str) -> None:
         elif name.endswith(".service"):
             assert "\n[Service]\n" in text and "\nExecStart=" in text, where
         assert "{{" not in text and "{%" not in text, where
-
-
-@pytest.mark.parametrize("role", ROLE_NAMES)
-def test_templates_use_no_ansible_only_construct(role: str) -> None:
-    for path in sorted((ROLES / role / "templates").glob("*.j2")):
-        text = path.read_text()
-        for construct in ANSIBLE_ONLY:
-            assert construct not in text, f"{path.relative_to(REPO)} uses {construct}"
-
-
-@pytest.mark.parametrize("role", ROLE_NAMES)
-def test_every_default_is_documented_and_every_documented_variable_has_a_default(
-    role: str,
-) -> None:
-    defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
-    specs = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())
-    options = specs["argument_specs"]["main"]["options"]
-    assert set(defaults) == set(options)
-    for name, option in options.items():
-        assert name.startswith(f"{role}_"), name
-        assert option.get("type") and option.get("description"), name
 
 
 @pytest.mark.parametrize("host", EXAMPLE.hosts)

@@ -34,33 +34,6 @@ JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
 # Templates contain the database password: their tasks must hide it.
 SECRET_TEMPLATES = {"hive-site.xml.j2", "schematool.properties.j2", "metastore-db.cnf.j2"}
 
-ANSIBLE_ONLY = (
-    "lookup(",
-    "query(",
-    "hostvars",
-    "groups[",
-    "groups.",
-    "ansible_managed",
-    "ansible_facts",
-    "ansible_host",
-    "| comment",
-    "|comment",
-    "| bool",
-    "|bool",
-    "| quote",
-    "to_nice_yaml",
-    "to_yaml",
-    "to_json",
-    "from_json",
-    "ipaddr",
-    "regex_replace",
-    "regex_search",
-    "b64encode",
-    "password_hash",
-    "| mandatory",
-    "| ternary",
-)
-
 ONE_HOST = Inventory(
     groups={
         "all": ["solo"],
@@ -200,28 +173,6 @@ def test_rendered_files_parse(role: str) -> None:
                 assert sections["Service"]["Type"] == ["simple"], where
             elif name.endswith(".conf"):
                 spark_conf(text)
-
-
-@pytest.mark.parametrize("role", ROLE_NAMES)
-def test_templates_use_no_ansible_only_construct(role: str) -> None:
-    for path in sorted((ROLES / role / "templates").glob("*.j2")):
-        text = path.read_text()
-        for construct in ANSIBLE_ONLY:
-            assert construct not in text, f"{path.relative_to(REPO)} uses {construct}"
-
-
-@pytest.mark.parametrize("role", ROLE_NAMES)
-def test_every_default_is_documented_and_every_documented_variable_has_a_default(
-    role: str,
-) -> None:
-    defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
-    specs = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())
-    options = specs["argument_specs"]["main"]["options"]
-    assert set(defaults) - set(options) == set(), "defaults without documentation"
-    assert set(options) - set(defaults) == set(), "documented variables without a default"
-    for name, option in options.items():
-        assert name.startswith(f"{role}_"), name
-        assert option.get("type") and option.get("description"), name
 
 
 PYTHON_TYPES: dict[str, type | tuple[type, ...]] = {

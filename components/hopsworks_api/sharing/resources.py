@@ -86,12 +86,21 @@ def _owned(session: Session, access: ProjectAccess, kind: ShareKind, resource: s
     return topic
 
 
-def _grant(
-    saga: Saga, rt: Runtime, share: ResourceShare, owner: str, target: str, users: list[str]
+def _apply(
+    saga: Saga,
+    rt: Runtime,
+    share: ResourceShare,
+    owner: str,
+    target: str,
+    users: list[str],
+    *,
+    grant: bool,
 ) -> None:
+    """Grant (or revoke) the target members' access in the system that holds the resource."""
     writable = share.permission == Permission.EDITABLE
     if share.kind == ShareKind.TOPIC:
-        backend_steps.share_topic(
+        step = backend_steps.share_topic if grant else backend_steps.unshare_topic
+        step(
             saga,
             rt,
             owner=owner,
@@ -101,29 +110,8 @@ def _grant(
             writable=writable,
         )
     else:
-        backend_steps.share_hive(
-            saga, rt, owner=owner, target=target, usernames=users, writable=writable
-        )
-
-
-def _revoke(
-    saga: Saga, rt: Runtime, share: ResourceShare, owner: str, target: str, users: list[str]
-) -> None:
-    writable = share.permission == Permission.EDITABLE
-    if share.kind == ShareKind.TOPIC:
-        backend_steps.unshare_topic(
-            saga,
-            rt,
-            owner=owner,
-            topic=share.resource,
-            target=target,
-            usernames=users,
-            writable=writable,
-        )
-    else:
-        backend_steps.unshare_hive(
-            saga, rt, owner=owner, target=target, usernames=users, writable=writable
-        )
+        step = backend_steps.share_hive if grant else backend_steps.unshare_hive
+        step(saga, rt, owner=owner, target=target, usernames=users, writable=writable)
 
 
 def offer(
@@ -200,7 +188,7 @@ def unshare(
         session.flush()
         with Saga(f"unshare {kind.value}") as saga:
             if accepted:
-                _revoke(saga, rt, share, project, target, users)
+                _apply(saga, rt, share, project, target, users, grant=False)
             session.commit()
 
 
@@ -251,7 +239,7 @@ def respond(
             session.flush()
             with Saga(f"reject {kind.value}") as saga:
                 if accepted:
-                    _revoke(saga, rt, share, owner, access.project, users)
+                    _apply(saga, rt, share, owner, access.project, users, grant=False)
                 session.commit()
             return None
         if share.status == ShareStatus.ACCEPTED:
@@ -259,6 +247,7 @@ def respond(
         share.status = ShareStatus.ACCEPTED
         session.flush()
         with Saga(f"accept {kind.value}") as saga:
-            _grant(saga, rt, share, owner, access.project, _usernames(session, access.project_id))
+            users = _usernames(session, access.project_id)
+            _apply(saga, rt, share, owner, access.project, users, grant=True)
             session.commit()
         return _read((share, owner, access.project))
