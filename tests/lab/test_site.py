@@ -12,7 +12,9 @@ deselect with `-m "not lab"`.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -34,7 +36,10 @@ SKIP = ["--skip-tags", "needs_downloads"]
 
 @pytest.fixture(scope="module")
 def deployed(lab_machine: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Three hosts with the platform deployed; the runs' results for the tests to check."""
+    """Three hosts with the platform deployed; the runs' results for the tests to check.
+    HOPS_LAB_KEEP=1 leaves the lab up afterwards (to look around with `hops lab ssh`)."""
+    # testinfra's ansible backend calls ansible-inventory, which lives beside this Python
+    os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
     base = tmp_path_factory.mktemp("site")
     lifecycle.down(NAME, lab_machine)
     wheelhouse = lab_machine / "wheelhouse"
@@ -56,7 +61,8 @@ def deployed(lab_machine: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         print(f"site.yml on 3 hosts: {first.seconds:.0f} s; re-run {second.seconds:.0f} s")
         yield {"inventory": inventory, "first": first, "second": second, "check": check}
     finally:
-        lifecycle.down(NAME, lab_machine)
+        if os.environ.get("HOPS_LAB_KEEP") != "1":
+            lifecycle.down(NAME, lab_machine)
 
 
 def host(deployed: dict, name: str):  # type: ignore[no-untyped-def]
@@ -138,7 +144,8 @@ def test_spark_master_and_workers_run_a_job(deployed: dict):
     job = lab1.run(
         'sudo -u hops /opt/hops/spark-venv/bin/python -c "from pyspark.sql import SparkSession; '
         "s = SparkSession.builder.master('spark://%s:7077').config('spark.executor.memory', "
-        "'512m').config('spark.driver.host', '%s').getOrCreate(); "
+        "'512m').config('spark.driver.host', '%s').config('spark.pyspark.python', "
+        "'/opt/hops/spark-venv/bin/python').getOrCreate(); "
         "print('count', s.sparkContext.parallelize(range(10000), 4).map(lambda x: x * 2).sum()); "
         's.stop()"',
         master,
@@ -155,7 +162,7 @@ def test_control_service_over_tls_creates_a_project_whose_hive_database_is_in_th
     chain = tmp_path / "ca.pem"
     chain.write_text(lab1.file("/etc/hops/pki/ca-chain.pem").content_string)
     with httpx.Client(base_url=f"https://{addr}:8181", verify=str(chain), timeout=120) as api:
-        assert api.get("/api/health").json()["database"] == "mysql"
+        assert api.get("/api/health").json()["database"] in ("mysql", "mariadb")
         user = {"email": "owner@example.org", "password": "correct horse battery"}
         assert api.post("/api/auth/register", json=user).status_code in (201, 409)
         token = api.post("/api/auth/login", json=user).json()["access_token"]
