@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import yaml
 from hops_deploy.render import render
 from hops_deploy.topology import Inventory, load_inventory
 from hops_deploy.variables import REPO, ROLES, host_variables
+from tests.deploy.support.formats import xml_properties
 
 ROLE_NAMES = ("hdfs", "yarn", "kafka", "nvidia", "kubernetes")
 SHARED = "hops"  # the shared defaults every play loads first (hops_topology, paths, header)
@@ -63,18 +63,6 @@ def rendered(role: str, host: str, inventory: Inventory = EXAMPLE) -> dict[str, 
     """Every template of `role` for `host`, by output file name (without `.j2`)."""
     values = variables(role, host, inventory)
     return {name.removesuffix(".j2"): render(role, name, values) for name in templates(role)}
-
-
-def xml_properties(text: str) -> dict[str, str]:
-    root = ET.fromstring(text)
-    assert root.tag == "configuration"
-    found: dict[str, str] = {}
-    for prop in root.iter("property"):
-        name = prop.findtext("name")
-        assert name, "a property without a name"
-        assert name not in found, f"{name} set twice"
-        found[name] = prop.findtext("value") or ""
-    return found
 
 
 def java_properties(text: str) -> dict[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import configparser
 import re
 import shlex
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import yaml
 from hops_deploy.render import render
 from hops_deploy.topology import Inventory, load_inventory
 from hops_deploy.variables import REPO, ROLES, host_variables
+from tests.deploy.support.formats import xml_properties
 
 ROLE_NAMES = ("spark", "hive")
 # The shared defaults every play loads first (hops_topology, paths, header, hops_db_*).
@@ -74,18 +74,6 @@ def role_hosts(role: str, inventory: Inventory = EXAMPLE) -> list[str]:
     if role == "hive":
         return [topology["hive"][0]["name"]]
     return [host["name"] for host in topology["spark"]]
-
-
-def xml_properties(text: str) -> dict[str, str]:
-    root = ET.fromstring(text.encode())
-    assert root.tag == "configuration"
-    found: dict[str, str] = {}
-    for prop in root.iter("property"):
-        name = prop.findtext("name")
-        assert name, "a property without a name"
-        assert name not in found, f"{name} set twice"
-        found[name] = prop.findtext("value") or ""
-    return found
 
 
 def java_properties(text: str) -> dict[str, str]:
