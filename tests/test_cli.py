@@ -45,9 +45,13 @@ def test_db_upgrade_is_idempotent(tmp_path: Path):
     from hopsworks_api.db.migrate import MIGRATIONS
 
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    before = runner.invoke(cli, ["db", "check", "--data-dir", str(tmp_path)])
+    assert before.exit_code == 1 and f"the newest is {head}" in before.output
     for _ in range(2):
         result = runner.invoke(cli, ["db", "upgrade", "--data-dir", str(tmp_path)])
         assert result.exit_code == 0 and f"revision {head}" in result.output
+    after = runner.invoke(cli, ["db", "check", "--data-dir", str(tmp_path)])
+    assert after.exit_code == 0 and "(current)" in after.output
 
 
 def test_serve_with_zero_configuration(tmp_path: Path):

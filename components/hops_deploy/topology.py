@@ -33,13 +33,15 @@ GROUPS = (
 
 
 def address_of(name: str, hostvars: Mapping[str, Any]) -> str:
-    return str(hostvars.get("ansible_host") or name)
+    """The address the platform's services use: `hops_address` when the inventory sets one
+    (a cluster network apart from the one SSH comes in on), else the SSH address."""
+    return str(hostvars.get("hops_address") or hostvars.get("ansible_host") or name)
 
 
 def topology(
     groups: Mapping[str, Sequence[str]], hostvars: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, list[dict[str, Any]]]:
-    """``{group: [{"name": host, "address": ansible_host or name, "gpu": bool}]}`` for
+    """``{group: [{"name": host, "address": address_of(host), "gpu": bool}]}`` for
     every platform group, hosts in inventory order."""
     result: dict[str, list[dict[str, Any]]] = {}
     for group in GROUPS:

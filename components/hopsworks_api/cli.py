@@ -255,5 +255,21 @@ def db_upgrade(data_dir: DataDir = None, db: DbUrl = None) -> None:
     console.print(f"schema at revision {after} ({note})")
 
 
+@db_app.command("check")
+def db_check(data_dir: DataDir = None, db: DbUrl = None) -> None:
+    """Exit 0 when the metadata DB is at the newest schema, 1 when it needs `db upgrade`
+    (deploy tools ask before migrating, so a re-run changes nothing)."""
+    from hopsworks_api.db import migrate
+    from hopsworks_api.db.engine import create_db_engine
+
+    settings = _settings(data_dir=data_dir, database_url=db)
+    current = migrate.current_revision(create_db_engine(settings.resolved_database_url))
+    head = migrate.head_revision()
+    if current != head:
+        console.print(f"schema at revision {current or 'none'}; the newest is {head}")
+        raise typer.Exit(1)
+    console.print(f"schema at revision {current} (current)")
+
+
 if __name__ == "__main__":
     app()

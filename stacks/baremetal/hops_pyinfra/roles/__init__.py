@@ -1,0 +1,1 @@
+"""One module per Ansible role, each a `@deploy` of the same tasks in the same order."""

@@ -1,0 +1,148 @@
+"""roles/ca: the platform CA on the first control-service host, and every host's certificate
+issued there and installed on the host.
+
+Ansible delegates the issuing to the CA host and carries the bundle through the controller's
+memory. pyinfra runs an operation on one host at a time, so the CA host issues every host's
+certificate first; then each host reads its own bundle from the CA host inside a
+`python.call` and writes it with nested operations. The key never touches the deploying
+machine's disk and is never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+from io import StringIO
+
+from pyinfra import host, state
+from pyinfra.api import StringCommand, deploy
+from pyinfra.facts.files import Directory, File, Sha1File
+from pyinfra.operations import files, pip, python, server
+
+from hops_pyinfra.context import RoleContext
+
+BUNDLE = ("cert.pem", "key.pem", "chain.pem")
+
+
+def pip_args(find_links: str) -> str | None:
+    return f"--no-index --find-links {find_links}" if find_links else None
+
+
+def install_package(role: RoleContext, name: str):  # type: ignore[no-untyped-def]
+    v = role.vars
+    return pip.packages(
+        name=name,
+        packages=[v["hops_package"]],
+        virtualenv=v["hops_venv"],
+        virtualenv_kwargs={"venv": True, "python": "python3"},
+        extra_install_args=pip_args(v["hops_pip_find_links"]),
+    )
+
+
+def _host_cert_command(role: RoleContext, name: str) -> StringCommand:
+    v = role.vars
+    host_vars = role.host.inventory.variables(name)
+    address = host_vars.get("hops_address") or host_vars.get("ansible_host") or name
+    argv = [
+        f"{v['hops_venv']}/bin/hops",
+        "ca",
+        "host-cert",
+        name,
+        "--out",
+        f"{v['ca_issued_dir']}/{name}",
+        "--data-dir",
+        v["hops_data_dir"],
+        "--db",
+        v["ca_bootstrap_db"],
+        "--ip",
+        str(address),
+        "--dns",
+        f"{name}.{v['hops_domain']}",
+        *(f"--dns={extra}" for extra in v["ca_extra_dns_names"]),
+    ]
+    return StringCommand(*argv)
+
+
+def inventory_host(name: str):  # type: ignore[no-untyped-def]
+    """The pyinfra host of an inventory name (a local host is `@local` to pyinfra)."""
+    for candidate in state.inventory:
+        if candidate.data.get("hops_inventory_name", candidate.name) == name:
+            return candidate
+    raise KeyError(f"{name} is not in the inventory")
+
+
+def _read_bundle(ca_name: str, directory: str) -> dict[str, bytes]:
+    ca_host = inventory_host(ca_name)
+    bundle = {}
+    for part in BUNDLE:
+        ok, output = ca_host.run_shell_command(
+            StringCommand("base64", "-w0", f"{directory}/{part}"), _sudo=True
+        )
+        if not ok:
+            raise RuntimeError(f"cannot read {directory}/{part} on the CA host {ca_name}")
+        bundle[part] = base64.b64decode("".join(output.stdout_lines))
+    return bundle
+
+
+def install_bundle(ca_name: str, directory: str, targets: dict[str, tuple[str, str, str]]) -> None:
+    """Runs on the host being deployed: its bundle from the CA host, written with modes."""
+    bundle = _read_bundle(ca_name, directory)
+    for part, (dest, owner_group, mode) in targets.items():
+        owner, group = owner_group.split(":")
+        files.put(
+            name=f"{dest} is installed",
+            src=StringIO(bundle[part].decode()),
+            dest=dest,
+            user=owner,
+            group=group,
+            mode=mode,
+        )
+
+
+def ca_host_name(role: RoleContext) -> str:
+    return str(role["ca_host"])
+
+
+@deploy("Platform CA and host certificates")
+def ca(role: RoleContext) -> None:
+    v = role.vars
+    ca_name = ca_host_name(role)
+    hops = {"_sudo": True, "_sudo_user": v["hops_user"]}
+    if role.host.name == ca_name:
+        install_package(role, "The control service package is installed on the CA host")
+        files.directory(
+            name="The state directory exists on the CA host",
+            path=v["hops_data_dir"],
+            user=v["hops_user"],
+            group=v["hops_group"],
+            mode="0700",
+        )
+        if not host.get_fact(Directory, path=f"{v['hops_data_dir']}/ca"):
+            server.shell(
+                name="The platform CA exists",
+                commands=[f"{v['hops_venv']}/bin/hops ca init --data-dir {v['hops_data_dir']}"],
+                **hops,
+            )
+        for name in role.host.inventory.hosts:
+            if not host.get_fact(File, path=f"{v['ca_issued_dir']}/{name}/cert.pem"):
+                server.shell(
+                    name=f"The certificate of {name} is issued by the CA",
+                    commands=[_host_cert_command(role, name)],
+                    **hops,
+                )
+
+    directory = f"{v['ca_issued_dir']}/{role.host.name}"
+    ca_host = inventory_host(ca_name)
+    issued = ca_host.get_fact(Sha1File, path=f"{directory}/cert.pem", _sudo=True)
+    installed = host.get_fact(Sha1File, path=v["hops_host_cert"])
+    if installed is None or installed != issued:
+        python.call(
+            name="This host's certificate, key and the CA chain are installed",
+            function=install_bundle,
+            ca_name=ca_name,
+            directory=directory,
+            targets={
+                "chain.pem": (v["hops_ca_chain"], "root:root", "0644"),
+                "cert.pem": (v["hops_host_cert"], f"root:{v['hops_group']}", "0644"),
+                "key.pem": (v["hops_host_key"], f"{v['hops_user']}:{v['hops_group']}", "0600"),
+            },
+        )

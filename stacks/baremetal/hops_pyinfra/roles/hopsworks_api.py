@@ -1,0 +1,67 @@
+"""roles/hopsworks_api: the control service in its virtualenv, configured for the deployed
+services, its schema migrated, run by systemd and checked over TLS."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.operations import files, server
+from pyinfra.operations.util import any_changed
+
+from hops_pyinfra.context import RoleContext
+from hops_pyinfra.facts import lines_of
+from hops_pyinfra.roles.ca import install_package
+from hops_pyinfra.services import converge
+
+ENV_FILE = "/etc/hops/hopsworks_api.env"
+
+
+def _with_env(venv: str, command: str) -> str:
+    return f"set -a && . {ENV_FILE} && set +a && {venv}/bin/hops {command}"
+
+
+@deploy("Control service")
+def hopsworks_api(role: RoleContext) -> None:
+    v = role.vars
+    package = install_package(role, "The control service package is installed")
+    files.directory(
+        name="The service's state directory exists",
+        path=v["hops_data_dir"],
+        user=v["hops_user"],
+        group=v["hops_group"],
+        mode="0700",
+    )
+    config = role.template(
+        "hopsworks_api.env.j2",
+        ENV_FILE,
+        "root",
+        v["hops_group"],
+        "0640",
+        name="The service is configured",
+    )
+    unit = role.template(
+        "hopsworks-api.service.j2",
+        "/etc/systemd/system/hopsworks-api.service",
+        "root",
+        "root",
+        "0644",
+        name="The systemd unit is in place",
+    )
+    # As the service user (the SQLite DB and the CA are its files); runuser, not sudo, so the
+    # `_if` fact and the operation run the same command whoever pyinfra connects as. The CLI
+    # reports on stderr.
+    migrate = f"runuser -u {v['hops_user']} -- bash -c '{_with_env(v['hops_venv'], '{}')}'"
+    server.shell(
+        name="The metadata DB schema is migrated",
+        commands=[migrate.format("db upgrade")],
+        _if=lambda: "(current)" not in " ".join(lines_of(migrate.format("db check") + " 2>&1")),
+    )
+    started = converge("hopsworks-api", [package, config, unit], "The control service")
+    url = f"https://{v['hopsworks_api_bind_address']}:{v['hopsworks_api_port']}/api/health"
+    server.shell(
+        name="The control service answers over TLS",
+        commands=[
+            f"for i in $(seq 30); do curl --fail --silent --cacert {v['hops_ca_chain']} {url}"
+            " >/dev/null && exit 0; sleep 2; done; exit 1"
+        ],
+        _if=any_changed(*started),
+    )
