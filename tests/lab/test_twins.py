@@ -1,0 +1,166 @@
+"""Ansible and pyinfra deploy the same one-host platform on two lab hosts, with the same
+variables (components/hops_deploy/twins.py): every config file either tool writes is
+byte-identical (with the same owner and mode), both platforms run, and a second run of
+either tool changes nothing. The download plays are left out by both, as on every lab.
+
+Takes several minutes; the two deploys run at the same time. Deselect with `-m "not lab"`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from hops_deploy.lab import lifecycle, sshkeys
+from hops_deploy.lab.wheelhouse import build_wheelhouse
+from hops_deploy.playbook import run_site
+from hops_deploy.pyinfra_run import run_pyinfra
+from hops_deploy.twins import write_twin
+
+REPO = Path(__file__).resolve().parents[2]
+NAME = "twin"
+# Every file the roles the lab runs render from their templates on a one-host platform.
+CONFIG_FILES = (
+    "/etc/security/limits.d/90-hops.conf",
+    "/etc/mysql/mariadb.conf.d/90-hops.cnf",
+    "/etc/zookeeper/conf/zoo.cfg",
+    "/srv/hops/zookeeper/myid",
+    "/etc/systemd/system/hops-zookeeper.service",
+    "/etc/hops/spark/spark-defaults.conf",
+    "/etc/hops/spark/spark-env.sh",
+    "/etc/profile.d/hops-spark.sh",
+    "/etc/systemd/system/spark-master.service",
+    "/etc/systemd/system/spark-worker.service",
+    "/etc/systemd/system/spark-history.service",
+    "/etc/hops/hive/hive-site.xml",
+    "/etc/hops/hive/schematool.properties",
+    "/etc/hops/hive/metastore-db.cnf",
+    "/etc/hops/hive/thriftserver/spark-defaults.conf",
+    "/etc/hops/hive/thriftserver/hive-site.xml",
+    "/etc/systemd/system/hive-metastore.service",
+    "/etc/systemd/system/hive-server2.service",
+    "/etc/hops/hopsworks_api.env",
+    "/etc/systemd/system/hopsworks-api.service",
+)
+UNITS = (
+    "mariadb",
+    "hops-zookeeper",
+    "spark-master",
+    "spark-worker",
+    "spark-history",
+    "hive-metastore",
+    "hive-server2",
+    "hopsworks-api",
+)
+HOSTS_BLOCK = "sed -n '/^# BEGIN hopsworks-iac hosts$/,/^# END hopsworks-iac hosts$/p' /etc/hosts"
+
+
+def templates_of_lab_roles() -> int:
+    roles = ("common", "metadata_db", "zookeeper", "spark", "hive", "hopsworks_api")
+    return sum(len(list((REPO / "roles" / r / "templates").glob("*.j2"))) for r in roles)
+
+
+@pytest.fixture(scope="module")
+def twins(lab_machine: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    base = tmp_path_factory.mktemp("twins")
+    lifecycle.down(NAME, lab_machine)
+    build_wheelhouse([str(REPO), f"pyspark=={version('pyspark')}"], lab_machine / "wheelhouse")
+    lab = lifecycle.up(
+        lifecycle.LabConfig(name=NAME, hosts=2, cache_dir=lab_machine, inventory_dir=base / "lab")
+    )
+    try:
+        lab_inventory = Path(lab.inventory or "")
+        group_vars = REPO / "inventories" / "lab" / "group_vars"
+        ansible_inv = write_twin(lab_inventory, f"{NAME}1", base / "ansible", group_vars)
+        pyinfra_inv = write_twin(lab_inventory, f"{NAME}2", base / "pyinfra", group_vars)
+        skip = {"hops_skip_downloads": "true"}
+
+        def both(round_: str) -> tuple:  # type: ignore[type-arg]
+            with ThreadPoolExecutor(2) as pool:
+                ansible = pool.submit(
+                    run_site,
+                    ansible_inv,
+                    ["--skip-tags", "needs_downloads"],
+                    log=base / f"ansible-{round_}.log",
+                )
+                pyinfra = pool.submit(
+                    run_pyinfra, pyinfra_inv, skip, log=base / f"pyinfra-{round_}.log"
+                )
+                return ansible.result(), pyinfra.result()
+
+        first = both("first")
+        assert first[0].returncode == 0, first[0].output[-6000:]
+        assert first[1].returncode == 0, first[1].output[-6000:]
+        second = both("second")
+        print(
+            f"first: ansible {first[0].seconds:.0f} s, pyinfra {first[1].seconds:.0f} s; "
+            f"re-run: ansible {second[0].seconds:.0f} s, pyinfra {second[1].seconds:.0f} s"
+        )
+        key = Path(lab.ssh_key or "")
+        addresses = {h.name: h.address for h in lab.hosts}
+        yield {
+            "first": first,
+            "second": second,
+            "ansible": (key, addresses[f"{NAME}1"]),
+            "pyinfra": (key, addresses[f"{NAME}2"]),
+        }
+    finally:
+        if os.environ.get("HOPS_LAB_KEEP") != "1":
+            lifecycle.down(NAME, lab_machine)
+
+
+def remote(target: tuple[Path, str], command: str) -> str:
+    result = sshkeys.run(target[0], target[1], ["bash", "-c", command])
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def describe(target: tuple[Path, str], path: str) -> str:
+    """Owner, group, mode and the bytes (base64) of a file."""
+    return remote(target, f"stat -c '%U:%G %a' {path} && base64 -w0 {path}")
+
+
+@pytest.mark.lab
+def test_every_config_file_is_byte_identical(twins: dict):
+    assert len(CONFIG_FILES) == templates_of_lab_roles() - 1  # hosts.j2 is a block, below
+    differ = [
+        path
+        for path in CONFIG_FILES
+        if describe(twins["ansible"], path) != describe(twins["pyinfra"], path)
+    ]
+    assert differ == []
+    ansible_block = remote(twins["ansible"], HOSTS_BLOCK)
+    assert ansible_block.count("\n") >= 3
+    assert ansible_block == remote(twins["pyinfra"], HOSTS_BLOCK)
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("tool", ["ansible", "pyinfra"])
+def test_both_platforms_run(twins: dict, tool: str):
+    states = remote(twins[tool], f"systemctl is-active {' '.join(UNITS)} || true").split()
+    assert states == ["active"] * len(UNITS)
+    health = remote(
+        twins[tool],
+        "curl --fail --silent --cacert /etc/hops/pki/ca-chain.pem https://127.0.0.1:8181/api/health",
+    )
+    assert '"status"' in health
+    databases = remote(
+        twins[tool],
+        "cd /srv/hops/hive && SPARK_HOME=/opt/hops/spark-venv/lib/python3.11/site-packages/pyspark"
+        " /opt/hops/spark-venv/bin/beeline -u jdbc:hive2://127.0.0.1:10000/default -n hops"
+        " --silent=true --outputformat=csv2 -e 'SHOW DATABASES'",
+    )
+    assert "default" in databases.split()
+
+
+@pytest.mark.lab
+def test_a_second_run_of_either_tool_changes_nothing(twins: dict):
+    ansible, pyinfra = twins["second"]
+    assert ansible.returncode == 0 and pyinfra.returncode == 0
+    assert ansible.changed == {"hops": 0}, ansible.changed_tasks()
+    assert pyinfra.operations > 50 and pyinfra.changed == 0, pyinfra.output[-4000:]
