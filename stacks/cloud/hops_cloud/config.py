@@ -329,7 +329,7 @@ def _secrets(r: _Reader) -> Secrets:
         variables[variable] = value
     private_key = r.string("sshPrivateKey")
     if private_key and "PRIVATE KEY-----" not in private_key:
-        r.fail("sshPrivateKey", "is not a PEM/OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)")
+        r.fail("sshPrivateKey", "is not a PEM/OpenSSH private key (-----BEGIN ...PRIVATE KEY-----)")
     return Secrets(
         ssh_private_key=private_key + "\n" if private_key else "", playbook_variables=variables
     )

@@ -112,10 +112,25 @@ HEADER = (
 )
 
 
+class _InventoryDumper(yaml.SafeDumper):
+    """Writes group members as `head1:` (an empty value), as inventories/example does."""
+
+
+_InventoryDumper.add_representer(
+    type(None), lambda dumper, _: dumper.represent_scalar("tag:yaml.org,2002:null", "")
+)
+
+
 def render_inventory(inventory: Mapping[str, Any]) -> str:
     """YAML text that `ansible-playbook -i` reads; stable for equal inputs (it is hashed to
     decide whether the playbook runs again)."""
-    return HEADER + yaml.safe_dump(dict(inventory), sort_keys=False, default_flow_style=False)
+    return HEADER + yaml.dump(
+        dict(inventory),
+        Dumper=_InventoryDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        width=1000,
+    )
 
 
 def inventory_hash(text: str) -> str:
@@ -131,4 +146,3 @@ def ssh_config(alias: str, host: InventoryHost, connection: Connection) -> str:
     else:
         lines.append(f"  ProxyCommand {_ssm_proxy_command(host, connection)}")
     return "\n".join(lines) + "\n"
-

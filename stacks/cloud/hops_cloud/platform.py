@@ -8,6 +8,7 @@ a role changes one of these, the next `pulumi up` follows without an edit here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -61,6 +62,7 @@ class PlatformFacts:
     api_port: int
     gpu_taint: str
     datanode_data_dir: str
+    ca_chain_path: str
     cluster_ports: tuple[PlatformPort, ...]
 
 
@@ -81,7 +83,8 @@ def _cluster_ports(
             found.setdefault((int(port), "tcp"), []).append(f"{variable} ({group})")
     for role in SERVICE_ROLES:
         for variable, value in _defaults(repo_root, role).items():
-            if variable.endswith("_port") and isinstance(value, int) and not isinstance(value, bool):
+            is_port = isinstance(value, int) and not isinstance(value, bool)
+            if variable.endswith("_port") and is_port:
                 sources = found.setdefault((value, "tcp"), [])
                 if not any(s.split(" ")[0] == variable for s in sources):
                     sources.append(variable)
@@ -93,10 +96,23 @@ def _cluster_ports(
     )
 
 
+def _resolve(variables: Mapping[str, Any], name: str) -> str:
+    """A default built only from other plain defaults of the same file (`{{ var }}` pieces),
+    as hops_ca_chain is from hops_pki_dir."""
+    value = str(variables[name])
+    for _ in range(5):
+        match = re.search(r"\{\{\s*(\w+)\s*\}\}", value)
+        if not match:
+            return value
+        value = value.replace(match.group(0), str(variables[match.group(1)]))
+    raise ValueError(f"{name}: too deeply nested")
+
+
 @cache
 def load_platform(repo_root: Path = REPO_ROOT) -> PlatformFacts:
     """Read the facts from the role defaults of the checkout at `repo_root`."""
     preflight = _defaults(repo_root, "preflight")
+    hops = _defaults(repo_root, "hops")
     group_ports = {
         group: {variable: int(port) for variable, port in variables.items()}
         for group, variables in preflight["preflight_group_ports"].items()
@@ -106,5 +122,6 @@ def load_platform(repo_root: Path = REPO_ROOT) -> PlatformFacts:
         api_port=group_ports["hopsworks_api"]["hopsworks_api_port"],
         gpu_taint=str(_defaults(repo_root, "kubernetes")["kubernetes_gpu_taint"]),
         datanode_data_dir=str(_defaults(repo_root, "hdfs")["hdfs_datanode_dirs"][0]),
+        ca_chain_path=_resolve(hops, "hops_ca_chain"),
         cluster_ports=_cluster_ports(repo_root, group_ports),
     )

@@ -51,7 +51,8 @@ class AccessSpec:
     user: str
     ssh_public_key: str
     bastion_instance_type: str
-    root_volume_gib: int
+    image_id: str = ""
+    """Empty: the provider's Debian 12 image."""
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,19 @@ selector of a Deployment or StatefulSet is immutable, so it holds no label that 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+# The API server's name rules (k8s.io/apimachinery/pkg/util/validation).
+DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # RFC 1123 label, <= 63
+DNS_1035_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # Service names, <= 63
+DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_KEY_RE = re.compile(
+    r"^(?:(?P<prefix>[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)/)?"
+    r"(?P<name>[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$"
+)
+LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 PART_OF = "hopsworks"
 MANAGED_BY = "pulumi"
@@ -28,8 +39,10 @@ KAFKA_HEADLESS = "hops-kafka-headless"
 HIVE_METASTORE = "hops-hive-metastore"
 NVIDIA_DEVICE_PLUGIN = "nvidia-device-plugin"
 NVIDIA_NAMESPACE = "kube-system"
-CA_SECRET = "hops-ca"
-TLS_SECRET = "hops-tls"
+CA_SECRET = "hops-ca"  # noqa: S105 - the name of a Secret object
+TLS_SECRET = "hops-tls"  # noqa: S105 - the name of a Secret object
+# Containers run with read-only root filesystems; /tmp is an emptyDir in each of them.
+TMP_DIR = "/tmp"  # noqa: S108 - a path inside the container
 
 API_PORT = 8181
 DB_PORT = 3306
@@ -50,9 +63,7 @@ GPU_TAINT_EFFECT = "NoSchedule"
 SPARK_ROLE_LABEL = "spark-role"
 
 
-def labels(
-    name: str, component: str | None = None, version: str | None = None
-) -> dict[str, str]:
+def labels(name: str, component: str | None = None, version: str | None = None) -> dict[str, str]:
     out = {LABEL_NAME: name, LABEL_PART_OF: PART_OF, LABEL_MANAGED_BY: MANAGED_BY}
     if component:
         out[LABEL_COMPONENT] = component

@@ -58,9 +58,7 @@ class SsmAccess(pulumi.ComponentResource):
         super().__init__("hops:cloud:SsmAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
-        key = aws.ec2.KeyPair(
-            f"{name}-key", public_key=args.ssh_public_key, tags=tags, opts=child
-        )
+        key = aws.ec2.KeyPair(f"{name}-key", public_key=args.ssh_public_key, tags=tags, opts=child)
         role = aws.iam.Role(
             f"{name}-node-role",
             assume_role_policy=_EC2_ASSUME_ROLE,
@@ -110,9 +108,7 @@ class BastionAccess(pulumi.ComponentResource):
         super().__init__("hops:cloud:BastionAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
-        key = aws.ec2.KeyPair(
-            f"{name}-key", public_key=args.ssh_public_key, tags=tags, opts=child
-        )
+        key = aws.ec2.KeyPair(f"{name}-key", public_key=args.ssh_public_key, tags=tags, opts=child)
         self.bastion = aws.ec2.Instance(
             f"{name}-bastion",
             **hardened_instance_args(

@@ -62,9 +62,7 @@ class Network(pulumi.ComponentResource):
             tags={**tags, "Name": f"{tags['Name']}-default-closed"},
             opts=child,
         )
-        gateway = aws.ec2.InternetGateway(
-            f"{name}-igw", vpc_id=self.vpc.id, tags=tags, opts=child
-        )
+        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags=tags, opts=child)
 
         self.public_subnets = [
             aws.ec2.Subnet(

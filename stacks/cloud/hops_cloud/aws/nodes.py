@@ -89,6 +89,4 @@ class NodeGroup(pulumi.ComponentResource):
                     resource=instance,
                 )
             )
-        self.register_outputs(
-            {"private_ips": {n.host.name: n.private_ip for n in self.nodes}}
-        )
+        self.register_outputs({"private_ips": {n.host.name: n.private_ip for n in self.nodes}})
