@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     )
     kafka_backend: Literal["none", "cluster"] = "none"
     kafka_bootstrap_servers: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
+        default="PLAINTEXT", description="SSL: brokers with TLS listeners and client certificates"
+    )
+    kafka_ssl_ca_location: Path | None = Field(
+        default=None, description="CA chain (PEM) the brokers' certificates verify against"
+    )
+    kafka_ssl_certificate_location: Path | None = Field(
+        default=None, description="the service's client certificate (PEM), a Kafka super user"
+    )
+    kafka_ssl_key_location: Path | None = Field(default=None, description="its key (PEM)")
     compute_backend: Literal["local", "yarn"] = "local"
     yarn_url: str | None = Field(default=None, description="ResourceManager, e.g. http://rm:8088")
     yarn_user: str | None = Field(

@@ -639,3 +639,38 @@ def test_fake_create_describe_delete() -> None:
     assert sorted(deleted[everything].result()) == sorted([a, b])
     assert fake.bindings() == []
     assert fake.delete_acls([everything])[everything].result() == []
+
+
+def test_the_service_connects_to_tls_brokers_with_its_host_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The kafka role's listeners are TLS with client certificates: the settings the
+    hopsworks_api role writes reach the Kafka client as librdkafka's ssl.* keys."""
+    import hopsworks_api.backends.kafka.cluster as cluster
+    from hopsworks_api.backends.registry import build_backends
+    from tests.support.settings import test_settings
+
+    seen: dict[str, object] = {}
+
+    class Recorder:
+        def __init__(self, bootstrap_servers: str, **kwargs: object) -> None:
+            seen.update(kwargs, bootstrap_servers=bootstrap_servers)
+
+    monkeypatch.setattr(cluster, "ClusterKafka", Recorder)
+    settings = test_settings(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'db'}",
+        kafka_backend="cluster",
+        kafka_bootstrap_servers="worker1:9093",
+        kafka_security_protocol="SSL",
+        kafka_ssl_ca_location="/etc/hops/pki/ca-chain.pem",
+        kafka_ssl_certificate_location="/etc/hops/pki/host.pem",
+        kafka_ssl_key_location="/etc/hops/pki/host.key",
+    )
+    build_backends(settings)
+    assert seen["security_protocol"] == "SSL"
+    assert seen["ssl_ca_location"] == "/etc/hops/pki/ca-chain.pem"
+    assert seen["ssl_certificate_location"] == "/etc/hops/pki/host.pem"
+    assert seen["ssl_key_location"] == "/etc/hops/pki/host.key"
+    with pytest.raises(ValueError, match="kafka_security_protocol"):
+        test_settings(tmp_path, "sqlite://", kafka_security_protocol="SASL_SSL")

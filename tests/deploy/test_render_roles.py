@@ -319,8 +319,35 @@ def test_kafka_principals_are_the_certificate_cn_and_acls_decide() -> None:
     # Java renders a subject as RFC 2253, most specific RDN first.
     assert re.sub(rule.group(1), r"\1", "CN=demo__alice,O=demo") == "demo__alice"
     supers = props["super.users"].split(";")
-    assert "User:head1.hops.example.org" in supers  # the control service's host
-    assert {"User:worker1.hops.example.org", "User:worker2.hops.example.org"} <= set(supers)
+    # The principals of certificates issued as the ca role issues them (`hops ca host-cert`
+    # with the inventory name): the brokers and the control service's host are super users.
+    principals = {
+        "User:" + re.sub(rule.group(1), r"\1", subject)
+        for subject in host_certificate_subjects(["head1", "worker1", "worker2"])
+    }
+    assert principals == {"User:head1", "User:worker1", "User:worker2"}
+    assert principals <= set(supers)
+
+
+def host_certificate_subjects(hosts: list[str]) -> list[str]:
+    import tempfile
+
+    from cryptography import x509
+    from typer.testing import CliRunner
+
+    from hopsworks_api.cli import app
+
+    subjects = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for host in hosts:
+            out = Path(tmp) / host
+            args = ["ca", "host-cert", host, "--out", str(out), "--data-dir", tmp]
+            args += ["--dns", f"{host}.hops.example.org"]
+            result = CliRunner().invoke(app, args)
+            assert result.exit_code == 0, result.output
+            cert = x509.load_pem_x509_certificate((out / "cert.pem").read_bytes())
+            subjects.append(cert.subject.rfc4514_string())  # most specific RDN first, as Java
+    return subjects
 
 
 # --- kubernetes and nvidia ------------------------------------------------------------
@@ -387,3 +414,26 @@ def test_nvidia_runs_only_on_gpu_hosts_with_the_inventory_driver() -> None:
     assert runtime["nvidia-container-runtime"]["runtimes"] == ["runc"]
     sources = rendered("nvidia", "gpu1")["nvidia-cuda.sources"]
     assert "\nSigned-By: /etc/apt/keyrings/nvidia-cuda.asc\n" in sources
+
+
+def test_control_service_reaches_the_tls_brokers_as_a_super_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = rendered("hopsworks_api", "head1")["hopsworks_api.env"]
+    values = dict(
+        line.split("=", 1) for line in env.splitlines() if line and not line.startswith("#")
+    )
+    values = {key: value.strip("'") for key, value in values.items()}
+    assert values["HOPS_KAFKA_BACKEND"] == "cluster"
+    assert values["HOPS_KAFKA_BOOTSTRAP_SERVERS"] == "10.0.0.11:9093,10.0.0.12:9093"
+    assert values["HOPS_KAFKA_SECURITY_PROTOCOL"] == "SSL"
+    assert values["HOPS_KAFKA_SSL_CA_LOCATION"] == "/etc/hops/pki/ca-chain.pem"
+    assert values["HOPS_KAFKA_SSL_CERTIFICATE_LOCATION"] == "/etc/hops/pki/host.pem"
+    assert values["HOPS_KAFKA_SSL_KEY_LOCATION"] == "/etc/hops/pki/host.key"
+    from hopsworks_api.config import Settings
+
+    for key, value in values.items():  # as systemd's EnvironmentFile hands them over
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.kafka_security_protocol == "SSL"
+    assert str(settings.kafka_ssl_key_location) == "/etc/hops/pki/host.key"

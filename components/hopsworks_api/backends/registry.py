@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from hopsworks_api.backends.compute.base import ComputeBackend
 from hopsworks_api.backends.compute.local import LocalCompute
@@ -56,7 +57,19 @@ def build_backends(settings: Settings) -> Backends:
         from hopsworks_api.backends.kafka.cluster import ClusterKafka
 
         assert settings.kafka_bootstrap_servers is not None
-        kafka = ClusterKafka(settings.kafka_bootstrap_servers, request_timeout_s=timeout)
+        tls = settings.kafka_security_protocol == "SSL"
+
+        def tls_file(path: Path | None) -> str | None:
+            return str(path) if tls and path is not None else None
+
+        kafka = ClusterKafka(
+            settings.kafka_bootstrap_servers,
+            security_protocol=settings.kafka_security_protocol,
+            ssl_ca_location=tls_file(settings.kafka_ssl_ca_location),
+            ssl_certificate_location=tls_file(settings.kafka_ssl_certificate_location),
+            ssl_key_location=tls_file(settings.kafka_ssl_key_location),
+            request_timeout_s=timeout,
+        )
     else:
         kafka = NoKafka(state / "kafka")
     compute: ComputeBackend
