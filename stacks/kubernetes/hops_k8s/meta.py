@@ -54,6 +54,8 @@ METASTORE_PORT = 9083
 PKI_DIR = "/etc/hops/pki"
 CA_FILE = f"{PKI_DIR}/ca.crt"
 TLS_DIR = "/etc/hops/tls"
+TLS_CERT_FILE = f"{TLS_DIR}/tls.crt"  # the leaf followed by the chain
+TLS_KEY_FILE = f"{TLS_DIR}/tls.key"
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT_KEY = "nvidia.com/gpu"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -108,9 +111,16 @@ def test_the_api_deployment(cfg: StackConfig) -> None:
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    assert mounts == {"data": "/var/lib/hops", "pki": "/etc/hops/pki", "tmp": "/tmp"}
+    assert mounts == {
+        "data": "/var/lib/hops",
+        "pki": "/etc/hops/pki",
+        "tls": "/etc/hops/tls",
+        "tmp": "/tmp",
+    }
+    assert all(m["readOnly"] for m in container["volumeMounts"] if m["name"] in {"pki", "tls"})
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["pki"]["secret"]["secretName"] == "hops-ca"
+    assert volumes["tls"]["secret"]["secretName"] == "hops-tls"
     assert volumes["data"]["persistentVolumeClaim"]["claimName"] == "hops-api-data"
     # One replica on a ReadWriteOnce volume: recreate, never two pods at once.
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
@@ -137,6 +147,13 @@ def test_the_api_settings_are_the_services_own(
         monkeypatch.setenv(key, value)
     settings = Settings()
     assert settings.port == 8181 and settings.host == "0.0.0.0"
+    # Kafka over TLS, as the service certificate (the brokers' super user).
+    assert settings.kafka_backend == "cluster"
+    assert settings.kafka_bootstrap_servers == "hops-kafka.hops.svc.cluster.local:9093"
+    assert settings.kafka_security_protocol == "SSL"
+    assert settings.kafka_ssl_ca_location == Path("/etc/hops/pki/ca.crt")
+    assert settings.kafka_ssl_certificate_location == Path("/etc/hops/tls/tls.crt")
+    assert settings.kafka_ssl_key_location == Path("/etc/hops/tls/tls.key")
     assert settings.kubernetes_backend == "cluster"
     assert settings.kubernetes_url == "https://kubernetes.default.svc"
     assert settings.tls_hostnames[-1] == "hops-api.hops.svc.cluster.local"
@@ -155,6 +172,135 @@ def test_the_api_settings_are_the_services_own(
     )
     assert url.password == cfg.db_api_password.value
     assert url.query["ssl_ca"] == "/etc/hops/pki/ca.crt"
+
+
+def _api_env(manifests: list[dict]) -> dict[str, str]:
+    return by_name(manifests, "ConfigMap", api.CONFIG)["data"]
+
+
+def _mounted_file(manifests: list[dict], path: str) -> tuple[dict, dict, str, int]:
+    """Where a file of the API container comes from, read from the manifests only:
+    (the volume's mount, the Secret, the Secret's key, the file's declared mode)."""
+    pod = by_name(manifests, "Deployment", meta.API)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    directory, filename = posixpath.split(path)
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    source = volume["secret"]
+    secret = by_name(manifests, "Secret", source["secretName"])
+    items = source.get("items") or [{"key": k, "path": k} for k in secret["stringData"]]
+    (item,) = [i for i in items if i["path"] == filename]
+    mode = item.get("mode", source.get("defaultMode", 0o644))
+    return mount, secret, item["key"], mode
+
+
+def _server_properties(manifests: list[dict]) -> dict[str, str]:
+    text = by_name(manifests, "ConfigMap", kafka.CONFIG)["data"]["server.properties"]
+    return dict(
+        line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#")
+    )
+
+
+def test_the_api_presents_the_kafka_super_users_certificate(cfg: StackConfig) -> None:
+    """The certificate the API's Kafka client presents, followed from its setting through
+    the mount to the Secret, maps (with the brokers' principal mapping rule) to the
+    principal that `super.users` names; and its key is the certificate's."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
+    manifests = plan(cfg).manifests()
+    env = _api_env(manifests)
+    assert env["HOPS_KAFKA_BACKEND"] == "cluster"
+    assert env["HOPS_KAFKA_SECURITY_PROTOCOL"] == "SSL"
+
+    mount, secret, key, _ = _mounted_file(manifests, env["HOPS_KAFKA_SSL_CERTIFICATE_LOCATION"])
+    assert mount["readOnly"] is True
+    assert secret["metadata"]["name"] == meta.TLS_SECRET
+    leaf = x509.load_pem_x509_certificates(secret["stringData"][key].encode())[0]
+    (cn,) = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+
+    props = _server_properties(manifests)
+    (super_user,) = props["super.users"].split(";")
+    assert super_user == f"User:{cn.value}"
+    # Kafka's principal: the first matching rule applied to the RFC 2253 subject.
+    rule = re.fullmatch(
+        r"RULE:(?P<pattern>.+)/(?P<replacement>.*)/,DEFAULT", props["ssl.principal.mapping.rules"]
+    )
+    assert rule is not None
+    matched = re.fullmatch(rule["pattern"], leaf.subject.rfc4514_string())
+    assert matched is not None
+    principal = matched.expand(rule["replacement"].replace("$1", r"\1"))
+    assert f"User:{principal}" == super_user
+
+    _, key_secret, key_key, _ = _mounted_file(manifests, env["HOPS_KAFKA_SSL_KEY_LOCATION"])
+    private_key = serialization.load_pem_private_key(
+        key_secret["stringData"][key_key].encode(), password=None
+    )
+    assert private_key.public_key() == leaf.public_key()
+
+    # The CA file is the chain the brokers' certificate verifies against (their truststore).
+    _, ca_secret, ca_key, _ = _mounted_file(manifests, env["HOPS_KAFKA_SSL_CA_LOCATION"])
+    assert ca_secret["stringData"][ca_key] == cfg.ca_chain
+    assert env["HOPS_KAFKA_SSL_CA_LOCATION"] == props["ssl.truststore.location"]
+
+
+def test_only_the_api_user_can_read_the_kafka_key(cfg: StackConfig) -> None:
+    """The key is declared owner-only. Secret files belong to root; with the pod's fsGroup
+    the kubelet makes a read-only volume's files readable by that group (mode | 0440, group
+    fsGroup), and nothing more. So the reader is the pod's own group, whose only member is
+    the service's user, and no other user can read the key."""
+    manifests = plan(cfg).manifests()
+    env = _api_env(manifests)
+    mount, _, _, mode = _mounted_file(manifests, env["HOPS_KAFKA_SSL_KEY_LOCATION"])
+    assert mode & 0o077 == 0, oct(mode)  # neither group- nor world-readable as declared
+
+    pod = by_name(manifests, "Deployment", meta.API)["spec"]["template"]["spec"]
+    context = pod["securityContext"]
+    assert context["runAsUser"] == api.API_UID == 10001
+    assert context["runAsGroup"] == context["fsGroup"] == api.API_UID
+    assert "supplementalGroups" not in context
+    for c in [*pod["containers"], *pod.get("initContainers", [])]:
+        assert {"runAsUser", "runAsGroup"}.isdisjoint(c["securityContext"]), c["name"]
+
+    effective = mode | 0o440  # the kubelet's change for fsGroup on a read-only volume
+    assert effective & 0o007 == 0  # others: nothing
+    assert effective & 0o040  # the group fsGroup, i.e. the service's own gid, reads it
+    # The key reaches the service's container only, not the CA-seeding init container.
+    seeders = pod.get("initContainers", [])
+    assert seeders and all(m["name"] != mount["name"] for c in seeders for m in c["volumeMounts"])
+
+
+def test_librdkafka_accepts_the_mounted_files(cfg: StackConfig, tmp_path: Path) -> None:
+    """The files the pod sees (the Secrets' values at the settings' paths, under tmp_path)
+    are accepted by the service's own Kafka client: librdkafka loads the CA, the
+    certificate chain and the key, and checks that the key is the certificate's, when the
+    client is created (no broker is contacted for that)."""
+    pytest.importorskip("confluent_kafka")
+    from hopsworks_api.backends.kafka.cluster import ClusterKafka
+
+    manifests = plan(cfg).manifests()
+    env = _api_env(manifests)
+    paths = {}
+    for setting in (
+        "HOPS_KAFKA_SSL_CA_LOCATION",
+        "HOPS_KAFKA_SSL_CERTIFICATE_LOCATION",
+        "HOPS_KAFKA_SSL_KEY_LOCATION",
+    ):
+        _, secret, key, _ = _mounted_file(manifests, env[setting])
+        local = tmp_path / env[setting].lstrip("/")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_text(secret["stringData"][key])
+        paths[setting] = str(local)
+    client = ClusterKafka(
+        "127.0.0.1:1",
+        security_protocol=env["HOPS_KAFKA_SECURITY_PROTOCOL"],
+        ssl_ca_location=paths["HOPS_KAFKA_SSL_CA_LOCATION"],
+        ssl_certificate_location=paths["HOPS_KAFKA_SSL_CERTIFICATE_LOCATION"],
+        ssl_key_location=paths["HOPS_KAFKA_SSL_KEY_LOCATION"],
+        request_timeout_s=1,
+    )
+    assert client.bootstrap_servers == "127.0.0.1:1"
 
 
 def test_no_secret_lands_in_a_config_map(cfg: StackConfig) -> None:
@@ -360,6 +506,41 @@ def test_every_platform_pod_resolves_names(cfg: StackConfig, src: Endpoint) -> N
         assert not connection_allowed(
             policies, src, Endpoint("kube-system", {"k8s-app": "x"}), 53, "UDP"
         )
+
+
+def test_the_api_reaches_every_kafka_broker_without_egress_cidrs(raw: dict[str, str]) -> None:
+    """With no apiEgressCidrs (so no ipBlock can admit it), the API pods, labelled as the
+    Deployment labels them, reach the bootstrap port and every broker pod as the
+    StatefulSet labels it, on the port of the brokers' listener, and resolve names; not
+    the controller port, nothing else in kube-system, nothing outside."""
+    cfg = parse_config({**raw, "apiEgressCidrs": "[]"})
+    manifests = plan(cfg).manifests()
+    policies = [m for m in manifests if m["kind"] == "NetworkPolicy"]
+    api_pod = Endpoint(
+        NS, by_name(manifests, "Deployment", meta.API)["spec"]["template"]["metadata"]["labels"]
+    )
+    sts = by_name(manifests, "StatefulSet", meta.KAFKA)
+    brokers = [
+        Endpoint(
+            NS,
+            {
+                **sts["spec"]["template"]["metadata"]["labels"],
+                "statefulset.kubernetes.io/pod-name": f"{meta.KAFKA}-{i}",
+            },
+            ip=f"10.244.0.{10 + i}",
+        )
+        for i in range(sts["spec"]["replicas"])
+    ]
+    bootstrap_port = int(_api_env(manifests)["HOPS_KAFKA_BOOTSTRAP_SERVERS"].rsplit(":", 1)[1])
+    listener_port = int(_server_properties(manifests)["listeners"].split(",")[0].rsplit(":", 1)[1])
+    assert bootstrap_port == listener_port == meta.KAFKA_PORT
+    for broker in brokers:
+        assert connection_allowed(policies, api_pod, broker, listener_port)
+        assert not connection_allowed(policies, api_pod, broker, meta.KAFKA_CONTROLLER_PORT)
+    assert connection_allowed(policies, api_pod, DNS, 53, "UDP")
+    assert connection_allowed(policies, api_pod, DNS, 53, "TCP")
+    assert not connection_allowed(policies, api_pod, Endpoint("kube-system", {"k8s-app": "x"}), 53)
+    assert not connection_allowed(policies, api_pod, OUTSIDE, 443)
 
 
 def test_without_allowed_cidrs_the_api_port_is_open_to_all_and_nothing_else_is(

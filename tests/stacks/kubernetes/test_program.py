@@ -104,6 +104,7 @@ def test_the_api_deployment_as_registered(deployed: Run) -> None:
     assert {v["name"] for v in obj["spec"]["template"]["spec"]["volumes"]} == {
         "data",
         "pki",
+        "tls",
         "tmp",
         "ca-seed",
     }
@@ -112,6 +113,12 @@ def test_the_api_deployment_as_registered(deployed: Run) -> None:
     ]
     config = deployed.recorder.one("ConfigMap", "hops-api-config").plain["data"]
     assert json.loads(config["HOPS_TLS_HOSTNAMES"])[-1] == "hops.example.org"
+    assert config["HOPS_KAFKA_BACKEND"] == "cluster"
+    assert config["HOPS_KAFKA_SECURITY_PROTOCOL"] == "SSL"
+    (tls,) = [v for v in obj["spec"]["template"]["spec"]["volumes"] if v["name"] == "tls"]
+    assert tls["secret"]["secretName"] == "hops-tls"
+    modes = {i["path"]: i["mode"] for i in tls["secret"]["items"]}
+    assert modes == {"tls.crt": 0o444, "tls.key": 0o400}
     service = deployed.recorder.one("Service", meta.API).plain
     assert service["spec"]["type"] == "LoadBalancer"
     assert service["spec"]["ports"] == [

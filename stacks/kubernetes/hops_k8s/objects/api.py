@@ -10,6 +10,11 @@ service issues its own serving certificate from its CA for HOPS_TLS_HOSTNAMES. W
 `caArchive` is set, an init container unpacks that CA (made by `hops ca init`) into the
 volume on the first start only, so the service signs with the platform CA.
 
+Kafka: the brokers accept TLS clients with certificates only, and the service manages topics
+and ACLs for every project, so it must be a Kafka super user. It connects over SSL with the
+service certificate (`hops-tls`, whose CN is the brokers' `super.users`), mounted read-only
+at /etc/hops/tls in the service's container only, and verifies the brokers with the CA chain.
+
 With `apiKubernetesBackend` the service manages project namespaces, quotas, role bindings
 and certificate Secrets through the API server, as its ServiceAccount (the RBAC below), and
 verifies the API server with the service account's CA bundle (SSL_CERT_FILE: the service
@@ -22,7 +27,7 @@ import json
 
 from hops_k8s import meta
 from hops_k8s.config import StackConfig
-from hops_k8s.objects import Manifest, config_hash, pki
+from hops_k8s.objects import Manifest, config_hash, kafka, pki
 from hops_k8s.objects.metadata_db import API_DATABASE, API_USER, database_url
 
 API_UID = 10001
@@ -85,12 +90,14 @@ def settings_env(cfg: StackConfig) -> dict[str, str]:
         "HOPS_LOG_JSON": "true",
         "HOPS_STORAGE_BACKEND": "local",
         "HOPS_HIVE_BACKEND": "local",
-        # The service's Kafka client has no TLS settings yet, and the brokers accept TLS
-        # clients only; set HOPS_KAFKA_BACKEND in apiExtraEnv once it has them.
-        "HOPS_KAFKA_BACKEND": "none",
-        "HOPS_KAFKA_BOOTSTRAP_SERVERS": (
-            f"{meta.service_host(meta.KAFKA, cfg.namespace, cfg.cluster_domain)}:{meta.KAFKA_PORT}"
-        ),
+        "HOPS_KAFKA_BACKEND": "cluster",
+        "HOPS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers(cfg),
+        # The brokers' only listener is TLS with client certificates; the service
+        # certificate's CN is their super user (kafka.server_properties).
+        "HOPS_KAFKA_SECURITY_PROTOCOL": "SSL",
+        "HOPS_KAFKA_SSL_CA_LOCATION": meta.CA_FILE,
+        "HOPS_KAFKA_SSL_CERTIFICATE_LOCATION": meta.TLS_CERT_FILE,
+        "HOPS_KAFKA_SSL_KEY_LOCATION": meta.TLS_KEY_FILE,
         "HOPS_COMPUTE_BACKEND": "local",
         "HOPS_KUBERNETES_BACKEND": "cluster" if cfg.api_kubernetes_backend else "none",
         "HOPS_RECONCILE_INTERVAL_SECONDS": "300",
@@ -264,6 +271,8 @@ def deployment(cfg: StackConfig) -> Manifest:
     mounts = [
         {"name": "data", "mountPath": DATA_DIR},
         {"name": "pki", "mountPath": meta.PKI_DIR, "readOnly": True},
+        # The Kafka client certificate and key; not in the init container.
+        {"name": "tls", "mountPath": meta.TLS_DIR, "readOnly": True},
         {"name": "tmp", "mountPath": meta.TMP_DIR},
     ]
     env = []
@@ -287,6 +296,9 @@ def deployment(cfg: StackConfig) -> Manifest:
     volumes = [
         {"name": "data", "persistentVolumeClaim": {"claimName": PVC}},
         pki.ca_volume(),
+        # Key mode 0400 as declared; the kubelet adds group read for fsGroup (10001, the
+        # pod's own group), so uid 10001 reads it and other users cannot.
+        pki.tls_volume(),
         {"name": "tmp", "emptyDir": {}},
     ]
     pod_spec: dict = {
