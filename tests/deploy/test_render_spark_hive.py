@@ -270,6 +270,10 @@ def test_spark_defaults_point_every_host_at_the_master_and_the_metastore(host: s
     assert conf["spark.eventLog.enabled"] == "true"
     assert conf["spark.eventLog.dir"] == "file:/srv/hops/spark/events"
     assert conf["spark.history.fs.logDirectory"] == conf["spark.eventLog.dir"]
+    # No random ports: firewalls between hosts open these (and the ranges after them).
+    assert conf["spark.driver.port"] == "7079"
+    assert conf["spark.blockManager.port"] == "7089"
+    assert conf["spark.port.maxRetries"] == "8"
 
 
 def test_spark_without_a_hive_group_keeps_its_own_catalog() -> None:
@@ -285,6 +289,7 @@ def test_spark_env_binds_each_host_to_its_own_address() -> None:
         assert f"\nSPARK_LOCAL_IP={address}\n" in env
         assert f"\nJAVA_HOME={JAVA_HOME}\n" in env
         assert "\nSPARK_DAEMON_MEMORY=512m\n" in env
+        assert "\nSPARK_WORKER_PORT=7078\n" in env
 
 
 def test_spark_units_exec_start() -> None:

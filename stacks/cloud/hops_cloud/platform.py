@@ -41,17 +41,31 @@ KUBERNETES_NODE_PORTS = (
 and of the flannel manifest the kubernetes role applies."""
 
 
+PORT_RANGES = {
+    "spark_driver_port": "spark_port_max_retries",
+    "spark_block_manager_port": "spark_port_max_retries",
+}
+"""Ports that are the first of a range: the variable that says how many follow."""
+
+
 @dataclass(frozen=True)
 class PlatformPort:
-    """A port cluster hosts accept from one another, with the role variables that set it."""
+    """A port (or range) cluster hosts accept from one another, with the role variables
+    that set it."""
 
     port: int
     protocol: str
     sources: tuple[str, ...]
+    last: int | None = None
+
+    @property
+    def to_port(self) -> int:
+        return self.last if self.last is not None else self.port
 
     @property
     def description(self) -> str:
-        return f"{self.protocol}/{self.port}: " + ", ".join(self.sources)
+        span = f"{self.port}-{self.to_port}" if self.to_port != self.port else str(self.port)
+        return f"{self.protocol}/{span}: " + ", ".join(self.sources)
 
 
 @dataclass(frozen=True)
@@ -78,12 +92,16 @@ def _cluster_ports(
     roles (the preflight list lacks some fixed ports, e.g. the ResourceManager's tracker and
     scheduler ports NodeManagers and ApplicationMasters connect to), then Kubernetes'."""
     found: dict[tuple[int, str], list[str]] = {}
+    last: dict[tuple[int, str], int] = {}
     for group, variables in group_ports.items():
         for variable, port in variables.items():
             found.setdefault((int(port), "tcp"), []).append(f"{variable} ({group})")
     for role in SERVICE_ROLES:
-        for variable, value in _defaults(repo_root, role).items():
+        defaults = _defaults(repo_root, role)
+        for variable, value in defaults.items():
             is_port = isinstance(value, int) and not isinstance(value, bool)
+            if variable in PORT_RANGES and is_port:
+                last[(value, "tcp")] = value + int(defaults[PORT_RANGES[variable]])
             if variable.endswith("_port") and is_port:
                 sources = found.setdefault((value, "tcp"), [])
                 if not any(s.split(" ")[0] == variable for s in sources):
@@ -91,7 +109,9 @@ def _cluster_ports(
     for port, protocol, why in KUBERNETES_NODE_PORTS:
         found.setdefault((port, protocol), []).append(why)
     return tuple(
-        PlatformPort(port=port, protocol=protocol, sources=tuple(sources))
+        PlatformPort(
+            port=port, protocol=protocol, sources=tuple(sources), last=last.get((port, protocol))
+        )
         for (port, protocol), sources in sorted(found.items())
     )
 

@@ -167,6 +167,9 @@ def test_cluster_members_accept_exactly_the_platform_ports_from_each_other(defau
         if r.inputs.get("referencedSecurityGroupId") == CLUSTER
     }
     assert from_cluster == {(p.protocol, p.port) for p in FACTS.cluster_ports}
+    spans = {r.inputs["fromPort"]: r.inputs["toPort"] for r in rules}
+    # Spark's drivers and block managers take the first free port of a range: all of it.
+    assert spans[7079] == 7087 and spans[7089] == 7097 and spans[7078] == 7078
     for group, variables in FACTS.group_ports.items():  # the preflight's list, all of it
         for variable, port in variables.items():
             assert ("tcp", port) in from_cluster, (group, variable)
@@ -174,8 +177,9 @@ def test_cluster_members_accept_exactly_the_platform_ports_from_each_other(defau
     assert [(r.inputs["fromPort"], r.inputs["referencedSecurityGroupId"]) for r in others] == [
         (FACTS.api_port, API)
     ]
+    ranges = {p.port: p.to_port for p in FACTS.cluster_ports}
     for rule in rules:
-        assert rule.inputs["fromPort"] == rule.inputs["toPort"]
+        assert rule.inputs["toPort"] == ranges.get(rule.inputs["fromPort"], FACTS.api_port)
         assert "cidrIpv4" not in rule.inputs and "cidrIpv6" not in rule.inputs
 
 

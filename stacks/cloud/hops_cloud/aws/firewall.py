@@ -82,7 +82,7 @@ class Firewall(pulumi.ComponentResource):
                 self.cluster,
                 ip_protocol=port.protocol,
                 from_port=port.port,
-                to_port=port.port,
+                to_port=port.to_port,
                 referenced_security_group_id=self.cluster.id,
                 description=port.description[:255],
             )
