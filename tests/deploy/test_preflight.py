@@ -62,36 +62,38 @@ def test_a_good_inventory_passes(tmp_path: Path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda g, v, a: g.pop("metadata_db"), "group 'metadata_db' has no host"),
-        (
-            lambda g, v, a: g.pop("resourcemanagers"),
-            "group 'nodemanagers' has hosts but group 'resourcemanagers' it needs has none",
-        ),
-        (
-            lambda g, v, a: g.update(zookeeper=["head", "w1"]),
-            "group 'zookeeper' has 2 hosts; a quorum needs an odd number",
-        ),
-        (
-            lambda g, v, a: v["gpu"].pop("nvidia_driver_version"),
-            "host gpu: gpu: true but variable 'nvidia_driver_version' is not set",
-        ),
-        (
-            lambda g, v, a: v["gpu"].update(gpu="yes please"),
-            "host gpu: variable 'gpu' must be true or false",
-        ),
-        (
-            lambda g, v, a: a.update(hopsworks_api_port=3306),
-            "host head: conflicting ports: metadata_db_port and hopsworks_api_port are both 3306",
-        ),
-        (
-            lambda g, v, a: a.update(metadata_db_galera_enabled=True),
-            "metadata_db_galera_enabled needs 3, 5 ... hosts in group 'metadata_db', found 1",
-        ),
-    ],
-)
+# (change to GOOD's groups, host vars and all vars, expected message); the pyinfra deploy's
+# preflight is checked against the same cases (tests/stacks/baremetal).
+CASES = [
+    (lambda g, v, a: g.pop("metadata_db"), "group 'metadata_db' has no host"),
+    (
+        lambda g, v, a: g.pop("resourcemanagers"),
+        "group 'nodemanagers' has hosts but group 'resourcemanagers' it needs has none",
+    ),
+    (
+        lambda g, v, a: g.update(zookeeper=["head", "w1"]),
+        "group 'zookeeper' has 2 hosts; a quorum needs an odd number",
+    ),
+    (
+        lambda g, v, a: v["gpu"].pop("nvidia_driver_version"),
+        "host gpu: gpu: true but variable 'nvidia_driver_version' is not set",
+    ),
+    (
+        lambda g, v, a: v["gpu"].update(gpu="yes please"),
+        "host gpu: variable 'gpu' must be true or false",
+    ),
+    (
+        lambda g, v, a: a.update(hopsworks_api_port=3306),
+        "host head: conflicting ports: metadata_db_port and hopsworks_api_port are both 3306",
+    ),
+    (
+        lambda g, v, a: a.update(metadata_db_galera_enabled=True),
+        "metadata_db_galera_enabled needs 3, 5 ... hosts in group 'metadata_db', found 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), CASES)
 def test_a_wrong_inventory_fails_naming_host_and_variable(tmp_path: Path, change, message):
     groups = {k: list(v) for k, v in GOOD.items()}
     host_vars = {"gpu": dict(GPU_VARS["gpu"])}

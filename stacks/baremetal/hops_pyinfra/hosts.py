@@ -15,7 +15,9 @@ from typing import Any
 
 import yaml
 
+from hops_deploy.preflight import problems
 from hops_deploy.topology import GROUPS, Inventory, load_inventory
+from hops_deploy.variables import role_defaults
 
 INVENTORY_ENV = "HOPS_INVENTORY"
 EXTRA_VARS_ENV = "HOPS_EXTRA_VARS"
@@ -79,6 +81,13 @@ def pyinfra_groups(inventory: Inventory) -> dict[str, tuple[list[Any], dict[str,
         if members:
             groups[group] = (members, {})
     return groups
+
+
+def preflight_problems(inventory: Inventory, extra: Mapping[str, Any] | None = None) -> list[str]:
+    """The preflight role's checks (hops_deploy.preflight) on this inventory, with the same
+    rules: what Ansible's first play refuses, pyinfra refuses before it connects."""
+    hostvars = {host: {**inventory.variables(host), **(extra or {})} for host in inventory.hosts}
+    return problems(inventory.groups, hostvars, role_defaults("preflight"))
 
 
 def load() -> Inventory:

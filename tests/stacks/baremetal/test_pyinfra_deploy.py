@@ -4,6 +4,9 @@ itself runs on lab hosts in tests/lab/test_twins.py."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +17,10 @@ from hops_deploy.topology import load_inventory
 from hops_deploy.twins import twin_inventory
 from hops_deploy.variables import host_variables
 from hops_pyinfra.context import HostContext
-from hops_pyinfra.hosts import connection_data, pyinfra_groups
+from hops_pyinfra.hosts import connection_data, preflight_problems, pyinfra_groups
 from hops_pyinfra.roles.metadata_db import accounts_sql
 from hops_pyinfra.site import PLAYS, plays_for
+from tests.deploy.test_preflight import CASES as PREFLIGHT_CASES
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "inventories" / "example" / "hosts.yml"
@@ -122,3 +126,32 @@ def test_results_table_is_read():
     )
     assert parse_totals(output) == (83, 11, 0)
     assert parse_totals("--> pyinfra error: No hosts remaining!") == (0, 0, 0)
+
+
+def test_a_good_inventory_passes_the_pyinfra_preflight(tmp_path: Path):
+    from tests.deploy.test_preflight import GOOD, GPU_VARS, inventory
+
+    assert preflight_problems(load_inventory(inventory(tmp_path, GOOD, GPU_VARS))) == []
+
+
+@pytest.mark.parametrize(("change", "message"), PREFLIGHT_CASES)
+def test_the_pyinfra_preflight_refuses_what_ansibles_refuses(tmp_path: Path, change, message):
+    """The same cases as tests/deploy/test_preflight.py (real ansible-playbook), through
+    the pyinfra deploy's inventory file, which raises before connecting to any host."""
+    from tests.deploy.test_preflight import GOOD, GPU_VARS, inventory
+
+    groups = {k: list(v) for k, v in GOOD.items()}
+    host_vars = {"gpu": dict(GPU_VARS["gpu"])}
+    all_vars: dict = {}
+    change(groups, host_vars, all_vars)
+    path = inventory(tmp_path, groups, host_vars, **all_vars)
+    assert any(message in problem for problem in preflight_problems(load_inventory(path)))
+    result = subprocess.run(
+        [sys.executable, "-c", "import runpy; runpy.run_path('inventory.py')"],
+        cwd=REPO / "stacks" / "baremetal",
+        env={**os.environ, "HOPS_INVENTORY": str(path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]

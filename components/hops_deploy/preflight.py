@@ -1,0 +1,70 @@
+"""What is wrong with an inventory, before anything changes on any host.
+
+One implementation for both tools: Ansible's preflight role calls it through the
+`hops_preflight_problems` filter, the pyinfra deploy before it connects. The rules and port
+lists are the preflight role's defaults (`roles/preflight/defaults/main.yml`); every message
+names the host and the variable or group to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hops_deploy.ports import port_clashes
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def problems(
+    groups: Mapping[str, Sequence[str]],
+    hostvars: Mapping[str, Mapping[str, Any]],
+    rules: Mapping[str, Any],
+) -> list[str]:
+    """Every problem, in the order Ansible's preflight used to report them. `rules` holds
+    `preflight_required_groups`, `preflight_group_dependencies` and `preflight_group_ports`."""
+    found: list[str] = []
+
+    def members(group: str) -> list[str]:
+        return list(groups.get(group) or [])
+
+    for group in rules["preflight_required_groups"]:
+        if not members(group):
+            found.append(f"inventory: group '{group}' has no host; the platform needs one")
+    for group, needed in rules["preflight_group_dependencies"].items():
+        if members(group):
+            found += [
+                f"inventory: group '{group}' has hosts but group '{need}' it needs has none"
+                for need in needed
+                if not members(need)
+            ]
+    ensemble = members("zookeeper")
+    if ensemble and len(ensemble) % 2 == 0:
+        found.append(
+            f"inventory: group 'zookeeper' has {len(ensemble)} hosts; a quorum needs an odd number"
+        )
+    databases = members("metadata_db")
+    first = hostvars.get(databases[0], {}) if databases else {}
+    if _truthy(first.get("metadata_db_galera_enabled", False)) and (
+        len(databases) < 3 or len(databases) % 2 == 0
+    ):
+        found.append(
+            "metadata_db_galera_enabled needs 3, 5 ... hosts in group 'metadata_db', "
+            f"found {len(databases)}"
+        )
+    hosts = list(dict.fromkeys(h for group in groups.values() for h in group or []))
+    for host in hosts:
+        variables = hostvars.get(host, {})
+        if "gpu" in variables and not isinstance(variables["gpu"], bool):
+            found.append(
+                f"host {host}: variable 'gpu' must be true or false, not '{variables['gpu']}'"
+            )
+        elif variables.get("gpu") is True and not str(variables.get("nvidia_driver_version") or ""):
+            found.append(f"host {host}: gpu: true but variable 'nvidia_driver_version' is not set")
+        host_groups = [g for g, group_hosts in groups.items() if host in (group_hosts or [])]
+        clashes = port_clashes(rules["preflight_group_ports"], host_groups, variables)
+        if clashes:
+            found.append(f"host {host}: conflicting ports: {'; '.join(clashes)}")
+    return found
