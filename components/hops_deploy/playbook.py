@@ -53,12 +53,16 @@ def parse_recap(output: str) -> dict[str, dict[str, int]]:
     return recap
 
 
-def ansible_playbook() -> str:
-    found = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
-    found = found or shutil.which("ansible-playbook")
+def deploy_tool(name: str) -> str:
+    """A deploy tool's executable: the one beside this Python (the project's venv) first."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if found is None:
-        raise FileNotFoundError("ansible-playbook not found: pip install '.[deploy]'")
+        raise FileNotFoundError(f"{name} not found: pip install '.[deploy]'")
     return found
+
+
+def ansible_playbook() -> str:
+    return deploy_tool("ansible-playbook")
 
 
 def run_site(

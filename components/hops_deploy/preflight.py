@@ -12,10 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hops_deploy.ports import port_clashes
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).strip().lower() in {"1", "true", "yes", "on"}
+from hops_deploy.variables import as_bool
 
 
 def problems(
@@ -47,7 +44,7 @@ def problems(
         )
     databases = members("metadata_db")
     first = hostvars.get(databases[0], {}) if databases else {}
-    if _truthy(first.get("metadata_db_galera_enabled", False)) and (
+    if as_bool(first.get("metadata_db_galera_enabled", False)) and (
         len(databases) < 3 or len(databases) % 2 == 0
     ):
         found.append(

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from hops_deploy.playbook import deploy_tool
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "stacks" / "baremetal"
@@ -42,15 +42,6 @@ def parse_totals(output: str) -> tuple[int, int, int]:
     return operations, changed, errors
 
 
-def pyinfra_executable() -> str:
-    found = shutil.which("pyinfra", path=str(Path(sys.executable).parent)) or shutil.which(
-        "pyinfra"
-    )
-    if found is None:
-        raise FileNotFoundError("pyinfra not found: pip install '.[deploy]'")
-    return found
-
-
 def run_pyinfra(
     inventory: Path,
     data: Mapping[str, str] | None = None,
@@ -59,7 +50,7 @@ def run_pyinfra(
 ) -> DeployRun:
     """`pyinfra -y stacks/baremetal/inventory.py stacks/baremetal/deploy.py` on `inventory`
     (an Ansible YAML inventory), with `--data key=value` for each of `data`."""
-    argv = [pyinfra_executable(), "-y", str(STACK / "inventory.py"), str(STACK / "deploy.py")]
+    argv = [deploy_tool("pyinfra"), "-y", str(STACK / "inventory.py"), str(STACK / "deploy.py")]
     for key, value in (data or {}).items():
         argv += ["--data", f"{key}={value}"]
     env = {**os.environ, "HOPS_INVENTORY": str(inventory), "NO_COLOR": "1"}

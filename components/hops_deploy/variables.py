@@ -22,6 +22,12 @@ ROLES = REPO / "roles"
 MAX_DEPTH = 20
 
 
+def as_bool(value: Any) -> bool:
+    """A variable as Ansible's `| bool` reads it: True, or "1", "true", "yes", "on" in any
+    case (a default that is not one lone expression renders `True` as text)."""
+    return value is True or str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
 def role_defaults(role: str, roles_dir: Path = ROLES) -> dict[str, Any]:
     path = roles_dir / role / "defaults" / "main.yml"
     return yaml.safe_load(path.read_text()) or {} if path.exists() else {}

@@ -14,7 +14,7 @@ from pyinfra.operations import files
 
 from hops_deploy.render import render
 from hops_deploy.topology import Inventory
-from hops_deploy.variables import host_variables
+from hops_deploy.variables import as_bool, host_variables
 
 
 @dataclass
@@ -52,10 +52,8 @@ class RoleContext:
         return self.vars[key]
 
     def flag(self, key: str) -> bool:
-        """A boolean default (`spark_is_master`), which renders as 'True'/'False' text when
-        it is not one lone expression."""
-        value = self.vars[key]
-        return value if isinstance(value, bool) else str(value).strip().lower() == "true"
+        """A boolean default (`spark_is_master`), read as Ansible's `| bool` reads it."""
+        return as_bool(self.vars[key])
 
     def render(self, template: str) -> str:
         return render(self.role, template, self.vars)

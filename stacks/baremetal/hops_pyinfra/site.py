@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from hops_deploy.variables import as_bool
 from hops_pyinfra.context import HostContext, RoleContext
 from hops_pyinfra.hosts import extra_vars, load
 from hops_pyinfra.roles.ca import ca
@@ -39,10 +40,6 @@ DOWNLOAD_GROUPS = (
 )
 
 
-def truthy(value: Any) -> bool:
-    return value is True or str(value).strip().lower() in {"1", "true", "yes"}
-
-
 def plays_for(context: HostContext, skip_downloads: bool) -> list[str]:
     """The roles this host gets. A host in a group of a download play stops the deploy
     unless those plays are skipped (as `--skip-tags needs_downloads` does for Ansible)."""
@@ -59,7 +56,7 @@ def plays_for(context: HostContext, skip_downloads: bool) -> list[str]:
 def deploy_host(name: str, data: Any) -> None:
     """Every play this host belongs to, with its variables resolved from the inventory."""
     context = HostContext(load(), name, extra_vars())
-    selected = plays_for(context, truthy(data.get("hops_skip_downloads", False)))
+    selected = plays_for(context, as_bool(data.get("hops_skip_downloads", False)))
     for role, _, run in PLAYS:
         if role in selected:
             run(context.role(role))

@@ -18,6 +18,7 @@ from pyinfra.api import StringCommand, deploy
 from pyinfra.facts.files import Directory, File, Sha1File
 from pyinfra.operations import files, pip, python, server
 
+from hops_deploy.topology import address_of
 from hops_pyinfra.context import RoleContext
 
 BUNDLE = ("cert.pem", "key.pem", "chain.pem")
@@ -40,8 +41,7 @@ def install_package(role: RoleContext, name: str):  # type: ignore[no-untyped-de
 
 def _host_cert_command(role: RoleContext, name: str) -> StringCommand:
     v = role.vars
-    host_vars = role.host.inventory.variables(name)
-    address = host_vars.get("hops_address") or host_vars.get("ansible_host") or name
+    address = address_of(name, role.host.inventory.variables(name))
     argv = [
         f"{v['hops_venv']}/bin/hops",
         "ca",
