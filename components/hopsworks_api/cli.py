@@ -124,21 +124,93 @@ def create_user(
     console.print(f"created {role} {user.email} (username {user.username})")
 
 
+def _audit_key(settings: Settings) -> bytes:
+    """The service's audit key; never a new one (a fresh key would vouch for nothing)."""
+    from hopsworks_api.audit.keys import AuditKeyMissing, load_audit_key
+
+    try:
+        return load_audit_key(settings, create=False)
+    except AuditKeyMissing as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+
+
 @audit_app.command("verify")
-def audit_verify(data_dir: DataDir = None, db: DbUrl = None) -> None:
-    """Recompute the hash chain; exit 1 if any record was edited, removed or inserted."""
+def audit_verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="A file from `hops audit checkpoint`: its record must still be in the chain",
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Recompute the keyed hash chain; exit 1 if any record was edited, removed or inserted
+    (or, with --checkpoint, if the log was cut or rewritten below the checkpoint)."""
+    import json
+
     from sqlalchemy.orm import Session
 
     from hopsworks_api.audit.service import verify
 
     settings = _settings(data_dir=data_dir, database_url=db)
+    key = _audit_key(settings)
+    expected = None
+    if checkpoint is not None:
+        try:
+            expected = json.loads(checkpoint.read_text())
+        except (OSError, ValueError) as exc:
+            console.print(f"[red]cannot read the checkpoint {checkpoint}:[/] {exc}")
+            raise typer.Exit(2) from exc
+        if not isinstance(expected, dict):
+            console.print(f"[red]{checkpoint} is not a checkpoint[/]")
+            raise typer.Exit(2)
     with Session(_engine(settings)) as session:
-        report = verify(session)
+        report = verify(session, key, expected)
+    for note in report.notes:
+        console.print(f"[yellow]note[/] {note}")
     for problem in report.problems:
         console.print(f"[red]TAMPERED[/] {problem}")
     if not report.ok:
         raise typer.Exit(1)
-    console.print(f"[green]audit log intact[/]: {report.checked} records verified")
+    against = f", up to checkpoint record {expected['last_id']}" if expected else ""
+    console.print(f"[green]audit log intact[/]: {report.checked} records verified{against}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the checkpoint here [stdout]")
+    ] = None,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """Export a signed head of the verified chain (last id, its hash, time, HMAC); keep it
+    away from the DB, and `hops audit verify --checkpoint` detects a later truncation."""
+    import json
+
+    from sqlalchemy.orm import Session
+
+    from hopsworks_api.audit.service import make_checkpoint, verify
+
+    settings = _settings(data_dir=data_dir, database_url=db)
+    key = _audit_key(settings)
+    with Session(_engine(settings)) as session:
+        report = verify(session, key)
+        if not report.ok:
+            for problem in report.problems:
+                console.print(f"[red]TAMPERED[/] {problem}")
+            console.print("no checkpoint written: the chain does not verify")
+            raise typer.Exit(1)
+        signed = make_checkpoint(session, key)
+    text = json.dumps(signed, indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+    console.print(f"checkpoint at record {signed['last_id']} ({signed['last_hash'][:16]}...)")
 
 
 @admin_app.command("delete-user")
@@ -155,6 +227,33 @@ def delete_user(email: str, data_dir: DataDir = None, db: DbUrl = None) -> None:
         console.print(f"[red]{exc.message}[/]")
         raise typer.Exit(1) from exc
     console.print(f"deleted {email}; its certificates are revoked")
+
+
+@admin_app.command("approve")
+def approve_user(email: str, data_dir: DataDir = None, db: DbUrl = None) -> None:
+    """Let an account registered under HOPS_REGISTRATION=approval sign in."""
+    from hopsworks_api.errors import AppError
+    from hopsworks_api.main import build_runtime
+    from hopsworks_api.users import service
+
+    rt = build_runtime(_settings(data_dir=data_dir, database_url=db))
+    try:
+        user = service.approve(rt, email=email)
+    except AppError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"approved {user.email}: it may sign in now")
+
+
+@admin_app.command("unblock")
+def unblock_user(email: str, data_dir: DataDir = None, db: DbUrl = None) -> None:
+    """Lift the back-off that failed sign-ins put on an account."""
+    from hopsworks_api.main import build_runtime
+    from hopsworks_api.users import throttle
+
+    rt = build_runtime(_settings(data_dir=data_dir, database_url=db))
+    throttle.clear(rt, email=email)
+    console.print(f"failed sign-ins of {email} forgotten")
 
 
 @ca_app.command("init")

@@ -26,9 +26,38 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8181, ge=1, le=65535)
 
-    access_token_ttl_seconds: int = Field(default=3600, gt=0)
+    access_token_ttl_seconds: int = Field(
+        default=900, gt=0, description="Short: a stolen access token is useful briefly"
+    )
+    refresh_token_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, gt=0, description="Refresh tokens rotate on every use"
+    )
+    registration: Literal["open", "approval", "closed"] = Field(
+        default="open",
+        description="open: anyone may register; approval: new accounts wait for a platform "
+        "admin (`hops admin approve`); closed: admins create accounts (`hops admin "
+        "create-user`). The very first account is always an active admin",
+    )
+    login_account_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins of one account before back-off starts"
+    )
+    login_client_max_failures: int = Field(
+        default=20, ge=1, description="Failed logins from one client address before back-off"
+    )
+    login_backoff_max_seconds: int = Field(
+        default=900, ge=1, description="Back-off doubles per failure from 1 s up to this cap"
+    )
+    login_failure_window_seconds: int = Field(
+        default=3600, ge=1, description="Failure counts are forgotten after this quiet period"
+    )
     jwt_secret: str | None = Field(
         default=None, description="HS256 key; default: generated once, stored 0600 in data_dir"
+    )
+
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of the audit chain; default: generated once, stored 0600 in "
+        "data_dir/audit.key. Every instance of a cluster must use the same key",
     )
 
     password_time_cost: int = Field(default=3, ge=1)
@@ -105,6 +134,13 @@ class Settings(BaseSettings):
     default_storage_bytes: int | None = Field(default=100 * GiB, ge=0)
     default_storage_files: int | None = Field(default=1_000_000, ge=0)
     max_json_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    upload_idle_timeout_seconds: float = Field(
+        default=120,
+        gt=0,
+        le=86400,
+        description="An upload that receives nothing for this long is answered 408 and its "
+        "quota reservation released; reservations left by a crash are released after twice it",
+    )
     log_json: bool = True
 
     @field_validator("data_dir")

@@ -65,7 +65,7 @@ def _authenticate(
         return Principal(user, agent_hosts=hosts)
     if bearer is not None:
         with rt.read_sessions() as session:
-            user = user_service.from_token(session, tokens=rt.tokens, token=bearer.credentials)
+            user = user_service.from_token(session, rt=rt, token=bearer.credentials)
         return Principal(user)
     cert = client_certificate(request)
     if cert is not None:

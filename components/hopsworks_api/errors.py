@@ -7,11 +7,13 @@ input can surface as a 500 and no handler invents its own error format.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -21,9 +23,12 @@ class AppError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers or {}
         if code:
             self.code = code
 
@@ -52,8 +57,27 @@ class PayloadTooLarge(AppError):
     status_code, code = 413, "quota_exceeded"
 
 
+class TooManyRequests(AppError):
+    """Carries `Retry-After` (whole seconds, rounded up)."""
+
+    status_code, code = 429, "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+
+
 class Unavailable(AppError):
     status_code, code = 503, "unavailable"
+
+
+# RFC 9110 §11.6.1: every 401 names the schemes that would be accepted.
+WWW_AUTHENTICATE = 'Bearer realm="hopsworks", ApiKey realm="hopsworks"'
+
+
+def _with_challenge(status: int, headers: dict[str, str] | None) -> dict[str, str] | None:
+    if status != 401:
+        return headers
+    return {**(headers or {}), "WWW-Authenticate": WWW_AUTHENTICATE}
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -76,7 +100,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
         system = getattr(exc, "system", None)
         extra = {"system": system} if system else {}
-        return JSONResponse(error_body(exc.code, exc.message, **extra), status_code=exc.status_code)
+        return JSONResponse(
+            error_body(exc.code, exc.message, **extra),
+            status_code=exc.status_code,
+            headers=_with_challenge(exc.status_code, exc.headers),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -87,7 +115,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            error_body(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=_with_challenge(exc.status_code, exc.headers),
         )
 
     @app.exception_handler(OSError)
@@ -95,6 +125,23 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("storage operation failed", extra={"errno": exc.errno, "error": exc.strerror})
         message = f"storage operation failed: {exc.strerror or 'I/O error'}; nothing was changed"
         return JSONResponse(error_body("storage_unavailable", message), status_code=503)
+
+    @app.exception_handler(OperationalError)
+    async def _database(_: Request, exc: OperationalError) -> JSONResponse:
+        """A transaction the DB rolled back for a lock wait, in any use case (wrapped in
+        `busy_on_lock_conflict` or not), is safe to send again: 503 `busy`, not a 500."""
+        from hopsworks_api.db.busy import RETRY_AFTER_SECONDS, lost_lock_wait
+
+        if not lost_lock_wait(exc):
+            log.exception("database error", exc_info=exc)
+            return JSONResponse(error_body("internal_error", "internal server error"), 500)
+        log.warning("transaction lost a lock wait", extra={"error": type(exc).__name__})
+        message = "the request collided with concurrent changes and was not done; try again"
+        return JSONResponse(
+            error_body("busy", message),
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -9,50 +9,42 @@ from functools import partial
 
 import anyio
 from fastapi import FastAPI
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hopsworks_api import __version__
+from hopsworks_api import __version__, openapi
 from hopsworks_api.api import api_router
+from hopsworks_api.audit.keys import load_audit_key
 from hopsworks_api.audit.middleware import AuditMiddleware
+from hopsworks_api.audit.service import seal
 from hopsworks_api.backends.registry import build_backends
 from hopsworks_api.config import Settings
+from hopsworks_api.datasets import files
 from hopsworks_api.db import migrate
 from hopsworks_api.db.engine import (
     create_db_engine,
     create_read_session_factory,
     create_session_factory,
 )
-from hopsworks_api.errors import error_body, install_error_handlers
+from hopsworks_api.errors import install_error_handlers
+from hopsworks_api.limits import BodyLimit
 from hopsworks_api.metrics import Metrics, MetricsMiddleware
 from hopsworks_api.pki.ca import CertificateAuthority, resolve_passphrase
 from hopsworks_api.quotas import accounting
 from hopsworks_api.reconcile import reconcile
+from hopsworks_api.request_context import RequestContextMiddleware
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.security import Passwords, TokenCodec, load_jwt_secret
 
 log = logging.getLogger(__name__)
 
 
-class JsonBodyLimit:
-    """Refuse oversized JSON bodies before reading them; file uploads are exempt
-    because they stream and are bounded by quota instead."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not (
-            scope["method"] == "PUT" and "/files/" in scope["path"]
-        ):
-            headers = dict(scope.get("headers") or [])
-            length = headers.get(b"content-length", b"0")
-            if length.isdigit() and int(length) > self.limit:
-                body = error_body("body_too_large", f"request body over {self.limit} bytes")
-                await JSONResponse(body, status_code=413)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+def open_audit_chain(rt: Runtime) -> bytes:
+    """Load (or generate) the audit key and seal the chain under it; an instance holding
+    another key than the chain's refuses to start rather than write unverifiable records."""
+    key = load_audit_key(rt.settings, create=True)
+    sealed = seal(rt.sessions, key)
+    if sealed is not None:
+        log.info("audit chain sealed under its key", extra={"seal": sealed})
+    return key
 
 
 def open_ca(settings: Settings) -> CertificateAuthority:
@@ -101,6 +93,7 @@ async def _periodically(interval: float, job: Callable[[], object], what: str) -
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     rt = runtime or build_runtime(settings or Settings())
+    audit_key = open_audit_chain(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -114,6 +107,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             if settings.accounting_interval_seconds > 0:
                 job = partial(accounting.account, rt)
                 tasks.start_soon(_periodically, settings.accounting_interval_seconds, job, "quotas")
+            # reservations of uploads whose process died (they go stale, see datasets.files)
+            job = partial(files.reap_abandoned_uploads, rt)
+            tasks.start_soon(_periodically, settings.upload_idle_timeout_seconds, job, "uploads")
             yield
             tasks.cancel_scope.cancel()
 
@@ -127,8 +123,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = rt
     install_error_handlers(app)
+    openapi.install(app)
     app.include_router(api_router)
-    app.add_middleware(AuditMiddleware, runtime=rt)
-    app.add_middleware(JsonBodyLimit, limit=rt.settings.max_json_body_bytes)
+    # Innermost first: the body limit's 413 passes through the audit middleware, so it is
+    # recorded like every other refusal.
+    app.add_middleware(BodyLimit, limit=rt.settings.max_json_body_bytes)
+    app.add_middleware(AuditMiddleware, runtime=rt, key=audit_key)
     app.add_middleware(MetricsMiddleware, metrics=Metrics())
+    # Outermost: every request, refused or not, gets an id and one access-log line.
+    app.add_middleware(RequestContextMiddleware)
     return app

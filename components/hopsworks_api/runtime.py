@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hopsworks_api.backends.registry import Backends
 from hopsworks_api.backends.storage import StorageBackend
+from hopsworks_api.clock import Clock, SystemClock
 from hopsworks_api.config import Settings
 from hopsworks_api.pki.ca import CertificateAuthority
 from hopsworks_api.security import Passwords, TokenCodec
@@ -25,3 +26,4 @@ class Runtime:
     passwords: Passwords
     ca: CertificateAuthority
     backends: Backends
+    clock: Clock = field(default_factory=SystemClock)  # tests swap in a ManualClock

@@ -1,4 +1,4 @@
-"""Password hashing (argon2id), JWT access tokens and API key material.
+"""Password hashing (argon2id), JWT access tokens, refresh tokens and API key material.
 
 Kept apart from the user service so that no other module handles secrets directly.
 """
@@ -10,7 +10,8 @@ import hashlib
 import hmac
 import os
 import secrets
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import jwt
@@ -65,31 +66,64 @@ def load_jwt_secret(settings: Settings) -> str:
     return path.read_text().strip()
 
 
+@dataclass(frozen=True)
+class TokenClaims:
+    subject: str
+    version: int
+
+
 class TokenCodec:
+    """HS256 access tokens naming the account's random `subject` (never its numeric id,
+    which a database could hand out again) and its `token_version` (`ver`). Time comes
+    from the caller's clock, so expiry is checked against the same clock that issued."""
+
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self._secret = secret
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, user_id: int) -> str:
-        now = datetime.now(UTC)
+    def issue(self, *, subject: str, version: int, now: datetime) -> str:
         claims = {
-            "sub": str(user_id),
+            "sub": subject,
+            "ver": version,
             "iat": now,
             "exp": now + timedelta(seconds=self.ttl_seconds),
             "jti": secrets.token_hex(8),
         }
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
-    def user_id(self, token: str) -> int:
+    def claims(self, token: str, *, now: datetime) -> TokenClaims:
         try:
             claims = jwt.decode(
-                token, self._secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
+                token,
+                self._secret,
+                algorithms=[_ALGORITHM],
+                options={
+                    "require": ["exp", "sub"],
+                    "verify_exp": False,  # checked below, on the service's clock
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
-            return int(claims["sub"])
-        except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("access token expired", code="token_expired") from exc
         except (jwt.InvalidTokenError, ValueError) as exc:
             raise Unauthorized("invalid access token", code="invalid_token") from exc
+        exp, subject, version = claims["exp"], claims["sub"], claims.get("ver")
+        if type(exp) not in (int, float):  # bool is an int subclass: compare types exactly
+            raise Unauthorized("invalid access token", code="invalid_token")
+        if exp <= now.timestamp():
+            raise Unauthorized("access token expired", code="token_expired")
+        if type(subject) is not str or type(version) is not int:
+            raise Unauthorized("invalid access token", code="invalid_token")
+        return TokenClaims(subject=subject, version=version)
+
+
+def new_refresh_token() -> tuple[str, str]:
+    """Return (the opaque token shown once, the SHA-256 that is stored)."""
+    token = secrets.token_urlsafe(48)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_api_key() -> tuple[str, str, str]:

@@ -16,6 +16,16 @@ def test_first_account_is_admin_and_later_ones_are_not(api: Api):
     assert api.call("owner", "GET", "/api/users/me").json()["is_admin"] is False
 
 
+def test_login_returns_a_short_lived_access_token_and_a_refresh_token(api: Api):
+    reply = api.client.post(
+        "/api/auth/login", json={"email": "owner@example.org", "password": PASSWORD}
+    )
+    body = reply.json()
+    assert reply.status_code == 200 and body["token_type"] == "bearer"
+    assert body["expires_in"] == 900 and body["refresh_expires_in"] > body["expires_in"]
+    assert body["access_token"] and body["refresh_token"]
+
+
 def test_register_twice_is_conflict(api: Api):
     reply = api.client.post(
         "/api/auth/register", json={"email": "OWNER@example.org", "password": PASSWORD}
@@ -48,6 +58,7 @@ def test_missing_or_bad_credentials_are_401(api: Api, headers, code):
     reply = api.client.get("/api/users/me", headers=headers)
     assert reply.status_code == 401
     assert reply.json()["error"]["code"] == code
+    assert reply.headers["WWW-Authenticate"].startswith("Bearer ")
 
 
 def test_expired_token_is_401_token_expired(api: Api, settings):

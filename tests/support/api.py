@@ -14,6 +14,7 @@ PASSWORD = "correct horse battery"
 class Api:
     client: Any  # TestClient or httpx.Client
     tokens: dict[str, str] = field(default_factory=dict)
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def with_actors(cls, client: Any) -> Api:
@@ -33,11 +34,16 @@ class Api:
             "/api/auth/register", json={"email": self.email(name), "password": PASSWORD}
         )
         assert reply.status_code == 201, reply.text
+        return self.login(name)
+
+    def login(self, name: str, password: str = PASSWORD) -> str:
+        """Sign `name` in (again): a new access and refresh token."""
         reply = self.client.post(
-            "/api/auth/login", json={"email": self.email(name), "password": PASSWORD}
+            "/api/auth/login", json={"email": self.email(name), "password": password}
         )
         assert reply.status_code == 200, reply.text
         self.tokens[name] = reply.json()["access_token"]
+        self.refresh_tokens[name] = reply.json()["refresh_token"]
         return self.tokens[name]
 
     def headers(self, name: str | None) -> dict[str, str]:

@@ -21,6 +21,15 @@ NAMING = {
 PreciseDateTime = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
+# SQLite hands out the largest rowid + 1, so deleting the newest row frees its id for the
+# next insert, unless the table is AUTOINCREMENT. Every table whose integer ids other rows
+# or credentials name uses this in `__table_args__` (MariaDB/InnoDB never reuses them).
+# Reflection does not see AUTOINCREMENT: a batch migration that rebuilds such a table on
+# SQLite must pass `table_kwargs=NEVER_REUSE_IDS` (tests/api/test_identity_migration.py
+# fails otherwise).
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 

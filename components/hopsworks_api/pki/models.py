@@ -9,7 +9,7 @@ from pydantic import Field
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hopsworks_api.db.base import Base, CreatedAtMixin, PreciseDateTime
+from hopsworks_api.db.base import NEVER_REUSE_IDS, Base, CreatedAtMixin, PreciseDateTime
 from hopsworks_api.schemas import ApiModel
 
 
@@ -27,6 +27,7 @@ class Certificate(CreatedAtMixin, Base):
     """Rows outlive their project and user (SET NULL, names kept) so CRLs stay complete."""
 
     __tablename__ = "certificates"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     serial: Mapped[str] = mapped_column(String(48), unique=True, nullable=False)

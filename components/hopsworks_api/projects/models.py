@@ -7,12 +7,13 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hopsworks_api.db.base import Base, CreatedAtMixin, utcnow
+from hopsworks_api.db.base import NEVER_REUSE_IDS, Base, CreatedAtMixin, utcnow
 from hopsworks_api.schemas import ApiModel, Description, ProjectNameModel
 
 
 class Project(CreatedAtMixin, Base):
     __tablename__ = "projects"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)

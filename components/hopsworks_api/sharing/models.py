@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import field_validator
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hopsworks_api.db.base import Base, CreatedAtMixin
-from hopsworks_api.schemas import ApiModel, check_project_name
+from hopsworks_api.db.base import NEVER_REUSE_IDS, Base, CreatedAtMixin
+from hopsworks_api.schemas import ApiModel, ProjectRef
 
 
 class Permission(StrEnum):
@@ -25,7 +24,7 @@ class ShareStatus(StrEnum):
 
 class DatasetShare(CreatedAtMixin, Base):
     __tablename__ = "dataset_shares"
-    __table_args__ = (UniqueConstraint("dataset_id", "target_project_id"),)
+    __table_args__ = (UniqueConstraint("dataset_id", "target_project_id"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dataset_id: Mapped[int] = mapped_column(
@@ -39,13 +38,8 @@ class DatasetShare(CreatedAtMixin, Base):
 
 
 class ShareCreate(ApiModel):
-    project: str
+    project: ProjectRef
     permission: Permission = Permission.READ_ONLY
-
-    @field_validator("project")
-    @classmethod
-    def _valid_project(cls, value: str) -> str:
-        return check_project_name(value)
 
 
 class ShareRead(ApiModel):
@@ -71,6 +65,7 @@ class ResourceShare(CreatedAtMixin, Base):
     __tablename__ = "resource_shares"
     __table_args__ = (
         UniqueConstraint("kind", "owner_project_id", "resource", "target_project_id"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

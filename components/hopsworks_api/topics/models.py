@@ -8,13 +8,13 @@ from pydantic import Field
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hopsworks_api.db.base import Base, CreatedAtMixin
+from hopsworks_api.db.base import NEVER_REUSE_IDS, Base, CreatedAtMixin
 from hopsworks_api.schemas import ApiModel
 
 
 class Topic(CreatedAtMixin, Base):
     __tablename__ = "topics"
-    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    __table_args__ = (UniqueConstraint("project_id", "name"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(
