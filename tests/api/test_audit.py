@@ -105,8 +105,9 @@ def test_verify_passes_on_an_untouched_log(api: Api, settings):
             "record 3: content does not match",
         ),
         (
-            ["UPDATE audit_log SET outcome = 'ok', status_code = 201 WHERE id = 2"],
-            "record 2: content does not match",
+            # record 1 is the seal, 2 the first registration (201), 3 its login (200)
+            ["UPDATE audit_log SET outcome = 'ok', status_code = 201 WHERE id = 3"],
+            "record 3: content does not match",
         ),
         (["DELETE FROM audit_log WHERE id = 2"], "records 2..2 are missing"),
         (

@@ -1,26 +1,39 @@
-"""Record every mutating call and every data access, whatever its outcome.
+"""Record every mutating call, every data access and every refusal, whatever its outcome.
 
 An ASGI middleware rather than calls sprinkled through the services: nothing that changes
 state or reads data can forget to be audited, and refusals (401/403/404/413) are recorded
-as faithfully as successes. Views may enrich the record through `request.state.audit`.
+as faithfully as successes. It sits inside the body-size limit's answer (main.py wires it
+outside `BodyLimit`), so a 413 is recorded too. Views may enrich the record through
+`request.state.audit`.
+
+Records are attributed to a project by id, resolved when the request starts: a request
+about a name nobody holds belongs to no project's feed, and a request about a project
+that is deleted and re-created meanwhile stays with the project it was about. The call
+that creates a project is attributed to the id it answers with.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from dataclasses import dataclass
 
 import anyio
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hopsworks_api.asgi import StatusCapture
-from hopsworks_api.audit.service import AuditEntry, record
+from hopsworks_api.audit.service import AuditEntry, project_id_of, record
 from hopsworks_api.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUDITED_READS = frozenset({"file.read", "project.activity", "credentials.read"})
+REFUSED_ANY_METHOD = frozenset({401, 403})
+PROJECT_CREATE = "project.create"
+_PROJECT_PATH = re.compile(r"^/api/projects/([^/]+)(?:/|$)")
+_MAX_CREATE_REPLY = 64 * 1024
 
 
 @dataclass
@@ -40,10 +53,48 @@ def _outcome(status: int) -> str:
     return "error"
 
 
+class _ReplyCapture:
+    """Keeps the (small, JSON) body of a project-creating reply: its `id` is the project
+    the call created, with no second lookup by name that a concurrent delete and
+    re-create could answer differently."""
+
+    def __init__(self, send: Send, scope: Scope) -> None:
+        self._send = send
+        self._scope = scope
+        self.body = bytearray()
+
+    async def __call__(self, message: Message) -> None:
+        if (
+            message["type"] == "http.response.body"
+            and _route_name(self._scope) == PROJECT_CREATE
+            and len(self.body) < _MAX_CREATE_REPLY
+        ):
+            self.body += message.get("body", b"")
+        await self._send(message)
+
+    def project_id(self) -> int | None:
+        try:
+            value = json.loads(bytes(self.body)).get("id")
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, int) else None
+
+
+def _route_name(scope: Scope) -> str | None:
+    """The name of the route that served the request; none when no route took it (404),
+    nor when a route matched the path but not the method (405: it did not serve it)."""
+    route = scope.get("route")
+    methods = getattr(route, "methods", None)
+    if route is None or (methods and scope["method"] not in methods):
+        return None
+    return getattr(route, "name", None)
+
+
 class AuditMiddleware:
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, runtime: Runtime, key: bytes) -> None:
         self.app = app
         self.runtime = runtime
+        self.key = key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,17 +102,36 @@ class AuditMiddleware:
             return
         context = AuditContext()
         scope.setdefault("state", {})["audit"] = context
+        project_id = await self._project_at_start(scope)
         capture = StatusCapture(send)
+        reply = _ReplyCapture(capture, scope)
         try:
-            await self.app(scope, receive, capture)
+            await self.app(scope, receive, reply)
         finally:
-            await self._record(scope, context, capture.status)
+            if _route_name(scope) == PROJECT_CREATE:
+                project_id = reply.project_id() if capture.status < 300 else None
+            await self._record(scope, context, capture.status, project_id)
 
-    async def _record(self, scope: Scope, context: AuditContext, status: int) -> None:
-        route = scope.get("route")
-        action = getattr(route, "name", None)
+    async def _project_at_start(self, scope: Scope) -> int | None:
+        match = _PROJECT_PATH.match(scope["path"])
+        if match is None:
+            return None
+        try:
+            return await anyio.to_thread.run_sync(project_id_of, self.runtime, match.group(1))
+        except Exception:
+            log.exception("could not resolve the project of a request")
+            return None
+
+    async def _record(
+        self, scope: Scope, context: AuditContext, status: int, project_id: int | None
+    ) -> None:
         method = scope["method"]
-        if method not in MUTATING and action not in AUDITED_READS:
+        action = _route_name(scope)
+        if (
+            method not in MUTATING
+            and action not in AUDITED_READS
+            and status not in REFUSED_ANY_METHOD
+        ):
             return
         params = scope.get("path_params") or {}
         target = context.target or "/".join(
@@ -70,16 +140,20 @@ class AuditMiddleware:
             if params.get(k)
         )
         client = scope.get("client") or ("-", 0)
+        project = context.project or params.get("project")
+        if project is None and (match := _PROJECT_PATH.match(scope["path"])):
+            project = match.group(1)  # unrouted or refused before routing: still named
         entry = AuditEntry(
             actor=context.actor,
-            project=context.project or params.get("project"),
-            action=action or f"{method} {scope['path']}"[:64],
+            project=project,
+            project_id=project_id,
+            action=action or f"{method} {scope['path']}",
             target=target or scope["path"],
             outcome=_outcome(status),
             status_code=status,
             client=str(client[0]),
         )
         try:
-            await anyio.to_thread.run_sync(record, self.runtime.sessions, entry)
+            await anyio.to_thread.run_sync(record, self.runtime.sessions, self.key, entry)
         except Exception:
             log.exception("could not write audit record", extra={"action": entry.action})

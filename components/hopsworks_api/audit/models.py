@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit log."""
+"""The append-only, keyed hash chain of audit records."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ class AuditRecord(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     ts: Mapped[datetime] = mapped_column(PreciseDateTime, nullable=False)
     actor: Mapped[str] = mapped_column(String(254), nullable=False)
+    # The name is kept for display; the feed selects by id, because a name can be deleted
+    # and taken again (or be asked about before any project holds it).
     project: Mapped[str | None] = mapped_column(String(63), index=True, nullable=True)
+    project_id: Mapped[int | None] = mapped_column(Integer, index=True, nullable=True)
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     target: Mapped[str] = mapped_column(String(1024), nullable=False)
     outcome: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -35,6 +38,9 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     last_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    # Fingerprint of the key the chain is sealed under: an instance started with another
+    # key refuses to write into the chain instead of making it unverifiable.
+    key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class AuditRead(ApiModel):

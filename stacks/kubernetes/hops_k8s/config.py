@@ -245,6 +245,12 @@ KEYS: tuple[Key, ...] = (
         "{}",
     ),
     Key("jwtSecret", "string", "HOPS_JWT_SECRET: the control service's token key.", secret=True),
+    Key(
+        "auditKey",
+        "string",
+        "HOPS_AUDIT_KEY: the key of the audit log's HMAC chain, shared by every replica.",
+        secret=True,
+    ),
 )
 KEYS_BY_NAME: Mapping[str, Key] = MappingProxyType({k.name: k for k in KEYS})
 
@@ -316,6 +322,7 @@ API_RESERVED_ENV = frozenset(
     {
         "HOPS_DATABASE_URL",
         "HOPS_JWT_SECRET",
+        "HOPS_AUDIT_KEY",
         "HOPS_CA_PASSPHRASE",
         "HOPS_DATA_DIR",
         "HOPS_HOST",
@@ -409,6 +416,7 @@ class StackConfig:
     api_kubernetes_backend: bool
     api_extra_env: Mapping[str, str]
     jwt_secret: Secret
+    audit_key: Secret
 
     @property
     def smoke_namespace(self) -> str:
@@ -879,6 +887,7 @@ def parse_config(
         api_kubernetes_backend=r.boolean("apiKubernetesBackend"),
         api_extra_env=_extra_env("apiExtraEnv", r.string_map("apiExtraEnv")),
         jwt_secret=_password(r, "jwtSecret", MIN_JWT_SECRET_LENGTH),
+        audit_key=_password(r, "auditKey", MIN_JWT_SECRET_LENGTH),
     )
 
 

@@ -25,6 +25,7 @@ PASSWORDS = {
     "dbApiPassword": "api-pa55w0rd:@/?#%",
     "dbHivePassword": "hive-pa55w0rd-123",
     "jwtSecret": "jwt-secret-0123456789-abcdefghij-KLMNOP",
+    "auditKey": "audit-key-0123456789-abcdefghij-KLMNOP",
 }
 
 

@@ -92,6 +92,7 @@ BAD = [
     ("resources", '{"zookeeper": {}}', "unknown component 'zookeeper'"),
     ("dbApiPassword", "short", "must be at least 12 characters"),
     ("jwtSecret", "x" * 31, "must be at least 32 characters"),
+    ("auditKey", "x" * 31, "must be at least 32 characters"),
     ("kafkaClusterId", "not-an-id", "must be 22 characters of base64url"),
     ("sparkJobNamespace", "hops", "'hops' is already used by namespace"),
     ("kserveVersion", "0.20", "is not a version such as v0.20.0"),

@@ -158,6 +158,8 @@ def test_the_api_settings_are_the_services_own(
     assert settings.kubernetes_url == "https://kubernetes.default.svc"
     assert settings.tls_hostnames[-1] == "hops-api.hops.svc.cluster.local"
     assert settings.jwt_secret == cfg.jwt_secret.value
+    assert settings.audit_key is not None
+    assert settings.audit_key.get_secret_value() == cfg.audit_key.value
     assert settings.ca_passphrase.get_secret_value() == "ca-passphrase-1"
     # The DB URL: the API's account over TLS verified with the CA, password URL-quoted.
     from sqlalchemy.engine import make_url

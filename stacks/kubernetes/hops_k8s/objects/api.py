@@ -1,7 +1,7 @@
 """The control service (`hops serve --tls`) as a Deployment, configured like the bare-metal
 `hopsworks_api` role: the HOPS_* settings of components/hopsworks_api/config.py, plain
-ones in a ConfigMap and secret ones (DB URL with its password, JWT key, CA passphrase) in a
-Secret, both read with envFrom.
+ones in a ConfigMap and secret ones (DB URL with its password, JWT key, audit key, CA
+passphrase) in a Secret, both read with envFrom.
 
 State (`HOPS_DATA_DIR`: the CA, the service's own certificate, the embedded backends) lives
 on a PersistentVolumeClaim; with one replica on a ReadWriteOnce volume the Deployment
@@ -115,6 +115,7 @@ def secret_env(cfg: StackConfig) -> dict[str, str]:
     env = {
         "HOPS_DATABASE_URL": database_url(cfg, API_USER, cfg.db_api_password.value, API_DATABASE),
         "HOPS_JWT_SECRET": cfg.jwt_secret.value,
+        "HOPS_AUDIT_KEY": cfg.audit_key.value,
     }
     if cfg.ca_passphrase is not None:
         env["HOPS_CA_PASSPHRASE"] = cfg.ca_passphrase.value
