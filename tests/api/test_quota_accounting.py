@@ -208,3 +208,30 @@ def test_embedded_compute_is_charged_and_stopped_the_same_way(local_settings: Se
         assert put(api, compute_payment="NOLIMIT")["compute_stopped"] is False
         compute.record_application("demo", "local-2", vcore_seconds=1)
     app.state.runtime.engine.dispose()
+
+
+def test_an_application_id_charged_to_one_project_is_never_charged_to_another(
+    local_settings: Settings,
+):
+    """The embedded backend's job ids are its caller's to choose; `compute_charges` is keyed
+    by id alone, so a second project reporting the same id must not be charged (or
+    credited) against the first one's record."""
+    from fastapi.testclient import TestClient
+
+    from hopsworks_api.main import create_app
+
+    app = create_app(local_settings)
+    with TestClient(app) as client:
+        api = Api.with_actors(client)
+        rt = app.state.runtime
+        compute = rt.backends.compute
+        reply = api.call("owner", "POST", "/api/projects", json={"name": "other"})
+        assert reply.status_code == 201, reply.text
+        compute.record_application("demo", "job-1", vcore_seconds=100)
+        compute.record_application("other", "job-1", vcore_seconds=250)
+        assert account(rt).charged == {"demo": 100}
+        compute.record_application("demo", "job-1", vcore_seconds=120)
+        compute.record_application("other", "job-1", vcore_seconds=300)
+        assert account(rt).charged == {"demo": 20}
+        assert quotas(api)["compute_seconds"]["usage"] == 120
+    app.state.runtime.engine.dispose()

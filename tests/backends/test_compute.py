@@ -13,6 +13,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -25,7 +26,7 @@ from hopsworks_api.backends.compute import (
     QueueInfo,
     YarnCompute,
 )
-from hopsworks_api.backends.compute.base import AppUsage
+from hopsworks_api.backends.compute.base import AppUsage, from_epoch_ms
 from hopsworks_api.backends.compute.yarn import (
     parse_resources,
     resource_seconds,
@@ -492,9 +493,103 @@ def test_yarn_slow_server_fails_within_the_bound(yarn: YarnCompute, fake: YarnFa
 
 
 # -- YARN: compute credits (usage per application, queue state) ------------------------
-# YARN only for now: LocalCompute gets `application_usage` / `set_queue_state` later.
 
 DEMO = "root.projects.demo"
+
+
+def started(fake: YarnFake, app_id: str) -> datetime:
+    """The application's `startedTime` as the fake reports it, as naive UTC."""
+    return from_epoch_ms(fake.apps[app_id].started)
+
+
+def test_yarn_usage_carries_the_documented_started_time(yarn: YarnCompute, fake: YarnFake) -> None:
+    """`startedTime` (ms since the epoch) tells an application of this project from one of
+    an earlier project of the same name; it is read exactly, to the millisecond."""
+    yarn.create_project_queue("demo", 30, 60)
+    app = fake.submit_application(DEMO, vcore_seconds=1, started=1_765_000_000_123)
+    raw = httpx.get(f"{yarn._client.base_url}/ws/v1/cluster/apps").json()["apps"]["app"][0]
+    assert raw["startedTime"] == 1_765_000_000_123
+    (usage,) = yarn.application_usage("demo")
+    assert usage.app_id == app
+    assert usage.started_at == datetime(2025, 12, 6, 5, 46, 40, 123000)
+    assert usage.started_at.tzinfo is None  # naive UTC, as the DB's created_at
+
+
+@pytest.mark.parametrize("value", [None, "", 0, -5, "soon", True, 1.5, 10**30])
+def test_yarn_application_without_a_readable_started_time_is_unreadable(
+    yarn: YarnCompute, value: object
+) -> None:
+    """Without its start an application cannot be attributed to a project: the answer is a
+    system error (the project is skipped this round), not a guess."""
+    app: dict[str, object] = {"id": "application_1_0001", "queue": "demo", "vcoreSeconds": 1}
+    if value is not None:
+        app["startedTime"] = value
+    body = json.dumps({"apps": {"app": [app]}})
+    yarn._client = httpx.Client(
+        base_url="http://rm.invalid",
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, text=body)),
+    )
+    with pytest.raises(BackendUnavailable, match="startedTime"):
+        yarn.application_usage("demo")
+
+
+def test_yarn_started_time_as_a_decimal_string_is_read(yarn: YarnCompute) -> None:
+    body = json.dumps(
+        {"apps": {"app": [{"id": "a", "queue": "demo", "vcoreSeconds": 1, "startedTime": "1000"}]}}
+    )
+    yarn._client = httpx.Client(
+        base_url="http://rm.invalid",
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, text=body)),
+    )
+    assert yarn.application_usage("demo")[0].started_at == datetime(1970, 1, 1, 0, 0, 1)
+
+
+def test_local_usage_keeps_the_first_reported_start(tmp_path: Path) -> None:
+    """The embedded backend keeps the submission time from the first report on, as YARN
+    keeps `startedTime`; a runner may give the job's real start."""
+    local = LocalCompute(tmp_path)
+    local.create_project_queue("demo", 10, 20)
+    begun = datetime(2026, 1, 2, 3, 4, 5, 678000)
+    local.record_application("demo", "local-1", vcore_seconds=1, started_at=begun)
+    local.record_application(
+        "demo", "local-1", vcore_seconds=2, started_at=datetime(2030, 1, 1, tzinfo=UTC)
+    )
+    local.record_application("demo", "local-2", vcore_seconds=1)
+    first, second = local.application_usage("demo")
+    assert (first.app_id, first.vcore_seconds, first.started_at) == ("local-1", 2, begun)
+    assert second.started_at is not None and second.started_at > begun
+    aware = datetime(2026, 1, 2, 4, 4, 5, tzinfo=timezone(timedelta(hours=1)))
+    local.record_application("demo", "local-3", vcore_seconds=1, started_at=aware)
+    assert local.application_usage("demo")[2].started_at == datetime(2026, 1, 2, 3, 4, 5)
+    with pytest.raises(BadRequest):
+        local.record_application("demo", "local-4", vcore_seconds=1, started_at="yesterday")  # type: ignore[arg-type]
+
+
+def test_local_usage_of_an_earlier_version_has_no_start(tmp_path: Path) -> None:
+    """Documents written before start times were kept: the applications are the current
+    project's (the document goes with its project), so no start is reported."""
+    local = LocalCompute(tmp_path)
+    local.create_project_queue("demo", 10, 20)
+    local.record_application("demo", "local-1", vcore_seconds=3)
+    path = local.documents.path("demo")
+    document = json.loads(path.read_text())
+    del document["applications"]["local-1"]["started_ms"]
+    path.write_text(json.dumps(document))
+    local = LocalCompute(tmp_path)
+    assert local.application_usage("demo")[0].started_at is None
+    local.record_application("demo", "local-1", vcore_seconds=4)
+    assert local.application_usage("demo")[0].started_at is None
+
+
+def test_local_state_of_a_project_goes_with_its_queue(tmp_path: Path) -> None:
+    """Why an embedded project re-created under the same name cannot see the old one's
+    applications: they live in the queue's document, which deletion removes."""
+    local = LocalCompute(tmp_path)
+    local.create_project_queue("demo", 10, 20)
+    local.record_application("demo", "local-1", vcore_seconds=3, state="FINISHED")
+    local.delete_project_queue("demo")
+    local.create_project_queue("demo", 10, 20)
+    assert local.application_usage("demo") == []
 
 
 @pytest.mark.parametrize("resource_map", ["repeated", "list"])
@@ -515,9 +610,9 @@ def test_yarn_usage_is_the_projects_queue_running_and_finished(
 
     assert usage == [
         AppUsage(done, "demo", vcore_seconds=100, gpu_seconds=50, memory_mb_seconds=204800,
-                 state="FINISHED", finished=True),
+                 state="FINISHED", finished=True, started_at=started(fake, done)),
         AppUsage(running, "demo", vcore_seconds=7, gpu_seconds=0, memory_mb_seconds=7168,
-                 state="ACCEPTED", finished=False),
+                 state="ACCEPTED", finished=False, started_at=started(fake, running)),
     ]  # fmt: skip
     assert [u.vcore_seconds for u in yarn.application_usage("other")] == [999]
 
@@ -536,7 +631,7 @@ def test_yarn_usage_is_cumulative_and_finished_apps_are_forgotten(
     assert (seen.vcore_seconds, seen.gpu_seconds, seen.finished) == (25, 4, False)
     fake.update_application(first, state="KILLED")
     assert yarn.application_usage("demo")[0] == AppUsage(
-        first, "demo", 25, 4, 0, state="KILLED", finished=True
+        first, "demo", 25, 4, 0, state="KILLED", finished=True, started_at=started(fake, first)
     )
     second = fake.submit_application(DEMO, vcore_seconds=3)
     fake.update_application(second, state="FAILED")
@@ -553,7 +648,9 @@ def test_yarn_usage_reads_every_repeated_map_entry(yarn: YarnCompute, fake: Yarn
     assert raw.count('"entry":') == 3
     naive = json.loads(raw)["apps"]["app"][0]["resourceSecondsMap"]
     assert naive == {"entry": {"key": "vcores", "value": "5"}}  # the GPU entry is lost
-    assert yarn.application_usage("demo") == [AppUsage(app, "demo", 5, 2, 5120, "RUNNING", False)]
+    assert yarn.application_usage("demo") == [
+        AppUsage(app, "demo", 5, 2, 5120, "RUNNING", False, started(fake, app))
+    ]
 
 
 @pytest.mark.parametrize(
@@ -590,7 +687,7 @@ def test_yarn_usage_without_a_gpu_entry_is_zero_gpu_seconds(
     backend.create_project_queue("demo", 30, 60)
     app = fake.submit_application(DEMO, vcore_seconds=9, memory_seconds=9216, gpu_seconds=6)
     assert backend.application_usage("demo") == [
-        AppUsage(app, "demo", 9, 0, 9216, "RUNNING", False)
+        AppUsage(app, "demo", 9, 0, 9216, "RUNNING", False, started(fake, app))
     ]
 
 

@@ -728,3 +728,58 @@ def test_share_groups_follow_the_dataset_through_trash_and_restore(demo: Storage
         demo.grant_group("demo", "missing", "partner", writable=False)
     with pytest.raises(BadRequest):
         demo.grant_group("demo", "data", "bad:name", writable=False)
+
+
+# --- an upload belongs to the dataset it began in (issue 11) ----------------------------------
+
+
+def _temp_exists(storage: StorageBackend, token: str) -> bool:
+    if isinstance(storage, LocalStorage):
+        return (storage.uploads_dir / f".hops-upload-{token}").exists()
+    assert isinstance(storage, WebHdfsStorage)
+    return (
+        storage._status(f"{storage._dataset_path('demo', 'data')}/.hops-upload-{token}") is not None
+    )
+
+
+def test_an_upload_never_lands_in_a_dataset_recreated_under_its_name(
+    demo: StorageBackend,
+) -> None:
+    writer = demo.begin_write("demo", "data", ("dir", "late.bin"))
+    writer.write(b"x" * 10)
+    writer.seal()
+    demo.delete_dataset("demo", "data")
+    demo.create_dataset("demo", "data")
+    with pytest.raises(NotFound):
+        writer.commit()
+    assert names(demo) == []
+    assert demo.usage("demo") == (0, 0)
+
+
+def test_an_upload_never_recreates_a_deleted_dataset(demo: StorageBackend) -> None:
+    writer = demo.begin_write("demo", "data", ("dir", "late.bin"))
+    writer.write(b"x" * 10)
+    demo.delete_dataset("demo", "data")
+    with pytest.raises(NotFound):
+        writer.commit()
+    assert demo.stat("demo", "data", ("dir",)) is None
+    assert demo.usage("demo") == (0, 0)
+    if isinstance(demo, LocalStorage):
+        assert demo.stat("demo", "data", ()) is None
+    # HDFS creates missing parents when the DataNode creates the temporary file, so a
+    # deletion between begin_write and the first bytes can leave an empty directory
+    # behind there; nothing of the upload is in it (and the service's DB check refuses
+    # the upload before storage is asked)
+
+
+def test_the_temporary_file_of_a_dead_upload_can_be_discarded(demo: StorageBackend) -> None:
+    token = "ab" * 16
+    writer = demo.begin_write("demo", "data", ("a.bin",), token=token)
+    writer.write(b"x" * 10)
+    writer.seal()
+    assert writer.token == token and _temp_exists(demo, token)
+    demo.discard_upload("demo", "data", token)
+    assert not _temp_exists(demo, token)
+    demo.discard_upload("demo", "data", token)  # already gone: a no-op
+    with pytest.raises(BadRequest):
+        demo.discard_upload("demo", "data", "../../escape")

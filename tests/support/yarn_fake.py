@@ -40,7 +40,8 @@ rules rather than against itself:
   (`submit_application` raises `Refused`) and shows DRAINING while some still run.
 
 Test hooks: `set_applications` (running work in a queue, counted only), `submit_application`
-/ `update_application` / `forget_application` (applications with cumulative usage),
+/ `update_application` / `forget_application` (applications with cumulative usage;
+`startedTime` is the wall clock at submission, as the RM sets it, unless `started` is given),
 `fault` ("error" answers 500, "slow" never answers in time), `requests` (every call seen).
 """
 
@@ -86,6 +87,11 @@ FINISHED = ("FINISHED", "FAILED", "KILLED")
 APP_STATES = ("NEW", "NEW_SAVING", "SUBMITTED", "ACCEPTED", "RUNNING", *FINISHED)
 
 
+def wall_clock_ms() -> int:
+    """The RM's timestamps: `System.currentTimeMillis()`."""
+    return time.time_ns() // 1_000_000
+
+
 class Invalid(Exception):
     """The mutation is refused with 400, as the RM refuses an invalid configuration."""
 
@@ -106,8 +112,9 @@ class App:
     memory_seconds: int = 0
     gpu_seconds: int = 0
     user: str = "alice"
-    started: int = 0
-    finished: int = 0
+    started: int = 0  # startedTime: ms since the epoch
+    finished: int = 0  # finishedTime: ms since the epoch, 0 while running
+    finish_order: int = 0  # which completed first (the wall clock may not tell in 1 ms)
 
 
 @dataclass
@@ -152,8 +159,12 @@ class YarnFake:
         gpu_seconds: int = 0,
         state: str = "RUNNING",
         user: str = "alice",
+        started: int | None = None,
     ) -> str:
-        """Admit an application as the RM does: the queue must be a leaf and RUNNING."""
+        """Admit an application as the RM does: the queue must be a leaf and RUNNING.
+
+        `startedTime` is the wall clock at submission (ms since the epoch), as the RM sets
+        it; `started` overrides it."""
         with self.lock:
             if queue_path not in self.queue_paths() or children(self.conf, queue_path):
                 raise Refused(f"Application submitted to unknown or parent queue {queue_path}")
@@ -162,7 +173,8 @@ class YarnFake:
                     f"Queue {queue_path} is STOPPED. Cannot accept submission of application"
                 )
             app_id = f"application_{CLUSTER_ID}_{next(self._sequence):04d}"
-            self.apps[app_id] = App(app_id, queue_path, user=user, started=CLUSTER_ID + 1)
+            when = wall_clock_ms() if started is None else started
+            self.apps[app_id] = App(app_id, queue_path, user=user, started=when)
         self.update_application(
             app_id,
             state=state,
@@ -199,7 +211,8 @@ class YarnFake:
                 app.state = state
                 if state in FINISHED:
                     app.final_status = {"FINISHED": "SUCCEEDED"}.get(state, state)
-                    app.finished = next(self._clock)
+                    app.finished = max(wall_clock_ms(), app.started)
+                    app.finish_order = next(self._clock)
             self._forget_beyond_limit()
 
     def forget_application(self, app_id: str) -> None:
@@ -209,7 +222,7 @@ class YarnFake:
     def _forget_beyond_limit(self) -> None:
         # The RM forgets the applications that completed first.
         done = sorted(
-            (a for a in self.apps.values() if a.state in FINISHED), key=lambda a: a.finished
+            (a for a in self.apps.values() if a.state in FINISHED), key=lambda a: a.finish_order
         )
         for app in done[: max(len(done) - self.max_completed_applications, 0)]:
             del self.apps[app.id]

@@ -3,25 +3,61 @@
 Uploads reserve quota before writing (all of a declared Content-Length up front, or in
 steps for chunked bodies), write to a hidden temporary file, and publish it with one
 rename; any failure releases the reservation and removes the temporary file.
+
+What an upload holds is a durable `UploadReservation` row, found again by its id: the
+upload publishes only in a transaction that holds the dataset's row lock and still finds
+the dataset (by id) and its reservation, so an upload racing a deletion of its dataset or
+project, or reaped after going idle, fails and leaves nothing behind. Downloads check
+between chunks that the dataset is still there, and stop if it was deleted.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
 from hopsworks_api.backends.storage import PendingWrite, validate_relative_path
 from hopsworks_api.datasets import service as dataset_service
-from hopsworks_api.datasets.models import DirectoryListing, FileEntry, UploadResult
+from hopsworks_api.datasets.models import (
+    Dataset,
+    DirectoryListing,
+    FileEntry,
+    UploadReservation,
+    UploadResult,
+)
 from hopsworks_api.datasets.service import DatasetRef
-from hopsworks_api.errors import BadRequest, Conflict, Forbidden, NotFound
+from hopsworks_api.db.base import utcnow
+from hopsworks_api.errors import AppError, BadRequest, Conflict, Forbidden, NotFound
+from hopsworks_api.projects import service as project_service
+from hopsworks_api.projects.models import Project
 from hopsworks_api.quotas import service as quota_service
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.users.models import User
 
+log = logging.getLogger(__name__)
+
 RESERVATION_STEP = 8 * 1024 * 1024
+STALE_AFTER_IDLE_TIMEOUTS = 2
+"""A reservation whose heartbeat is older than this many idle timeouts belongs to an
+upload that can no longer be alive (its own idle timeout would have ended it)."""
+
+
+class UploadTimeout(AppError):
+    """The client stopped sending, or the upload was idle so long its quota was released."""
+
+    status_code, code = 408, "upload_timeout"
+
+
+class DownloadInterrupted(Exception):
+    """Raised inside a download's body: the dataset went away while it streamed."""
 
 
 @dataclass
@@ -65,15 +101,35 @@ def read(
                 ],
             )
         authz.require(access, Action.DOWNLOAD)
-    return FileDownload(
-        name=parts[-1],
-        size=info.size,
-        chunks=rt.storage.open_read(ref.owner_project, ref.name, parts),
-    )
+    chunks = rt.storage.open_read(ref.owner_project, ref.name, parts)
+    return FileDownload(name=parts[-1], size=info.size, chunks=_guarded(rt, ref, chunks))
+
+
+def _guarded(rt: Runtime, ref: DatasetRef, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Serve the chunks only while the dataset (by id), and the share it was reached
+    through, still exist: an open file keeps its bytes after a deletion moved it away,
+    and the next owner of the name must not find them still flowing to the last one."""
+    try:
+        for chunk in chunks:
+            with rt.read_sessions() as session:
+                if not dataset_service.still_reachable(session, ref):
+                    log.warning(
+                        "download stopped: dataset deleted",
+                        extra={"project": ref.owner_project, "dataset": ref.name},
+                    )
+                    raise DownloadInterrupted("the dataset was deleted during the download")
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 class Upload:
-    """One streamed upload; drive it with write(...) then finish() or abort()."""
+    """One streamed upload; drive it with write(...) then finish() or abort().
+
+    Every transaction here locks the owner project's row (shared) first, then the dataset,
+    then the reservation, then the quota: the order deletions take them in."""
 
     def __init__(
         self,
@@ -83,6 +139,7 @@ class Upload:
         parts: tuple[str, ...],
         declared: int | None,
         writer: PendingWrite,
+        reservation_id: int,
         reserved: int,
     ) -> None:
         self._rt = rt
@@ -91,56 +148,178 @@ class Upload:
         self._parts = parts
         self._declared = declared
         self._writer = writer
+        self.reservation_id = reservation_id
         self._reserved = reserved
         self._done = False
 
-    def _reserve(self, size: int, files: int) -> None:
-        with self._rt.sessions() as session:
-            quota_service.reserve(
-                session,
-                project_id=self._ref.owner_project_id,
-                project=self._ref.owner_project,
-                size=size,
-                files=files,
+    def _reservation(self, session: Session) -> UploadReservation:
+        """The upload's reservation, locked; raises if the upload may no longer land.
+
+        The project's lock is the transaction's first statement, and every read after it
+        is a locking read (dataset, share, reservation, quota) or an UPDATE: none can see a
+        snapshot from before a deletion that committed while this waited."""
+        project_service.lock(session, self._ref.owner_project_id)
+        if not dataset_service.still_reachable(session, self._ref, lock=True):
+            raise NotFound(
+                f"dataset '{self._dataset}' was deleted, or its share ended, during the upload"
             )
+        row = session.scalar(
+            select(UploadReservation)
+            .where(UploadReservation.id == self.reservation_id)
+            .with_for_update()
+        )
+        if row is None:
+            raise UploadTimeout("the upload was idle too long; its quota reservation was released")
+        return row
 
     def write(self, chunk: bytes) -> None:
         needed = self._writer.written + len(chunk)
         if self._declared is not None and needed > self._declared:
             raise BadRequest("request body is longer than its Content-Length")
         if needed > self._reserved:
-            step = max(RESERVATION_STEP, needed - self._reserved)
-            self._reserve(step, 0)
-            self._reserved += step
+            with self._rt.sessions() as session:
+                row = self._reservation(session)
+                step = quota_service.take_step(
+                    session,
+                    project_id=self._ref.owner_project_id,
+                    project=self._ref.owner_project,
+                    needed=needed - row.bytes,
+                    preferred=RESERVATION_STEP,
+                )
+                row.bytes += step
+                row.updated_at = utcnow()
+                session.commit()
+                self._reserved = row.bytes
         self._writer.write(chunk)
 
+    def touch(self) -> None:
+        """The heartbeat that tells the reaper this upload is alive."""
+        with self._rt.sessions() as session:
+            session.execute(
+                update(UploadReservation)
+                .where(UploadReservation.id == self.reservation_id)
+                .values(updated_at=utcnow())
+            )
+            session.commit()
+
     def finish(self) -> UploadResult:
+        """Publish in one transaction with the checks that the upload may still land."""
         written = self._writer.written
         if self._declared is not None and written != self._declared:
             raise BadRequest(f"request body ended after {written} of {self._declared} bytes")
-        replaced = self._writer.commit()
-        self._done = True
-        with self._rt.sessions() as session:
+        self._writer.seal()
+        rt, ref = self._rt, self._ref
+        with rt.sessions() as session:
+            row = self._reservation(session)
+            existing = rt.storage.stat(ref.owner_project, ref.name, self._parts)
+            if existing is not None and existing.is_dir:
+                raise Conflict(f"'{'/'.join(self._parts)}' is a directory")
+            new_file = existing is None
+            # a replacement is not a new file: only a new one needs a file of the quota
+            if int(new_file) > row.files:
+                quota_service.take(
+                    session,
+                    project_id=ref.owner_project_id,
+                    project=ref.owner_project,
+                    size=0,
+                    files=int(new_file) - row.files,
+                )
+            held_bytes, held_files = row.bytes, max(row.files, int(new_file))
+            session.delete(row)
+            session.flush()
+            replaced = self._writer.commit()
+            self._done = True
             quota_service.adjust(
                 session,
-                project_id=self._ref.owner_project_id,
-                size=written - self._reserved - (replaced or 0),
-                files=0 if replaced is None else -1,
+                project_id=ref.owner_project_id,
+                size=written - held_bytes - (replaced or 0),
+                files=int(replaced is None) - held_files,
             )
-            session.commit()
+            try:
+                session.commit()
+            except BaseException:
+                session.rollback()
+                self._settle_published(written, replaced)
+                raise
         return UploadResult(dataset=self._dataset, path="/".join(self._parts), size=written)
 
+    def _settle_published(self, written: int, replaced: int | None) -> None:
+        """The file was published but the commit failed: release the reservation and count
+        the file as it now is, so the counters still follow the bytes."""
+        try:
+            with self._rt.sessions() as session:
+                project_id = self._ref.owner_project_id
+                row = session.get(UploadReservation, self.reservation_id, with_for_update=True)
+                held = (row.bytes, row.files) if row is not None else (0, 0)
+                if row is not None:
+                    session.delete(row)
+                quota_service.adjust(
+                    session,
+                    project_id=project_id,
+                    size=written - (replaced or 0) - held[0],
+                    files=int(replaced is None) - held[1],
+                )
+                session.commit()
+        except Exception:
+            log.exception("could not account a published upload", extra={"path": self._parts})
+
     def abort(self) -> None:
-        """Remove every trace of the upload and give back what it reserved."""
+        """Remove every trace of the upload and give back what it reserved (unless someone
+        else already did: a deletion of the dataset, or the reaper)."""
         if self._done:
             return
         self._done = True
         self._writer.abort()
-        with self._rt.sessions() as session:
-            quota_service.adjust(
-                session, project_id=self._ref.owner_project_id, size=-self._reserved, files=-1
+        release(self._rt, self.reservation_id, self._ref.owner_project_id)
+
+
+def release(
+    rt: Runtime, reservation_id: int, project_id: int, before: datetime | None = None
+) -> bool:
+    """Give back one reservation exactly once: whoever deletes its row returns its quota in
+    the same transaction. `before`: only if its heartbeat is older (the reaper)."""
+    with rt.sessions() as session:
+        project_service.lock(session, project_id)
+        query = select(UploadReservation).where(UploadReservation.id == reservation_id)
+        if before is not None:
+            query = query.where(UploadReservation.updated_at < before)
+        row = session.scalar(query.with_for_update())
+        if row is None:
+            return False
+        quota_service.adjust(session, project_id=project_id, size=-row.bytes, files=-row.files)
+        session.delete(row)
+        session.commit()
+        return True
+
+
+def reap_abandoned_uploads(rt: Runtime, *, now: datetime | None = None) -> int:
+    """Release the reservations of uploads that stopped sending long ago, e.g. because the
+    process serving them died, and remove their temporary files. Returns how many."""
+    idle = timedelta(seconds=rt.settings.upload_idle_timeout_seconds)
+    before = (now or utcnow()) - idle * STALE_AFTER_IDLE_TIMEOUTS
+    with rt.read_sessions() as session:
+        stale = session.execute(
+            select(
+                UploadReservation.id,
+                UploadReservation.project_id,
+                UploadReservation.token,
+                Project.name,
+                Dataset.name,
             )
-            session.commit()
+            .join(Project, Project.id == UploadReservation.project_id)
+            .join(Dataset, Dataset.id == UploadReservation.dataset_id)
+            .where(UploadReservation.updated_at < before)
+        ).all()
+    reaped = 0
+    for reservation_id, project_id, token, project, dataset in stale:
+        if release(rt, reservation_id, project_id, before):
+            reaped += 1
+            rt.storage.discard_upload(project, dataset, token)
+            log.warning(
+                "released the reservation of an abandoned upload",
+                extra={"project": project, "dataset": dataset},
+            )
+    return reaped
 
 
 def begin_upload(
@@ -151,29 +330,44 @@ def begin_upload(
         raise BadRequest("give a file path inside the dataset to upload to", code="bad_path")
     if declared is not None and declared < 0:
         raise BadRequest("Content-Length must not be negative")
+    token = uuid.uuid4().hex
     with rt.sessions() as session:
         access = dataset_service.member_access(session, project=project, user=user)
         ref = dataset_service.resolve(session, access, dataset)
         _require_write(access, ref, dataset)
+        # the reads above (plain) fix MariaDB's snapshot before the locks; safe here because
+        # what decides after them is read with locks (the dataset and share, by id) or is
+        # an UPDATE or INSERT (the quota, the reservation), which see the latest rows
+        project_service.lock(session, ref.owner_project_id)
+        if not dataset_service.still_reachable(session, ref, lock=True):
+            raise NotFound(f"dataset '{dataset}' not found in project '{project}'")
         existing = rt.storage.stat(ref.owner_project, ref.name, parts)
         if existing is not None and existing.is_dir:
             raise Conflict(f"'{path}' is a directory")
         reserved = declared or 0
-        quota_service.reserve(
+        files = 0 if existing is not None else 1  # replacing a file adds none
+        quota_service.take(
             session,
             project_id=ref.owner_project_id,
             project=ref.owner_project,
             size=reserved,
-            files=1,
+            files=files,
         )
+        row = UploadReservation(
+            project_id=ref.owner_project_id,
+            dataset_id=ref.dataset_id,
+            token=token,
+            bytes=reserved,
+            files=files,
+        )
+        session.add(row)
+        session.commit()
     try:
-        writer = rt.storage.begin_write(ref.owner_project, ref.name, parts)
+        writer = rt.storage.begin_write(ref.owner_project, ref.name, parts, token=token)
     except BaseException:
-        with rt.sessions() as session:
-            quota_service.adjust(session, project_id=ref.owner_project_id, size=-reserved, files=-1)
-            session.commit()
+        release(rt, row.id, ref.owner_project_id)
         raise
-    return Upload(rt, ref, dataset, parts, declared, writer, reserved)
+    return Upload(rt, ref, dataset, parts, declared, writer, row.id, reserved)
 
 
 def delete(rt: Runtime, *, user: User, project: str, dataset: str, path: str) -> None:
@@ -184,6 +378,10 @@ def delete(rt: Runtime, *, user: User, project: str, dataset: str, path: str) ->
         access = dataset_service.member_access(session, project=project, user=user)
         ref = dataset_service.resolve(session, access, dataset)
         _require_write(access, ref, dataset)
+        # as in begin_upload: after the locks only locking reads and UPDATEs, no snapshot
+        project_service.lock(session, ref.owner_project_id)
+        if not dataset_service.still_reachable(session, ref, lock=True):
+            raise NotFound(f"dataset '{dataset}' not found in project '{project}'")
         size, files = rt.storage.delete_path(ref.owner_project, ref.name, parts)
         quota_service.adjust(session, project_id=ref.owner_project_id, size=-size, files=-files)
         session.commit()

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import delete as delete_rows
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
-from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset, DatasetCreate, DatasetRead
+from hopsworks_api.backends import steps as backend_steps
+from hopsworks_api.datasets.models import (
+    DEFAULT_DATASETS,
+    Dataset,
+    DatasetCreate,
+    DatasetRead,
+    UploadReservation,
+)
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import Conflict, NotFound
 from hopsworks_api.projects import service as project_service
@@ -29,13 +37,18 @@ SHARED_SEPARATOR = "::"
 
 @dataclass(frozen=True)
 class DatasetRef:
-    """A dataset as the requesting project addresses it."""
+    """A dataset as the requesting project addresses it. `dataset_id` (and `share_id` for
+    a shared one) identify the very rows resolved: ids are never reused, so work that
+    began on this dataset can tell, later, whether it still exists or was deleted and
+    perhaps re-created under the same name."""
 
     owner_project_id: int
     owner_project: str
     name: str
     shared: bool
     permission: Permission | None
+    dataset_id: int = 0
+    share_id: int | None = None
 
     @property
     def writable(self) -> bool:
@@ -50,10 +63,15 @@ def resolve(session: Session, access: ProjectAccess, name: str) -> DatasetRef:
         )
         if found is None:
             raise missing
-        return DatasetRef(access.project_id, access.project, name, False, None)
+        return DatasetRef(access.project_id, access.project, name, False, None, found)
     owner, _, dataset = name.partition(SHARED_SEPARATOR)
     row = session.execute(
-        select(Project.id, DatasetShare.permission)
+        select(
+            Project.id,
+            DatasetShare.permission,
+            Dataset.id.label("dataset_id"),
+            DatasetShare.id.label("share_id"),
+        )
         .join(Dataset, Dataset.project_id == Project.id)
         .join(DatasetShare, DatasetShare.dataset_id == Dataset.id)
         .where(
@@ -65,7 +83,24 @@ def resolve(session: Session, access: ProjectAccess, name: str) -> DatasetRef:
     ).first()
     if row is None:
         raise missing
-    return DatasetRef(row.id, owner, dataset, True, Permission(row.permission))
+    return DatasetRef(
+        row.id, owner, dataset, True, Permission(row.permission), row.dataset_id, row.share_id
+    )
+
+
+def still_reachable(session: Session, ref: DatasetRef, *, lock: bool = False) -> bool:
+    """Whether the dataset resolved earlier (by id) still exists and, for a shared one,
+    its share is still accepted. `lock` takes the rows' locks for the rest of the
+    transaction (dataset exclusively: publishing into it is ordered against its deletion)."""
+    query = select(Dataset.id).where(Dataset.id == ref.dataset_id)
+    if session.scalar(query.with_for_update() if lock else query) is None:
+        return False
+    if ref.share_id is None:
+        return True
+    share = select(DatasetShare.id).where(
+        DatasetShare.id == ref.share_id, DatasetShare.status == ShareStatus.ACCEPTED
+    )
+    return session.scalar(share.with_for_update(read=True) if lock else share) is not None
 
 
 def member_access(session: Session, *, project: str, user: User) -> ProjectAccess:
@@ -106,10 +141,21 @@ def list_datasets(rt: Runtime, *, user: User, project: str) -> list[DatasetRead]
 
 
 def create(rt: Runtime, *, user: User, project: str, data: DatasetCreate) -> DatasetRead:
+    """Authorized in a read-only transaction, then, as every writer of a project's rows,
+    the write transaction's first statement is the project's shared lock (by that id): a
+    deletion of the project waits for this creation (and trashes its directory) or this
+    answers 404 having made nothing. Authorized again under the lock."""
+    action = Action.MANAGE_DATASETS
+    with rt.read_sessions() as read:
+        project_id = project_service.authorize(
+            read, project=project, user=user, action=action
+        ).project_id
     with rt.sessions() as session:
-        access = project_service.authorize(
-            session, project=project, user=user, action=Action.MANAGE_DATASETS
-        )
+        if not project_service.lock(session, project_id):
+            raise NotFound(f"project '{project}' not found")
+        access = project_service.authorize(session, project=project, user=user, action=action)
+        if access.project_id != project_id:  # cannot be while its row is locked; be sure
+            raise NotFound(f"project '{project}' not found")
         dataset = Dataset(
             project_id=access.project_id, name=data.name, description=data.description
         )
@@ -126,38 +172,77 @@ def create(rt: Runtime, *, user: User, project: str, data: DatasetCreate) -> Dat
 
 
 def delete(rt: Runtime, *, user: User, project: str, dataset: str) -> None:
-    """Delete an own dataset with its files and shares; for `owner::name`, leave the share."""
+    """Delete an own dataset with its files and shares; for `owner::name`, leave the share.
+
+    Uploads in flight into the dataset fail: their reservations are given back here, in
+    the deletion's transaction, and an upload publishes only while its reservation exists
+    under the dataset's row lock (files.Upload.finish), which this deletion holds.
+
+    The name resolution (plain reads) comes before the locks, so this transaction's MariaDB
+    snapshot may predate them; that is safe because every read after them that decides
+    anything is itself a locking read of the latest rows (the dataset, its reservations, or
+    the share left), and the quota changes are UPDATEs."""
     with rt.sessions() as session:
         access = member_access(session, project=project, user=user)
         ref = resolve(session, access, dataset)
         if ref.shared:
             authz.require(access, Action.SHARE)
-            _leave_share(session, access, ref)
-            session.commit()
+            _leave_share(rt, session, access, ref)
             return
         authz.require(access, Action.MANAGE_DATASETS)
         if dataset in DEFAULT_DATASETS:
             raise Conflict(f"'{dataset}' is a default dataset of every project and stays")
-        row = session.scalar(
-            select(Dataset).where(Dataset.project_id == access.project_id, Dataset.name == dataset)
+        project_service.lock(session, access.project_id)
+        row = session.scalar(select(Dataset).where(Dataset.id == ref.dataset_id).with_for_update())
+        if row is None:
+            raise NotFound(f"dataset '{dataset}' not found in project '{project}'")
+        uploads = session.scalars(
+            select(UploadReservation)
+            .where(UploadReservation.dataset_id == row.id)
+            .with_for_update()
+        ).all()
+        held = sum(u.bytes for u in uploads), sum(u.files for u in uploads)
+        tokens = [u.token for u in uploads]
+        session.execute(
+            delete_rows(UploadReservation).where(UploadReservation.dataset_id == row.id)
         )
         size, files = rt.storage.usage(project, dataset)
         session.delete(row)
-        quota_service.adjust(session, project_id=access.project_id, size=-size, files=-files)
+        quota_service.adjust(
+            session,
+            project_id=access.project_id,
+            size=-(size + held[0]),
+            files=-(files + held[1]),
+        )
         session.flush()
         trash = rt.storage.trash_dataset(project, dataset)
         commit_deletion(session, rt.storage, trash)
+    for token in tokens:
+        rt.storage.discard_upload(project, dataset, token)
 
 
-def _leave_share(session: Session, access: ProjectAccess, ref: DatasetRef) -> None:
+def _leave_share(rt: Runtime, session: Session, access: ProjectAccess, ref: DatasetRef) -> None:
+    """The receiving project leaves an accepted share: the row and the storage grant of its
+    group end together (a saga with the commit), as when the owner unshares."""
+    project_service.lock(session, ref.owner_project_id)
+    project_service.lock(session, access.project_id)
     share = session.scalar(
-        select(DatasetShare)
-        .join(Dataset, Dataset.id == DatasetShare.dataset_id)
-        .where(
-            Dataset.project_id == ref.owner_project_id,
-            Dataset.name == ref.name,
-            DatasetShare.target_project_id == access.project_id,
-        )
+        select(DatasetShare).where(DatasetShare.id == ref.share_id).with_for_update()
     )
-    if share is not None:
-        session.delete(share)
+    if share is None:
+        raise NotFound(f"dataset '{ref.owner_project}{SHARED_SEPARATOR}{ref.name}' not found")
+    accepted = share.status == ShareStatus.ACCEPTED
+    writable = share.permission == Permission.EDITABLE
+    session.delete(share)
+    session.flush()
+    with Saga("leave share") as saga:
+        if accepted:
+            backend_steps.unshare_dataset(
+                saga,
+                rt,
+                owner=ref.owner_project,
+                dataset=ref.name,
+                target=access.project,
+                writable=writable,
+            )
+        session.commit()

@@ -3,6 +3,7 @@ with file size."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,12 +20,13 @@ from hopsworks_api.datasets.models import (
     UploadResult,
 )
 from hopsworks_api.deps import CurrentUser, RuntimeDep
-from hopsworks_api.errors import BadRequest, PayloadTooLarge
+from hopsworks_api.errors import AppError, BadRequest, PayloadTooLarge
 
 router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
 
 WRITE_BUFFER = 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024
+HEARTBEATS_PER_TIMEOUT = 4  # an upload receiving data refreshes its reservation this often
 
 
 @router.get("", name="dataset.list")
@@ -92,15 +94,25 @@ def _declared_length(request: Request) -> int | None:
 
 class Body:
     """The raw request body as chunks, remembering whether the client finished sending:
-    after the last chunk, asking the server for more would wait for a disconnect."""
+    after the last chunk, asking the server for more would wait for a disconnect.
 
-    def __init__(self, request: Request) -> None:
+    A client that sends nothing for `idle_timeout` seconds gets 408: an upload that stalls
+    must not hold its quota reservation (and a worker) for ever."""
+
+    def __init__(self, request: Request, idle_timeout: float) -> None:
         self._receive = request.receive
+        self._idle_timeout = idle_timeout
         self.complete = False
 
     async def chunks(self) -> AsyncIterator[bytes]:
         while not self.complete:
-            message = await self._receive()
+            try:
+                with anyio.fail_after(self._idle_timeout):
+                    message = await self._receive()
+            except TimeoutError:
+                raise files.UploadTimeout(
+                    f"no data received for {self._idle_timeout:g} s; the upload was abandoned"
+                ) from None
             if message["type"] == "http.disconnect":
                 raise ClientDisconnect()
             self.complete = not message.get("more_body", False)
@@ -110,10 +122,13 @@ class Body:
     async def drain(self) -> None:
         """Read what the client is still sending (bounded) so that it receives our answer."""
         drained = 0
-        async for chunk in self.chunks():
-            drained += len(chunk)
-            if drained > DRAIN_LIMIT:
-                return
+        try:
+            async for chunk in self.chunks():
+                drained += len(chunk)
+                if drained > DRAIN_LIMIT:
+                    return
+        except (files.UploadTimeout, ClientDisconnect):
+            return
 
 
 @router.put(
@@ -127,7 +142,8 @@ async def upload(
 ) -> UploadResult:
     """The raw body is the file. Quota is checked before the first byte is stored."""
     declared = _declared_length(request)
-    body = Body(request)
+    idle_timeout = rt.settings.upload_idle_timeout_seconds
+    body = Body(request, idle_timeout)
     try:
         upload = await anyio.to_thread.run_sync(
             lambda: files.begin_upload(
@@ -139,15 +155,25 @@ async def upload(
         raise
     try:
         buffer = bytearray()
+        heartbeat = time.monotonic()
         async for chunk in body.chunks():
             buffer += chunk
             if len(buffer) >= WRITE_BUFFER:
                 await anyio.to_thread.run_sync(upload.write, bytes(buffer))
                 buffer.clear()
+            if time.monotonic() - heartbeat >= idle_timeout / HEARTBEATS_PER_TIMEOUT:
+                await anyio.to_thread.run_sync(upload.touch)
+                heartbeat = time.monotonic()
         if buffer:
             await anyio.to_thread.run_sync(upload.write, bytes(buffer))
         return await anyio.to_thread.run_sync(upload.finish)
-    except PayloadTooLarge:
+    except files.UploadTimeout:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(upload.abort)
+        raise
+    except AppError:
+        # refused midway (quota, the dataset deleted meanwhile, a lying Content-Length):
+        # clean up, then read the rest (bounded) so that the client receives the answer
         await anyio.to_thread.run_sync(upload.abort)
         await body.drain()
         raise

@@ -1,4 +1,9 @@
-"""Membership use cases. Every project keeps at least one Data Owner."""
+"""Membership use cases. Every project keeps at least one Data Owner.
+
+Each write takes its project's lock shared first (projects.service.lock), as every writer
+of a project's rows does, so a member change and the project's deletion are ordered: the
+change commits before the deletion reads the members (whose grants it then removes), or
+it finds the project gone and answers 404 with nothing done."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from hopsworks_api.authz import Action, ProjectAccess, Role, project_user
 from hopsworks_api.backends import steps as backend_steps
+from hopsworks_api.db.busy import busy_on_lock_conflict
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import Conflict, NotFound
 from hopsworks_api.members.models import MemberAdd, MemberRead, Membership, MemberUpdate
@@ -38,6 +44,29 @@ def _membership(session: Session, access: ProjectAccess, email: str) -> tuple[Me
     if row is None:
         raise NotFound(f"'{email}' is not a member of project '{access.project}'")
     return row[0], row[1]
+
+
+def _resolve(rt: Runtime, *, project: str, user: User, action: Action) -> int:
+    """The project's id, read (and the caller authorized) before the write transaction."""
+    with rt.read_sessions() as session:
+        return project_service.authorize(
+            session, project=project, user=user, action=action
+        ).project_id
+
+
+def _locked_access(
+    session: Session, *, project_id: int, project: str, user: User, action: Action
+) -> ProjectAccess:
+    """Lock the project by its id as the transaction's first statement, then authorize:
+    404 if it was deleted meanwhile, so no row or grant is made for a project that is gone.
+    Locking first also means every plain read after it (MariaDB's snapshot starts at the
+    first) sees what committed before the lock was granted, e.g. shares accepted since."""
+    if not project_service.lock(session, project_id):
+        raise NotFound(f"project '{project}' not found")
+    access = project_service.authorize(session, project=project, user=user, action=action)
+    if access.project_id != project_id:  # cannot be while its row is locked; be sure
+        raise NotFound(f"project '{project}' not found")
+    return access
 
 
 def _ensure_another_owner(session: Session, access: ProjectAccess, leaving: Membership) -> None:
@@ -73,15 +102,23 @@ def list_members(rt: Runtime, *, user: User, project: str) -> list[MemberRead]:
 def add(rt: Runtime, *, user: User, project: str, data: MemberAdd) -> MemberRead:
     """The member's certificate is made before the write transaction, recorded inside it."""
     with rt.read_sessions() as session:
-        project_service.authorize(session, project=project, user=user, action=Action.MANAGE_MEMBERS)
+        project_id = project_service.authorize(
+            session, project=project, user=user, action=Action.MANAGE_MEMBERS
+        ).project_id
         member = user_service.get_by_email(session, data.email)
         if member is None:
             raise NotFound(f"no account with email '{data.email}'")
     certificate = pki_service.prepare_project_user(rt, project=project, user=member)
-    with rt.sessions() as session:
-        access = project_service.authorize(
-            session, project=project, user=user, action=Action.MANAGE_MEMBERS
+    with busy_on_lock_conflict("adding the member"), rt.sessions() as session:
+        access = _locked_access(
+            session, project_id=project_id, project=project, user=user, action=Action.MANAGE_MEMBERS
         )
+        # after the project's lock, as an account deletion takes them: the account may have
+        # been deleted since it was looked up (its deletion then waits for this one)
+        if not session.scalar(
+            select(User.id).where(User.id == member.id).with_for_update(read=True)
+        ):
+            raise NotFound(f"no account with email '{data.email}'")
         membership = Membership(project_id=access.project_id, user_id=member.id, role=data.role)
         session.add(membership)
         flush_unique(session, f"'{member.email}' is already a member of '{project}'")
@@ -94,7 +131,7 @@ def add(rt: Runtime, *, user: User, project: str, data: MemberAdd) -> MemberRead
                 username=member.username,
                 role=data.role,
                 certificate=certificate,
-                incoming=incoming(session, access.project_id),
+                incoming=incoming(session, access.project_id, lock=True),
             )
             session.commit()
         return _read(access.project, membership, member)
@@ -103,9 +140,11 @@ def add(rt: Runtime, *, user: User, project: str, data: MemberAdd) -> MemberRead
 def change_role(
     rt: Runtime, *, user: User, project: str, email: str, data: MemberUpdate
 ) -> MemberRead:
-    with rt.sessions() as session:
-        access = project_service.authorize(
-            session, project=project, user=user, action=Action.MANAGE_MEMBERS
+    action = Action.MANAGE_MEMBERS
+    project_id = _resolve(rt, project=project, user=user, action=action)
+    with busy_on_lock_conflict("changing the role"), rt.sessions() as session:
+        access = _locked_access(
+            session, project_id=project_id, project=project, user=user, action=action
         )
         membership, member = _membership(session, access, email)
         old = Role(membership.role)
@@ -129,9 +168,12 @@ def change_role(
 def remove(rt: Runtime, *, user: User, project: str, email: str) -> None:
     """Owners remove anyone; a data scientist may only leave."""
     leaving = email.lower() == user.email
-    with rt.sessions() as session:
-        action = Action.LEAVE_PROJECT if leaving else Action.MANAGE_MEMBERS
-        access = project_service.authorize(session, project=project, user=user, action=action)
+    action = Action.LEAVE_PROJECT if leaving else Action.MANAGE_MEMBERS
+    project_id = _resolve(rt, project=project, user=user, action=action)
+    with busy_on_lock_conflict("removing the member"), rt.sessions() as session:
+        access = _locked_access(
+            session, project_id=project_id, project=project, user=user, action=action
+        )
         membership, member = _membership(session, access, email)
         _ensure_another_owner(session, access, membership)
         session.delete(membership)
@@ -145,7 +187,7 @@ def remove(rt: Runtime, *, user: User, project: str, email: str) -> None:
                 project=access.project,
                 username=member.username,
                 role=Role(membership.role),
-                incoming=incoming(session, access.project_id),
+                incoming=incoming(session, access.project_id, lock=True),
             )
             session.commit()
     pki_service.publish_crls(rt, issuers)

@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess, Role
 from hopsworks_api.backends import steps as backend_steps
-from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset
+from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset, UploadReservation
+from hopsworks_api.db.busy import busy_on_lock_conflict
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import NotFound
 from hopsworks_api.members.models import Membership
@@ -48,6 +49,21 @@ def authorize(session: Session, *, project: str, user: User, action: Action) -> 
     resolved = access(session, project=project, user=user)
     authz.require(resolved, action)
     return resolved
+
+
+def lock(session: Session, project_id: int, *, exclusive: bool = False) -> bool:
+    """Lock the project's row for the rest of the transaction; False if it is gone.
+
+    The ordering rule that keeps deletion from racing work in flight: every transaction
+    that writes rows of a project (upload reservations, shares, topics) first takes this
+    lock shared, and deleting the project takes it exclusively first. So a deletion waits
+    for work already past this point to commit, and work arriving later finds the project
+    gone. Taking it first also keeps the lock order the same everywhere (no deadlocks with
+    the deletion's cascades). A locking read sees the latest committed row, not the
+    transaction's snapshot. SQLite needs none of this: its writers are serialised by
+    `BEGIN IMMEDIATE` (db/engine.py)."""
+    query = select(Project.id).where(Project.id == project_id)
+    return session.scalar(query.with_for_update(read=not exclusive)) is not None
 
 
 def _read(project: Project, role: str | None) -> ProjectRead:
@@ -132,9 +148,24 @@ def update(rt: Runtime, *, user: User, project: str, data: ProjectUpdate) -> Pro
 
 def delete(rt: Runtime, *, user: User, project: str) -> None:
     """Remove the project and everything it owns; shares into it go with it (FK cascades);
-    every certificate issued for it is revoked in the same transaction."""
-    with rt.sessions() as session:
+    every certificate issued for it is revoked in the same transaction.
+
+    The exclusive lock is the write transaction's first statement: MariaDB's snapshot starts
+    at a transaction's first plain read, so every read after the lock (members, their
+    certificates, uploads) also sees the work that committed while this waited for it."""
+    with rt.read_sessions() as session:
+        found = authorize(session, project=project, user=user, action=Action.DELETE_PROJECT)
+    # two projects sharing with each other and deleted at once lock each other's rows (the
+    # incoming shares) and cascades: MariaDB rolls one back, which is told to retry (503)
+    with busy_on_lock_conflict("deleting the project"), rt.sessions() as session:
+        if not lock(session, found.project_id, exclusive=True):
+            raise NotFound(f"project '{project}' not found")
         resolved = authorize(session, project=project, user=user, action=Action.DELETE_PROJECT)
+        uploads = session.execute(
+            select(Dataset.name, UploadReservation.token)
+            .join(Dataset, Dataset.id == UploadReservation.dataset_id)
+            .where(UploadReservation.project_id == resolved.project_id)
+        ).all()
         certificates = pki_service.valid_by_username(session, project_id=resolved.project_id)
         issuers = pki_service.revoke(
             session, reason="project deleted", project_id=resolved.project_id
@@ -148,7 +179,7 @@ def delete(rt: Runtime, *, user: User, project: str) -> None:
             )
         ]
         quota = session.get(ProjectQuota, resolved.project_id)
-        shares = incoming(session, resolved.project_id)
+        shares = incoming(session, resolved.project_id, lock=True)
         row = session.get(Project, resolved.project_id)
         session.delete(row)
         session.flush()
@@ -164,4 +195,8 @@ def delete(rt: Runtime, *, user: User, project: str) -> None:
             )
             trash = rt.storage.trash_project(project)
             commit_deletion(session, rt.storage, trash)
+    # uploads in flight fail at publish (their reservations went with the project); the
+    # temporary files of any whose process is gone are removed here
+    for dataset, token in uploads:
+        rt.storage.discard_upload(project, dataset, token)
     pki_service.publish_crls(rt, issuers)

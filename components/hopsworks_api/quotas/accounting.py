@@ -14,6 +14,14 @@ service, so these quotas cannot be reserved up front like storage bytes. They ar
 
 Each project is charged in its own transaction; a backend that does not answer skips that
 project for this round (the deltas wait for the next poll, nothing is lost or charged twice).
+
+Compute systems know a project only by its name (the queue), and keep finished
+applications after the project is gone, while its `compute_charges` rows go with it. An
+application belongs to the project that existed when it was submitted: one started before
+the current project of that name was created is an earlier project's and is neither
+charged nor recorded (`_charge`), so a project re-created under a deleted one's name starts
+with nothing to pay and its queue is not stopped for someone else's work. An application id
+already charged to another project is never charged again either.
 """
 
 from __future__ import annotations
@@ -21,11 +29,13 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopsworks_api.authz import Role
+from hopsworks_api.backends.compute.base import AppUsage
 from hopsworks_api.backends.errors import BackendUnavailable
 from hopsworks_api.backends.hive.base import READ_ONLY
 from hopsworks_api.db.base import utcnow
@@ -91,12 +101,36 @@ def _members(session: Session, project_id: int) -> dict[str, Role]:
     }
 
 
+def _belongs_to_another_project(app: AppUsage, created_at: datetime) -> bool:
+    """An application submitted before this project existed is an earlier project's (the
+    queue is named after the project, and the compute system outlives deletions).
+
+    Both times are naive UTC; `created_at` is taken before the project's queue is created
+    (`projects.service.create`), so the project's own applications always start after it,
+    as long as the compute system's clock is not behind the service's by more than the
+    time a project creation takes (hosts keep NTP time)."""
+    return app.started_at is not None and app.started_at < created_at
+
+
 def _charge(rt: Runtime, session: Session, project_id: int, name: str) -> int:
     """Charge the growth of every application since the last poll; return the credits."""
     multiplier = rt.settings.gpu_credit_multiplier
+    created_at = session.execute(
+        select(Project.created_at).where(Project.id == project_id)
+    ).scalar_one()
     total = 0
     for app in rt.backends.compute.application_usage(name):
+        if _belongs_to_another_project(app, created_at):
+            continue
         row = session.get(ComputeCharge, app.app_id)
+        if row is not None and row.project_id != project_id:
+            # The id is charged to another project (an embedded backend's job ids are the
+            # caller's to choose): neither project's usage may be offset by the other's.
+            log.warning(
+                "application charged to another project",
+                extra={"app_id": app.app_id, "project": name},
+            )
+            continue
         if row is None:
             row = ComputeCharge(
                 app_id=app.app_id, project_id=project_id, vcore_seconds=0, gpu_seconds=0, credits=0

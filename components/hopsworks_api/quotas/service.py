@@ -47,7 +47,19 @@ def _human(n: int) -> str:
 
 
 def reserve(session: Session, *, project_id: int, project: str, size: int, files: int) -> None:
-    """Take `size` bytes and `files` entries from the quota or raise 413, atomically."""
+    """Take `size` bytes and `files` entries from the quota or raise 413, atomically, in a
+    transaction of its own (committed here)."""
+    try:
+        take(session, project_id=project_id, project=project, size=size, files=files)
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+
+
+def take(session: Session, *, project_id: int, project: str, size: int, files: int) -> None:
+    """Take `size` bytes and `files` entries inside the caller's transaction, or raise 413
+    (the caller rolls back). One conditional UPDATE: no read-then-write race."""
     q = ProjectQuota
     result = session.execute(
         update(q)
@@ -68,10 +80,8 @@ def reserve(session: Session, *, project_id: int, project: str, size: int, files
         )
     )
     if result.rowcount == 1:
-        session.commit()
         return
-    session.rollback()
-    quota = session.get(ProjectQuota, project_id)
+    quota = session.get(ProjectQuota, project_id, populate_existing=True)
     if quota is None:
         raise NotFound(f"project '{project}' not found")
     if quota.storage_files_limit is not None and (
@@ -86,6 +96,23 @@ def reserve(session: Session, *, project_id: int, project: str, size: int, files
         f"storage quota of project '{project}' exceeded: {_human(size)} more would pass "
         f"the limit of {_human(quota.storage_bytes_limit or 0)} ({_human(free)} free)"
     )
+
+
+def take_step(
+    session: Session, *, project_id: int, project: str, needed: int, preferred: int
+) -> int:
+    """Take at least `needed` bytes and, to save round trips, up to `preferred`, but never
+    more than is free: a body that fits the quota is never refused because of the step
+    size. Returns what was taken; raises 413 when `needed` itself does not fit."""
+    quota = session.get(ProjectQuota, project_id, with_for_update=True, populate_existing=True)
+    if quota is None:
+        raise NotFound(f"project '{project}' not found")
+    grant = max(needed, preferred)
+    if quota.storage_bytes_limit is not None:
+        free = max(0, quota.storage_bytes_limit - quota.storage_bytes_used)
+        grant = max(needed, min(preferred, free))
+    take(session, project_id=project_id, project=project, size=grant, files=0)
+    return grant
 
 
 def adjust(session: Session, *, project_id: int, size: int, files: int) -> None:

@@ -18,21 +18,29 @@ from hopsworks_api.sharing.models import (
 )
 
 
-def incoming(session: Session, project_id: int) -> IncomingShares:
+def incoming(session: Session, project_id: int, *, lock: bool = False) -> IncomingShares:
+    """`lock`: read with shared locks, i.e. the latest committed shares rather than the
+    transaction's snapshot; a project deletion must revoke every share accepted before it
+    took the project's lock, including ones committed after its first read."""
     accepted = ShareStatus.ACCEPTED
-    datasets = session.execute(
+    datasets_query = (
         select(Project.name, Dataset.name, DatasetShare.permission)
         .join(Dataset, Dataset.project_id == Project.id)
         .join(DatasetShare, DatasetShare.dataset_id == Dataset.id)
         .where(DatasetShare.target_project_id == project_id, DatasetShare.status == accepted)
         .order_by(Project.name, Dataset.name)
-    ).all()
-    resources = session.execute(
+    )
+    resources_query = (
         select(Project.name, ResourceShare.kind, ResourceShare.resource, ResourceShare.permission)
         .join(ResourceShare, ResourceShare.owner_project_id == Project.id)
         .where(ResourceShare.target_project_id == project_id, ResourceShare.status == accepted)
         .order_by(Project.name, ResourceShare.resource)
-    ).all()
+    )
+    if lock:
+        datasets_query = datasets_query.with_for_update(read=True)
+        resources_query = resources_query.with_for_update(read=True)
+    datasets = session.execute(datasets_query).all()
+    resources = session.execute(resources_query).all()
     editable = Permission.EDITABLE.value
     return IncomingShares(
         datasets=tuple((o, d, p == editable) for o, d, p in datasets),

@@ -20,6 +20,7 @@ from hopsworks_api.datasets.service import SHARED_SEPARATOR, member_access
 from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 from hopsworks_api.members.models import Membership
+from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.saga import Saga
@@ -65,11 +66,15 @@ def _read(row) -> ResourceShareRead:  # type: ignore[no-untyped-def]
 
 
 def _usernames(session: Session, project_id: int) -> list[str]:
+    """The members to grant or revoke for, read with shared locks (called after the
+    project locks): a plain read would return the transaction's MariaDB snapshot, taken at
+    the authorization before those locks, and miss a member added since."""
     return sorted(
         session.scalars(
             select(User.username)
             .join(Membership, Membership.user_id == User.id)
             .where(Membership.project_id == project_id)
+            .with_for_update(read=True)
         )
     )
 
@@ -84,6 +89,23 @@ def _owned(session: Session, access: ProjectAccess, kind: ShareKind, resource: s
     if topic is None:
         raise NotFound(f"topic '{resource}' not found in project '{access.project}'")
     return topic
+
+
+def _locked(session: Session, found: ResourceShare) -> ResourceShare | None:
+    """The share again, under locks taken in the order deletions take them (owner project,
+    target project, topic, share); None if a deletion committed first. An accept racing
+    the deletion of the topic or either project thus completes before it (and the deletion
+    then revokes what it granted) or finds nothing to grant. The callers' reads before this
+    (plain) fix MariaDB's snapshot early; every read after it is a locking read (the share
+    with populate_existing, the members in `_usernames`), so none of them is stale."""
+    project_service.lock(session, found.owner_project_id)
+    project_service.lock(session, found.target_project_id)
+    if found.topic_id is not None:
+        topic = select(Topic.id).where(Topic.id == found.topic_id).with_for_update(read=True)
+        if session.scalar(topic) is None:
+            return None
+    query = select(ResourceShare).where(ResourceShare.id == found.id).with_for_update()
+    return session.scalar(query.execution_options(populate_existing=True))
 
 
 def _apply(
@@ -123,6 +145,9 @@ def offer(
     resource: str,
     data: ShareCreate,
 ) -> ResourceShareRead:
+    """No project lock: an offer grants nothing, and the INSERT's foreign-key checks read
+    the latest owner, topic and target rows, so a racing deletion either comes after it
+    (and cascades it away) or makes it fail."""
     with rt.sessions() as session:
         access = member_access(session, project=project, user=user)
         authz.require(access, Action.SHARE)
@@ -179,9 +204,9 @@ def unshare(
                 Target.c.name == target,
             )
         ).first()
-        if row is None:
+        share = _locked(session, row[0]) if row is not None else None
+        if share is None:
             raise NotFound(f"{_label(kind, resource)} is not shared with '{target}'")
-        share = row[0]
         users = _usernames(session, share.target_project_id)
         accepted = share.status == ShareStatus.ACCEPTED
         session.delete(share)
@@ -229,9 +254,9 @@ def respond(
                 ResourceShare.target_project_id == access.project_id,
             )
         ).first()
-        if row is None:
+        share = _locked(session, row[0]) if row is not None else None
+        if share is None:
             raise NotFound(f"no offer of {_label(kind, resource)} of '{owner}' to '{project}'")
-        share = row[0]
         if not accept:
             users = _usernames(session, access.project_id)
             accepted = share.status == ShareStatus.ACCEPTED

@@ -2,8 +2,9 @@
 
 A share is one row: the target project's members reach the owner's bytes through it.
 Deleting either project or the dataset deletes the row (FK cascade), so no share dangles.
-Accepting grants the target project's group on the dataset in storage (an HDFS ACL) and
-unsharing an accepted share revokes it, in a saga with the DB commit.
+Accepting grants the target project's group on the dataset in storage (an HDFS ACL); every
+way an accepted share ends (the owner unshares, the target rejects it or leaves it as
+`owner::dataset`, either project is deleted) revokes it, in a saga with the DB commit.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.datasets.service import SHARED_SEPARATOR, member_access
 from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
+from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.saga import Saga
@@ -67,6 +69,9 @@ def _own_dataset(session: Session, access: ProjectAccess, dataset: str) -> Datas
 
 
 def offer(rt: Runtime, *, user: User, project: str, dataset: str, data: ShareCreate) -> ShareRead:
+    """No project lock and no read after one: an offer grants nothing, and the INSERT's
+    foreign-key checks read (and lock) the latest dataset and target rows, so an offer
+    racing a deletion either commits first (and goes with the cascade) or fails."""
     with rt.sessions() as session:
         access = member_access(session, project=project, user=user)
         authz.require(access, Action.SHARE)
@@ -109,11 +114,21 @@ def unshare(rt: Runtime, *, user: User, project: str, dataset: str, target: str)
         access = member_access(session, project=project, user=user)
         authz.require(access, Action.SHARE)
         own = _own_dataset(session, access, dataset)
-        share = session.scalar(
-            select(DatasetShare)
+        found = session.execute(
+            select(DatasetShare.id, DatasetShare.target_project_id)
             .join(Target, Target.c.id == DatasetShare.target_project_id)
             .where(DatasetShare.dataset_id == own.id, Target.c.name == target)
-        )
+        ).first()
+        share = None
+        if found is not None:
+            # the reads above fixed MariaDB's snapshot; what decides below is read with
+            # locks (the dataset, the share loaded fresh), so it is the latest committed
+            project_service.lock(session, access.project_id)
+            project_service.lock(session, found.target_project_id)
+            if _lock_dataset(session, own.id):
+                share = session.scalar(
+                    select(DatasetShare).where(DatasetShare.id == found.id).with_for_update()
+                )
         if share is None:
             raise NotFound(f"'{dataset}' is not shared with '{target}'")
         accepted = share.status == ShareStatus.ACCEPTED
@@ -160,29 +175,65 @@ def _offer_for(session: Session, access: ProjectAccess, ref: str) -> DatasetShar
 
 
 def respond(rt: Runtime, *, user: User, project: str, ref: str, accept: bool) -> ShareRead | None:
-    """Accept an offer (it becomes usable as `owner::dataset`) or reject it (it is removed)."""
+    """Accept an offer (it becomes usable as `owner::dataset`) or reject it (it is removed;
+    rejecting an accepted share ends it, and its storage grant, like an unshare).
+
+    The rows are locked in the order deletions take them (owner project, target project,
+    dataset, share) and read again under the locks: an accept racing the deletion of the
+    dataset or of either project either completes before it (and the deletion then
+    revokes the grant) or finds the share gone (404), never grants for a deleted share."""
     with rt.sessions() as session:
         access = member_access(session, project=project, user=user)
         authz.require(access, Action.SHARE)
-        share = _offer_for(session, access, ref)
+        offered = _offer_for(session, access, ref)
+        dataset = session.get(Dataset, offered.dataset_id)
+        share = None
+        if dataset is not None:
+            project_service.lock(session, dataset.project_id)
+            project_service.lock(session, access.project_id)
+            if _lock_dataset(session, dataset.id):
+                share = session.scalar(
+                    select(DatasetShare)
+                    .where(DatasetShare.id == offered.id)
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+        if share is None:
+            raise NotFound(f"no offer of '{ref}' to project '{access.project}'")
         if share.status == ShareStatus.ACCEPTED and accept:
             raise Conflict(f"'{ref}' is already accepted")
+        # a plain read (the snapshot from before the locks), but only of names, which never
+        # change, of rows the snapshot holds (found above); status and permission come from
+        # the locked share, read again with populate_existing
+        row = session.execute(_query().where(DatasetShare.id == share.id)).one()
+        _share, dataset_name, owner, target = row
+        writable = share.permission == Permission.EDITABLE
         if not accept:
+            accepted = share.status == ShareStatus.ACCEPTED
             session.delete(share)
-            session.commit()
+            session.flush()
+            with Saga("reject share") as saga:
+                if accepted:
+                    backend_steps.unshare_dataset(
+                        saga,
+                        rt,
+                        owner=owner,
+                        dataset=dataset_name,
+                        target=target,
+                        writable=writable,
+                    )
+                session.commit()
             return None
         share.status = ShareStatus.ACCEPTED
         session.flush()
-        row = session.execute(_query().where(DatasetShare.id == share.id)).one()
-        _share, dataset, owner, target = row
         with Saga("accept share") as saga:
             backend_steps.share_dataset(
-                saga,
-                rt,
-                owner=owner,
-                dataset=dataset,
-                target=target,
-                writable=share.permission == Permission.EDITABLE,
+                saga, rt, owner=owner, dataset=dataset_name, target=target, writable=writable
             )
             session.commit()
         return _read(row)
+
+
+def _lock_dataset(session: Session, dataset_id: int) -> bool:
+    query = select(Dataset.id).where(Dataset.id == dataset_id).with_for_update(read=True)
+    return session.scalar(query) is not None

@@ -4,8 +4,9 @@ the project's max-topics quota is checked in the DB (the backend re-checks as a 
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from hopsworks_api.authz import Action
+from hopsworks_api.authz import Action, ProjectAccess
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import NotFound, PayloadTooLarge
 from hopsworks_api.projects import service as project_service
@@ -27,16 +28,41 @@ def list_topics(rt: Runtime, *, user: User, project: str) -> list[TopicRead]:
         return [TopicRead.model_validate(row) for row in rows]
 
 
+def _locked_access(rt: Runtime, session: Session, *, user: User, project: str) -> ProjectAccess:
+    """Authorize in a read-only transaction, then make the project's shared lock (by that
+    id) the write transaction's first statement and authorize again: 404 if the project was
+    deleted meanwhile. The same shape as members.service: MariaDB's snapshot starts at a
+    transaction's first plain read, so reading first would fix it before the lock's wait."""
+    with rt.read_sessions() as read:
+        project_id = project_service.authorize(
+            read, project=project, user=user, action=Action.MANAGE_DATASETS
+        ).project_id
+    if not project_service.lock(session, project_id):
+        raise NotFound(f"project '{project}' not found")
+    access = project_service.authorize(
+        session, project=project, user=user, action=Action.MANAGE_DATASETS
+    )
+    if access.project_id != project_id:  # cannot be while its row is locked; be sure
+        raise NotFound(f"project '{project}' not found")
+    return access
+
+
 def create(rt: Runtime, *, user: User, project: str, data: TopicCreate) -> TopicRead:
     with rt.sessions() as session:
-        access = project_service.authorize(
-            session, project=project, user=user, action=Action.MANAGE_DATASETS
-        )
+        # the project's lock first (see projects.service.lock): a deletion of the project
+        # then waits for this creation, whose topic it deletes, or this finds it gone
+        access = _locked_access(rt, session, user=user, project=project)
         quota = session.get(ProjectQuota, access.project_id, with_for_update=True)
         limit = quota.kafka_topics_limit if quota else None
+        # a locking read: creations of the project's topics are serialised by the quota
+        # row's lock, but a plain count would read this transaction's snapshot, taken before
+        # that lock's wait, and miss a topic the creation it waited for has just committed
         held = (
             session.scalar(
-                select(func.count()).select_from(Topic).where(Topic.project_id == access.project_id)
+                select(func.count())
+                .select_from(Topic)
+                .where(Topic.project_id == access.project_id)
+                .with_for_update(read=True)
             )
             or 0
         )
@@ -71,11 +97,13 @@ def create(rt: Runtime, *, user: User, project: str, data: TopicCreate) -> Topic
 def delete(rt: Runtime, *, user: User, project: str, topic: str) -> None:
     """The broker's topic goes first; if that fails the row stays and the API says so."""
     with rt.sessions() as session:
-        access = project_service.authorize(
-            session, project=project, user=user, action=Action.MANAGE_DATASETS
-        )
+        access = _locked_access(rt, session, user=user, project=project)
+        # locked, so a concurrent deletion of the topic (or its project) that committed
+        # first is seen: 404, not a DELETE that finds no row
         row = session.scalar(
-            select(Topic).where(Topic.project_id == access.project_id, Topic.name == topic)
+            select(Topic)
+            .where(Topic.project_id == access.project_id, Topic.name == topic)
+            .with_for_update()
         )
         if row is None:
             raise NotFound(f"topic '{topic}' not found in project '{project}'")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
@@ -72,6 +73,15 @@ class AppUsage:
     container of 2 vcores running 10 s adds 20 to `vcore_seconds`. `state` is the system's
     own word (YARN: NEW, NEW_SAVING, SUBMITTED, ACCEPTED, RUNNING, FINISHED, FAILED,
     KILLED); `finished` is True once the values can no longer grow.
+
+    `started_at` is when the application was submitted (YARN's `startedTime`, naive UTC
+    like the DB's timestamps). Compute systems key applications by queue, i.e. by project
+    *name*, and keep finished ones for a while: an application started before the project
+    that now has the name was created belongs to an earlier project of that name, and the
+    service never charges it to the new one (`quotas.accounting`). `None` only for
+    applications recorded by an earlier version of the embedded backend, which kept no
+    start time (its state of a project goes with the project, so they are the current
+    project's).
     """
 
     app_id: str
@@ -81,6 +91,23 @@ class AppUsage:
     memory_mb_seconds: int
     state: str
     finished: bool
+    started_at: datetime | None
+
+
+EPOCH = datetime(1970, 1, 1)
+
+
+def from_epoch_ms(milliseconds: int) -> datetime:
+    """Milliseconds since the Unix epoch (YARN's timestamps) as naive UTC, exactly (no
+    float rounding: the comparison with a project's `created_at` is to the millisecond)."""
+    return EPOCH + timedelta(milliseconds=milliseconds)
+
+
+def to_epoch_ms(moment: datetime) -> int:
+    """Naive UTC (or aware) as milliseconds since the Unix epoch, rounded down."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 class ComputeBackend(Protocol):
@@ -119,7 +146,9 @@ class ComputeBackend(Protocol):
         restarts), and with them the part of their usage not yet seen: the caller must poll
         more often than applications are forgotten. A project without a queue, or whose
         applications were all forgotten, has an empty list (finished applications outlive
-        a deleted queue, so this is no `NotFound`).
+        a deleted queue, so this is no `NotFound`). The queue is named after the project,
+        so the list can hold applications of an earlier, deleted project of the same name:
+        each carries its `started_at` so the caller can tell them apart.
         """
         ...
 

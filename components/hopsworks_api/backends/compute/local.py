@@ -29,6 +29,7 @@ Layout (``state_dir``):
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ from hopsworks_api.backends.compute.base import (
     check_quota,
     check_shares,
     format_percent,
+    from_epoch_ms,
+    to_epoch_ms,
 )
 from hopsworks_api.backends.compute.jsonstate import (
     ProjectDocuments,
@@ -251,12 +254,21 @@ class LocalCompute:
         gpu_seconds: int = 0,
         memory_mb_seconds: int = 0,
         state: str = "RUNNING",
+        started_at: datetime | None = None,
     ) -> None:
         """What local jobs report as they run (cumulative, like YARN's counters). A new
-        application is refused while the queue is stopped, as YARN refuses it."""
+        application is refused while the queue is stopped, as YARN refuses it.
+
+        `started_at` (naive or aware UTC) is when the job was submitted; without it the
+        first report is taken as the submission. It is kept from the first report on, as
+        YARN keeps `startedTime`, so that a job that began under an earlier project of this
+        name and reports late is never charged to the project that has the name now."""
         check_project(project)
         if state not in APP_STATES:
             raise BadRequest(f"unknown application state '{state}'")
+        if started_at is not None and not isinstance(started_at, datetime):
+            raise BadRequest("started_at must be a datetime")
+        started_ms = to_epoch_ms(started_at or datetime.now(UTC))
         with self.documents.transaction() as tx:
             entry = tx.get(project)
             if entry is None:
@@ -267,11 +279,15 @@ class LocalCompute:
                     f"the queue of project '{project}' is stopped: no new work is admitted",
                     code="compute_queue_stopped",
                 )
+            known = apps.get(app_id) or {}
             apps[app_id] = {
                 "vcore_seconds": int(vcore_seconds),
                 "gpu_seconds": int(gpu_seconds),
                 "memory_mb_seconds": int(memory_mb_seconds),
                 "state": state,
+                # ms since the epoch, as YARN reports it; documents of earlier versions
+                # have none for their applications (`AppUsage.started_at` None).
+                "started_ms": known.get("started_ms") if known else started_ms,
             }
 
     def application_usage(self, project: str) -> list[AppUsage]:
@@ -286,6 +302,9 @@ class LocalCompute:
                 memory_mb_seconds=app["memory_mb_seconds"],
                 state=app["state"],
                 finished=app["state"] in FINISHED_STATES,
+                started_at=(
+                    from_epoch_ms(app["started_ms"]) if app.get("started_ms") is not None else None
+                ),
             )
             for app_id, app in sorted(entry.get("applications", {}).items())
         ]

@@ -71,6 +71,7 @@ import re
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -85,6 +86,7 @@ from hopsworks_api.backends.compute.base import (
     check_quota,
     check_shares,
     format_percent,
+    from_epoch_ms,
 )
 from hopsworks_api.backends.compute.http import make_client, send, snippet
 from hopsworks_api.backends.errors import BackendUnavailable
@@ -221,6 +223,26 @@ def _seconds(value: Any, what: str) -> int:
             raise ValueError(f"{what}={value!r} is not a number")
         number = int(text)
     return max(number, 0)
+
+
+def started_at(value: Any) -> datetime:
+    """`startedTime` (ms since the epoch, when the RM accepted the submission) as naive UTC.
+
+    Every application the RM lists has one (Cluster Applications API, since Hadoop 2.x);
+    without it the application could not be told apart from one of an earlier project of
+    the same name, so an answer without it is unreadable rather than guessed at."""
+    if isinstance(value, bool) or value is None or value == "":
+        raise ValueError("startedTime is missing")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or value <= 0:
+        raise ValueError(f"startedTime={value!r} is not a time")
+    try:
+        return from_epoch_ms(value)
+    except OverflowError as exc:
+        raise ValueError(f"startedTime={value!r} is out of range") from exc
 
 
 def resource_seconds(raw: Any) -> dict[str, int]:
@@ -655,6 +677,7 @@ class YarnCompute:
                         memory_mb_seconds=_seconds(memory, "memorySeconds"),
                         state=state,
                         finished=state in FINISHED_STATES,
+                        started_at=started_at(app.get("startedTime")),
                     )
                 )
             except ValueError as exc:

@@ -27,10 +27,20 @@ class PendingWrite(Protocol):
     """A file being uploaded: invisible until `commit`, gone without trace after `abort`."""
 
     written: int
+    token: str
+    """Names the temporary file, so `StorageBackend.discard_upload` can remove it after the
+    process that wrote it died."""
 
     def write(self, chunk: bytes) -> None: ...
+    def seal(self) -> None:
+        """Finish storing the bytes (nothing is visible yet); what is left for `commit` is
+        one short publish step, which callers run under the locks that order it against a
+        deletion of the dataset."""
+        ...
+
     def commit(self) -> int | None:
-        """Publish the file atomically; return the size of the file it replaced, if any."""
+        """Publish the file atomically; return the size of the file it replaced, if any.
+        Refuses (404) if the dataset directory is no longer the one the upload began in."""
         ...
 
     def abort(self) -> None: ...
@@ -53,7 +63,16 @@ class StorageBackend(Protocol):
     def open_read(
         self, project: str, dataset: str, path: tuple[str, ...], chunk_size: int = ...
     ) -> Iterator[bytes]: ...
-    def begin_write(self, project: str, dataset: str, path: tuple[str, ...]) -> PendingWrite: ...
+    def begin_write(
+        self, project: str, dataset: str, path: tuple[str, ...], token: str | None = None
+    ) -> PendingWrite:
+        """`token` (32 hex digits, default: a new one) names the temporary file."""
+        ...
+
+    def discard_upload(self, project: str, dataset: str, token: str) -> None:
+        """Remove the temporary file of an upload that will never finish; no-op if gone."""
+        ...
+
     def delete_path(self, project: str, dataset: str, path: tuple[str, ...]) -> tuple[int, int]:
         """Delete a file or directory tree; return the (bytes, files) it held."""
         ...

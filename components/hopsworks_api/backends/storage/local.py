@@ -1,7 +1,10 @@
 """Datasets as directories on the local filesystem: `<root>/Projects/<project>/<dataset>`.
 
 Uploads go to `<root>/.uploads/` (same filesystem) and are renamed into place on commit,
-so a reader never sees half a file and a failed upload leaves nothing behind.
+so a reader never sees half a file and a failed upload leaves nothing behind. A dataset
+directory carries a random id (`.hops-dataset-id`, made on its first upload); an upload
+publishes only into the directory with the id it began with, never into a dataset deleted
+meanwhile, nor one re-created under the same name, nor re-creates a deleted one.
 
 Share grants are kept the way HDFS keeps ACLs, on the dataset itself: a `.hops-acl.json`
 file inside the dataset directory, so a grant moves with its dataset to the trash and comes
@@ -27,6 +30,9 @@ from hopsworks_api.backends.storage.base import RESERVED_PREFIX, EntryInfo
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 
 ACL_FILE = f"{RESERVED_PREFIX}acl.json"
+UPLOAD_PREFIX = f"{RESERVED_PREFIX}upload-"
+MARKER_FILE = f"{RESERVED_PREFIX}dataset-id"
+TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
 GROUP_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -37,20 +43,32 @@ class Trashed:
 
 
 class LocalPendingWrite:
-    def __init__(self, temp: Path, target: Path, dataset_dir: Path) -> None:
+    def __init__(
+        self, temp: Path, target: Path, dataset_dir: Path, token: str, identity: str
+    ) -> None:
         self._temp = temp
         self._target = target
         self._dataset_dir = dataset_dir
-        self._handle = open(temp, "xb")  # noqa: SIM115 - closed in commit/abort
+        # the dataset directory this upload began in: a directory re-created under the same
+        # name later is another dataset (another marker), and the upload must not land there
+        self._dataset_identity = identity
+        self._handle = open(temp, "xb")  # noqa: SIM115 - closed in seal/abort
+        self.token = token
         self.written = 0
 
     def write(self, chunk: bytes) -> None:
         self._handle.write(chunk)
         self.written += len(chunk)
 
+    def seal(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+
     def commit(self) -> int | None:
-        self._handle.close()
+        self.seal()
         try:
+            if _identity(self._dataset_dir) != self._dataset_identity:
+                raise NotFound("the dataset was deleted while the upload was in flight")
             _make_parents(self._dataset_dir, self._target)
             if self._target.is_dir():
                 raise Conflict("a directory already exists at that path")
@@ -62,12 +80,29 @@ class LocalPendingWrite:
             raise
 
     def abort(self) -> None:
-        if not self._handle.closed:
-            self._handle.close()
+        self.seal()
         self._temp.unlink(missing_ok=True)
 
 
+def _identity(dataset_dir: Path) -> str | None:
+    """The dataset directory's marker (see `LocalStorage._mark`); None if it is gone."""
+    try:
+        return (dataset_dir / MARKER_FILE).read_text("ascii")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _check_token(token: str) -> str:
+    """Upload tokens name files: only the service's own uuid4 hex is accepted."""
+    if not TOKEN_RE.match(token):
+        raise BadRequest("invalid upload token")
+    return token
+
+
 def _make_parents(dataset_dir: Path, target: Path) -> None:
+    """Create the directories between the dataset and the file, never the dataset itself."""
+    if not dataset_dir.is_dir():
+        raise NotFound("the dataset has no storage")
     parent = target.parent
     if parent == dataset_dir:
         return
@@ -177,13 +212,41 @@ class LocalStorage:
 
         return chunks()
 
-    def begin_write(self, project: str, dataset: str, path: tuple[str, ...]) -> LocalPendingWrite:
+    def begin_write(
+        self, project: str, dataset: str, path: tuple[str, ...], token: str | None = None
+    ) -> LocalPendingWrite:
         dataset_dir = self._dataset_dir(project, dataset)
         target = self._resolve(project, dataset, path)
         if not dataset_dir.is_dir():
             raise NotFound(f"dataset '{dataset}' has no storage")
-        temp = self.uploads_dir / f".hops-upload-{uuid.uuid4().hex}"
-        return LocalPendingWrite(temp, target, dataset_dir)
+        token = _check_token(token or uuid.uuid4().hex)
+        identity = self._mark(dataset_dir)
+        return LocalPendingWrite(self._upload_path(token), target, dataset_dir, token, identity)
+
+    def _mark(self, dataset_dir: Path) -> str:
+        """A random id kept in the dataset directory, made on its first upload: inode
+        numbers are reused at once on Linux, so only this tells a dataset re-created under
+        the same name from the one an upload began in. Linked into place, so concurrent
+        first uploads agree on one value."""
+        existing = _identity(dataset_dir)
+        if existing is not None:
+            return existing
+        value = uuid.uuid4().hex
+        temp = self.uploads_dir / f"{RESERVED_PREFIX}marker-{value}"
+        temp.write_text(value, "ascii")
+        try:
+            os.link(temp, dataset_dir / MARKER_FILE)
+        except FileExistsError:
+            value = _identity(dataset_dir) or value
+        finally:
+            temp.unlink(missing_ok=True)
+        return value
+
+    def _upload_path(self, token: str) -> Path:
+        return self.uploads_dir / f"{UPLOAD_PREFIX}{_check_token(token)}"
+
+    def discard_upload(self, project: str, dataset: str, token: str) -> None:
+        self._upload_path(token).unlink(missing_ok=True)
 
     def delete_path(self, project: str, dataset: str, path: tuple[str, ...]) -> tuple[int, int]:
         target = self._resolve(project, dataset, path)

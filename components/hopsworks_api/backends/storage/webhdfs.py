@@ -518,7 +518,9 @@ class WebHdfsStorage:
             raise map_error(response, "OPEN")
         return _Download(response, chunk_size)
 
-    def begin_write(self, project: str, dataset: str, path: tuple[str, ...]) -> WebHdfsPendingWrite:
+    def begin_write(
+        self, project: str, dataset: str, path: tuple[str, ...], token: str | None = None
+    ) -> WebHdfsPendingWrite:
         """Step 1 of CREATE ("Create and Write to a File") now; the data streams to the
         DataNode as the caller writes, so a refusal surfaces on the first writes."""
         dataset_dir = self._dataset_path(project, dataset)
@@ -526,11 +528,28 @@ class WebHdfsStorage:
         status = self._status(dataset_dir)
         if status is None or status.get("type") != "DIRECTORY":
             raise NotFound(f"dataset '{dataset}' has no storage")
-        temp = f"{dataset_dir}/{UPLOAD_PREFIX}{uuid.uuid4().hex}"
+        token = _check_token(token or uuid.uuid4().hex)
+        temp = f"{dataset_dir}/{UPLOAD_PREFIX}{token}"
         params = {"overwrite": "false", "permission": self.file_permission, "noredirect": "true"}
         first = self._send("PUT", temp, "CREATE", params, ok=(200, 307))
         location = self._datanode_location(first, "CREATE")
-        return WebHdfsPendingWrite(self, project, dataset_dir, temp, target, path, location)
+        writer = WebHdfsPendingWrite(self, project, dataset_dir, temp, target, path, location)
+        writer.token = token
+        writer.dataset_file_id = status.get("fileId")
+        return writer
+
+    def discard_upload(self, project: str, dataset: str, token: str) -> None:
+        """Remove the temporary file of an upload that will never finish (its process died)."""
+        temp = f"{self._dataset_path(project, dataset)}/{UPLOAD_PREFIX}{_check_token(token)}"
+        self._delete_quietly(temp)
+
+    def _same_dataset(self, dataset_dir: str, file_id: object) -> bool:
+        """Whether the dataset directory is still the one an upload began in: HDFS inode ids
+        (`fileId`) are never reused, so a dataset re-created under the name is told apart."""
+        status = self._status(dataset_dir)
+        if status is None or status.get("type") != "DIRECTORY":
+            return False
+        return file_id is None or status.get("fileId") in (None, file_id)
 
     def _publish(
         self, temp: str, target: str, dataset_dir: str, path: tuple[str, ...]
@@ -781,6 +800,13 @@ class WebHdfsStorage:
         )
 
 
+def _check_token(token: str) -> str:
+    """Upload tokens name files: only the service's own uuid4 hex is accepted."""
+    if not re.fullmatch(r"[0-9a-f]{32}", token):
+        raise BadRequest("invalid upload token")
+    return token
+
+
 def _check_principal(name: str) -> None:
     if not _ACL_NAME.fullmatch(name):
         raise BadRequest(f"invalid HDFS user or group name '{name}'")
@@ -870,6 +896,8 @@ class WebHdfsPendingWrite:
         self._response: httpx.Response | None = None
         self._state = "open"
         self.written = 0
+        self.token = ""
+        self.dataset_file_id: object = None
 
     # -- the DataNode request, in its own thread ----------------------------------------
     def _body(self) -> Iterator[bytes]:
@@ -939,7 +967,11 @@ class WebHdfsPendingWrite:
         self._hand_over(bytes(chunk))
         self.written += len(chunk)
 
-    def commit(self) -> int | None:
+    def seal(self) -> None:
+        """End the DataNode write and wait for its confirmation: what `commit` then does is
+        only the rename, short enough to run while the caller holds its locks."""
+        if self._state == "sealed":
+            return
         if self._state != "open":
             raise RuntimeError("this upload is already finished")
         self._state = "committing"
@@ -953,6 +985,18 @@ class WebHdfsPendingWrite:
             error = self._outcome_error()
             if error is not None:
                 raise error
+        except BaseException:
+            self._cleanup()
+            self._state = "done"
+            raise
+        self._state = "sealed"
+
+    def commit(self) -> int | None:
+        self.seal()
+        self._state = "committing"
+        try:
+            if not self._storage._same_dataset(self._dataset_dir, self.dataset_file_id):
+                raise NotFound("the dataset was deleted while the upload was in flight")
             return self._storage._publish(self._temp, self._target, self._dataset_dir, self._path)
         except BaseException:
             self._cleanup()
