@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
-from hopsworks_api.backends import steps as backend_steps
 from hopsworks_api.datasets.models import (
     DEFAULT_DATASETS,
     Dataset,
@@ -29,6 +28,7 @@ from hopsworks_api.projects.models import Project
 from hopsworks_api.quotas import service as quota_service
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.saga import Saga, commit_deletion
+from hopsworks_api.sharing.ending import end_dataset_share
 from hopsworks_api.sharing.models import DatasetShare, Permission, ShareStatus
 from hopsworks_api.users.models import User
 
@@ -231,18 +231,6 @@ def _leave_share(rt: Runtime, session: Session, access: ProjectAccess, ref: Data
     )
     if share is None:
         raise NotFound(f"dataset '{ref.owner_project}{SHARED_SEPARATOR}{ref.name}' not found")
-    accepted = share.status == ShareStatus.ACCEPTED
-    writable = share.permission == Permission.EDITABLE
-    session.delete(share)
-    session.flush()
-    with Saga("leave share") as saga:
-        if accepted:
-            backend_steps.unshare_dataset(
-                saga,
-                rt,
-                owner=ref.owner_project,
-                dataset=ref.name,
-                target=access.project,
-                writable=writable,
-            )
-        session.commit()
+    end_dataset_share(
+        rt, session, share, owner=ref.owner_project, dataset=ref.name, target=access.project
+    )

@@ -23,6 +23,7 @@ from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.saga import Saga
+from hopsworks_api.sharing.ending import end_dataset_share
 from hopsworks_api.sharing.models import (
     DatasetShare,
     Permission,
@@ -131,16 +132,7 @@ def unshare(rt: Runtime, *, user: User, project: str, dataset: str, target: str)
                 )
         if share is None:
             raise NotFound(f"'{dataset}' is not shared with '{target}'")
-        accepted = share.status == ShareStatus.ACCEPTED
-        writable = share.permission == Permission.EDITABLE
-        session.delete(share)
-        session.flush()
-        with Saga("unshare dataset") as saga:
-            if accepted:
-                backend_steps.unshare_dataset(
-                    saga, rt, owner=project, dataset=dataset, target=target, writable=writable
-                )
-            session.commit()
+        end_dataset_share(rt, session, share, owner=project, dataset=dataset, target=target)
 
 
 def shared_with(rt: Runtime, *, user: User, project: str) -> list[ShareRead]:
@@ -209,20 +201,7 @@ def respond(rt: Runtime, *, user: User, project: str, ref: str, accept: bool) ->
         _share, dataset_name, owner, target = row
         writable = share.permission == Permission.EDITABLE
         if not accept:
-            accepted = share.status == ShareStatus.ACCEPTED
-            session.delete(share)
-            session.flush()
-            with Saga("reject share") as saga:
-                if accepted:
-                    backend_steps.unshare_dataset(
-                        saga,
-                        rt,
-                        owner=owner,
-                        dataset=dataset_name,
-                        target=target,
-                        writable=writable,
-                    )
-                session.commit()
+            end_dataset_share(rt, session, share, owner=owner, dataset=dataset_name, target=target)
             return None
         share.status = ShareStatus.ACCEPTED
         session.flush()
