@@ -15,32 +15,21 @@ from sqlalchemy import text
 from hopsworks_api.datasets import files
 from hopsworks_api.db.base import utcnow
 from hopsworks_api.users.models import User
+from tests.api.test_quotas import set_quota, usage
 from tests.support.api import Api
 from tests.support.settings import test_settings
 
 P = "/api/projects"
 Q = f"{P}/demo/quotas"
 MiB = 1024 * 1024
-IDLE = 5.0
-"""The server's idle timeout here. The stalled-upload test waits for the server's 408, and
-checks that the quota is held before it: that check must come within IDLE of the last
-byte sent, so IDLE is generous for a loaded machine."""
+IDLE = 2.0
+"""The server's idle timeout here: the stalled-upload test waits this long for the 408."""
 WAIT = 60
 
 
 @pytest.fixture
 def settings(tmp_path, db_url):
     return test_settings(tmp_path / "data", db_url, upload_idle_timeout_seconds=IDLE)
-
-
-def set_quota(api: Api, **limits) -> None:
-    reply = api.call("admin", "PUT", Q, json=limits)
-    assert reply.status_code == 200, reply.text
-
-
-def usage(api: Api) -> tuple[int, int]:
-    q = api.call("owner", "GET", Q).json()
-    return q["storage_bytes"]["usage"], q["storage_files"]["usage"]
 
 
 def chunked(total: int, size: int = MiB):
@@ -79,24 +68,24 @@ def test_replacing_a_file_is_not_a_new_file(api: Api):
     assert usage(api) == (len(b"replaced") + 3, 2)
 
 
-def _started_uploads(monkeypatch, rt) -> threading.Event:
-    started = threading.Event()
-    real = rt.storage.begin_write
-
-    def begin_write(*args, **kwargs):
-        writer = real(*args, **kwargs)
-        started.set()
-        return writer
-
-    monkeypatch.setattr(rt.storage, "begin_write", begin_write)
-    return started
-
-
 def test_a_stalled_upload_is_answered_408_and_gives_its_quota_back(
     api: Api, app, live_server, settings, monkeypatch
 ):
     set_quota(api, storage_bytes=10 * MiB)
-    started = _started_uploads(monkeypatch, app.state.runtime)
+    rt = app.state.runtime
+    started, checked = threading.Event(), threading.Event()
+    real = rt.storage.begin_write
+
+    def begin_write(*args, **kwargs):
+        """Hold the stalled upload after it reserved its quota and before its idle clock
+        starts (the view reads the body only after this returns), until the test has seen
+        the quota held: no race with the timeout, however loaded the machine."""
+        writer = real(*args, **kwargs)
+        started.set()
+        assert checked.wait(WAIT)
+        return writer
+
+    monkeypatch.setattr(rt.storage, "begin_write", begin_write)
     address = urlsplit(live_server)
     request = (
         f"PUT {P}/demo/datasets/Logs/files/stalled.bin HTTP/1.1\r\n"
@@ -110,6 +99,7 @@ def test_a_stalled_upload_is_answered_408_and_gives_its_quota_back(
         monkeypatch.undo()
         # the whole quota is held by the stalled upload meanwhile
         blocked = api.upload("scientist", "demo", "Resources", "other.bin", b"x" * MiB)
+        checked.set()
         assert blocked.status_code == 413
         answer = b""
         while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
