@@ -64,19 +64,23 @@ def test_refusals_on_unknown_routes_and_any_method_are_audited(api: Api, app):
     api.client.post("/api/no-such-thing", json={})  # 404, unrouted, anonymous
     api.call("owner", "PATCH", "/api/projects")  # 405
     api.client.get("/api/projects/demo/members")  # 401 on a read
+    api.call("outsider", "GET", "/api/projects/demo/members")  # 404 on a read: a probe
     api.call("scientist", "DELETE", "/api/projects/demo")  # 403
+    api.call("owner", "GET", "/api/projects/demo/members")  # 200 metadata read: not audited
     with app.state.runtime.engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT action, status_code, outcome FROM audit_log ORDER BY id DESC LIMIT 4")
+            text("SELECT action, status_code, outcome FROM audit_log ORDER BY id DESC LIMIT 5")
         ).all()
     assert [tuple(r) for r in reversed(rows)] == [
         ("POST /api/no-such-thing", 404, "denied"),
         ("PATCH /api/projects", 405, "rejected"),
         ("member.list", 401, "denied"),
+        ("member.list", 404, "denied"),
         ("project.delete", 403, "denied"),
     ]
-    newest = feed(api, "demo")[:2]
+    newest = feed(api, "demo")[:3]
     assert [(i["status_code"], i["actor"]) for i in newest] == [
         (403, "scientist@example.org"),
+        (404, "outsider@example.org"),
         (401, "anonymous"),
     ]

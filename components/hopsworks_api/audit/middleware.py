@@ -2,7 +2,8 @@
 
 An ASGI middleware rather than calls sprinkled through the services: nothing that changes
 state or reads data can forget to be audited, and refusals (401/403/404/413) are recorded
-as faithfully as successes. It sits inside the body-size limit's answer (main.py wires it
+as faithfully as successes, whatever the method (an outsider probing project names
+with GETs leaves a trail of 404s). It sits inside the body-size limit's answer (main.py wires it
 outside `BodyLimit`), so a 413 is recorded too. Views may enrich the record through
 `request.state.audit`.
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AUDITED_READS = frozenset({"file.read", "project.activity", "credentials.read"})
-REFUSED_ANY_METHOD = frozenset({401, 403})
+REFUSED = 400  # every answer from here up is a refusal, audited whatever the method
 PROJECT_CREATE = "project.create"
 _PROJECT_PATH = re.compile(r"^/api/projects/([^/]+)(?:/|$)")
 _MAX_CREATE_REPLY = 64 * 1024
@@ -127,11 +128,7 @@ class AuditMiddleware:
     ) -> None:
         method = scope["method"]
         action = _route_name(scope)
-        if (
-            method not in MUTATING
-            and action not in AUDITED_READS
-            and status not in REFUSED_ANY_METHOD
-        ):
+        if method not in MUTATING and action not in AUDITED_READS and status < REFUSED:
             return
         params = scope.get("path_params") or {}
         target = context.target or "/".join(
