@@ -84,3 +84,22 @@ def test_refusals_on_unknown_routes_and_any_method_are_audited(api: Api, app):
         (404, "outsider@example.org"),
         (401, "anonymous"),
     ]
+
+
+def test_audited_reads_and_refused_reads_carry_the_projects_id(api: Api, app):
+    """Audited reads take the project's id before they run (found by their routes' paths);
+    other reads only when they end refused; successful metadata reads not at all."""
+    api.upload("owner", "demo", "Resources", "a.csv", b"1")
+    api.call("owner", "GET", "/api/projects/demo/datasets/Resources/files/a.csv")
+    api.call("owner", "GET", "/api/projects/demo/activity")
+    api.call("outsider", "GET", "/api/projects/demo/datasets")  # 404
+    with app.state.runtime.engine.connect() as conn:
+        demo = conn.execute(text("SELECT id FROM projects WHERE name = 'demo'")).scalar()
+        rows = conn.execute(
+            text("SELECT action, status_code, project_id FROM audit_log ORDER BY id DESC LIMIT 3")
+        ).all()
+    assert [tuple(r) for r in reversed(rows)] == [
+        ("file.read", 200, demo),
+        ("project.activity", 200, demo),
+        ("dataset.list", 404, demo),
+    ]

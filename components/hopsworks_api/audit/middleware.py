@@ -96,6 +96,21 @@ class AuditMiddleware:
         self.app = app
         self.runtime = runtime
         self.key = key
+        self._audited_reads: list[re.Pattern[str]] | None = None
+
+    def _surely_audited(self, scope: Scope) -> bool:
+        """Whether the request is audited whatever its answer, so its project's id must be
+        taken before it runs: mutations, and the audited reads (matched by the paths of
+        their routes: routing has not happened yet). Other reads are audited only when
+        refused, and skip the lookup unless they are."""
+        if scope["method"] in MUTATING:
+            return True
+        if self._audited_reads is None:
+            routes = getattr(scope.get("app"), "routes", [])
+            self._audited_reads = [
+                r.path_regex for r in routes if getattr(r, "name", None) in AUDITED_READS
+            ]
+        return any(pattern.match(scope["path"]) for pattern in self._audited_reads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,7 +118,8 @@ class AuditMiddleware:
             return
         context = AuditContext()
         scope.setdefault("state", {})["audit"] = context
-        project_id = await self._project_at_start(scope)
+        early = self._surely_audited(scope)
+        project_id = await self._project_of(scope) if early else None
         capture = StatusCapture(send)
         reply = _ReplyCapture(capture, scope)
         try:
@@ -111,9 +127,10 @@ class AuditMiddleware:
         finally:
             if _route_name(scope) == PROJECT_CREATE:
                 project_id = reply.project_id() if capture.status < 300 else None
-            await self._record(scope, context, capture.status, project_id)
+                early = True
+            await self._record(scope, context, capture.status, project_id, early)
 
-    async def _project_at_start(self, scope: Scope) -> int | None:
+    async def _project_of(self, scope: Scope) -> int | None:
         match = _PROJECT_PATH.match(scope["path"])
         if match is None:
             return None
@@ -124,12 +141,19 @@ class AuditMiddleware:
             return None
 
     async def _record(
-        self, scope: Scope, context: AuditContext, status: int, project_id: int | None
+        self,
+        scope: Scope,
+        context: AuditContext,
+        status: int,
+        project_id: int | None,
+        resolved: bool,
     ) -> None:
         method = scope["method"]
         action = _route_name(scope)
         if method not in MUTATING and action not in AUDITED_READS and status < REFUSED:
             return
+        if not resolved:  # a plain read that was refused: short, so its project is the same
+            project_id = await self._project_of(scope)
         params = scope.get("path_params") or {}
         target = context.target or "/".join(
             str(params[k])
