@@ -228,17 +228,10 @@ def refresh(rt: Runtime, *, refresh_token: str) -> Token:
         return token
 
 
-def logout(rt: Runtime, *, user: User, refresh_token: str | None) -> None:
+def logout(rt: Runtime, *, user: User) -> None:
     """End every token of the account: the access token in hand, any other access token,
-    and every refresh token (the presented one is revoked whatever else happens)."""
+    and every refresh token, the one a client may present included."""
     with rt.sessions() as session:
-        if refresh_token is not None:
-            digest = security.hash_refresh_token(refresh_token)
-            session.execute(
-                sql_delete(RefreshToken).where(
-                    RefreshToken.token_hash == digest, RefreshToken.user_id == user.id
-                )
-            )
         current = session.get(User, user.id)
         if current is not None:
             _end_sessions(session, current)

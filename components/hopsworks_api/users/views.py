@@ -81,8 +81,9 @@ def refresh(body: RefreshRequest, rt: RuntimeDep) -> Token:
 
 @auth_router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, name="user.logout")
 def logout(user: CurrentUser, rt: RuntimeDep, body: LogoutRequest | None = None) -> None:
-    """Ends every access and refresh token of the account."""
-    service.logout(rt, user=user, refresh_token=body.refresh_token if body else None)
+    """Ends every access and refresh token of the account. The body's refresh token is
+    accepted for clients that send it (RFC 7009 style); it ends with all the others."""
+    service.logout(rt, user=user)
 
 
 @auth_router.post(
