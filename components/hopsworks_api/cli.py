@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -85,6 +87,18 @@ def serve(
     )
 
 
+@contextmanager
+def _refusal_exits() -> Iterator[None]:
+    """A use case's refusal (AppError) is the admin command's message and exit code 1."""
+    from hopsworks_api.errors import AppError
+
+    try:
+        yield
+    except AppError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+
+
 @admin_app.command("create-user")
 def create_user(
     email: str,
@@ -103,7 +117,6 @@ def create_user(
     """Create an account (the first account is always an administrator)."""
     from pydantic import ValidationError
 
-    from hopsworks_api.errors import AppError
     from hopsworks_api.main import build_runtime
     from hopsworks_api.users import service
     from hopsworks_api.users.models import UserCreate
@@ -113,13 +126,11 @@ def create_user(
         data = UserCreate(
             email=email, password=password, first_name=first_name, last_name=last_name
         )
-        user = service.create(rt, data=data, is_admin=admin)
     except ValidationError as exc:
         console.print(f"[red]invalid input:[/] {exc.errors()[0]['msg']}")
         raise typer.Exit(2) from exc
-    except AppError as exc:
-        console.print(f"[red]{exc.message}[/]")
-        raise typer.Exit(1) from exc
+    with _refusal_exits():
+        user = service.create(rt, data=data, is_admin=admin)
     role = "platform admin" if user.is_admin else "user"
     console.print(f"created {role} {user.email} (username {user.username})")
 
@@ -216,32 +227,24 @@ def audit_checkpoint(
 @admin_app.command("delete-user")
 def delete_user(email: str, data_dir: DataDir = None, db: DbUrl = None) -> None:
     """Delete an account; its memberships go and its certificates are revoked."""
-    from hopsworks_api.errors import AppError
     from hopsworks_api.main import build_runtime
     from hopsworks_api.users import service
 
     rt = build_runtime(_settings(data_dir=data_dir, database_url=db))
-    try:
+    with _refusal_exits():
         service.delete(rt, email=email)
-    except AppError as exc:
-        console.print(f"[red]{exc.message}[/]")
-        raise typer.Exit(1) from exc
     console.print(f"deleted {email}; its certificates are revoked")
 
 
 @admin_app.command("approve")
 def approve_user(email: str, data_dir: DataDir = None, db: DbUrl = None) -> None:
     """Let an account registered under HOPS_REGISTRATION=approval sign in."""
-    from hopsworks_api.errors import AppError
     from hopsworks_api.main import build_runtime
     from hopsworks_api.users import service
 
     rt = build_runtime(_settings(data_dir=data_dir, database_url=db))
-    try:
+    with _refusal_exits():
         user = service.approve(rt, email=email)
-    except AppError as exc:
-        console.print(f"[red]{exc.message}[/]")
-        raise typer.Exit(1) from exc
     console.print(f"approved {user.email}: it may sign in now")
 
 
