@@ -179,15 +179,23 @@ def _locked_head(session: Session) -> AuditHead:
     return head
 
 
+def _require_key(head: AuditHead, key_id: str) -> None:
+    """An instance holding another key than the chain's would write unverifiable records."""
+    if head.key_id not in (None, key_id):
+        raise AuditKeyMismatch(
+            f"the audit chain is sealed under key {head.key_id}, this instance holds "
+            f"{key_id}: every instance must use the same HOPS_AUDIT_KEY (or audit.key)"
+        )
+
+
 def record(sessions: sessionmaker[Session], key: bytes, entry: AuditEntry) -> None:
     """Append one record; the head row is locked so the chain stays linear under load."""
     with sessions() as session:
         head = _locked_head(session)
-        if head.key_id != fingerprint(key):
-            raise AuditKeyMismatch(
-                f"the audit chain is sealed under key {head.key_id}, this instance holds "
-                f"{fingerprint(key)}: every instance must use the same HOPS_AUDIT_KEY"
-            )
+        key_id = fingerprint(key)
+        _require_key(head, key_id)
+        if head.key_id is None:
+            raise AuditKeyMismatch("the audit chain is not sealed yet: the service seals it")
         _append(session, head, key, entry)
         session.commit()
 
@@ -235,13 +243,9 @@ def seal(sessions: sessionmaker[Session], key: bytes) -> str | None:
     with sessions() as session:
         head = _locked_head(session)
         key_id = fingerprint(key)
+        _require_key(head, key_id)
         if head.key_id == key_id:
             return None
-        if head.key_id is not None:
-            raise AuditKeyMismatch(
-                f"the audit chain is sealed under key {head.key_id}, this instance holds "
-                f"{key_id}: every instance must use the same HOPS_AUDIT_KEY (or audit.key)"
-            )
         already = session.scalar(
             select(AuditRecord.id).where(AuditRecord.action == SEAL_ACTION).limit(1)
         )
