@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from starlette.types import Message, Send
+import re
+
+from fastapi.routing import iter_route_contexts
+from starlette.types import Message, Scope, Send
 
 
 class StatusCapture:
@@ -17,3 +20,25 @@ class StatusCapture:
         if message["type"] == "http.response.start":
             self.status = message["status"]
         await self._send(message)
+
+
+class NamedRoutes:
+    """Whether a request is for one of the named routes, told before routing has run (by
+    middlewares that act before it), from the app's own routes: a path is written once, in
+    its router, and never restated as a pattern here."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self._names = names
+        self._routes: list[tuple[re.Pattern[str], frozenset[str]]] | None = None
+
+    def match(self, scope: Scope) -> bool:
+        if self._routes is None:  # FastAPI keeps included routers nested: walk them
+            self._routes = [
+                (route.path_regex, frozenset(getattr(route, "methods", None) or ()))
+                for route in iter_route_contexts(getattr(scope.get("app"), "routes", []))
+                if getattr(route, "name", None) in self._names
+            ]
+        return any(
+            scope["method"] in methods and pattern.match(scope["path"])
+            for pattern, methods in self._routes
+        )

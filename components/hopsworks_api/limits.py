@@ -10,19 +10,13 @@ and are bounded by the project's quota instead.
 
 from __future__ import annotations
 
-import re
-
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hopsworks_api.asgi import NamedRoutes
 from hopsworks_api.errors import error_body
 
-# PUT /api/projects/{project}/datasets/{dataset}/files/{path}: the one streaming route.
-_UPLOAD = re.compile(r"^/api/projects/[^/]+/datasets/[^/]+/files/")
-
-
-def is_upload(scope: Scope) -> bool:
-    return scope["method"] == "PUT" and _UPLOAD.match(scope["path"]) is not None
+STREAMING_ROUTES = frozenset({"file.upload"})  # the routes bounded by quota instead
 
 
 class _LimitedExchange:
@@ -80,9 +74,10 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
+        self._streaming = NamedRoutes(STREAMING_ROUTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or is_upload(scope):
+        if scope["type"] != "http" or self._streaming.match(scope):
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length", b"")

@@ -103,3 +103,26 @@ def test_audited_reads_and_refused_reads_carry_the_projects_id(api: Api, app):
         ("project.activity", 200, demo),
         ("dataset.list", 404, demo),
     ]
+
+
+def test_named_routes_are_told_apart_before_routing(app):
+    """The middlewares that act before routing (audit's early project lookup, the body
+    limit's upload exemption) find their routes in the mounted app, nested routers too."""
+    from hopsworks_api.asgi import NamedRoutes
+    from hopsworks_api.audit.middleware import AUDITED_READS
+    from hopsworks_api.limits import STREAMING_ROUTES
+
+    def scope(method: str, path: str) -> dict:
+        return {"type": "http", "method": method, "path": path, "app": app}
+
+    files = "/api/projects/demo/datasets/Resources/files"
+    reads, uploads = NamedRoutes(AUDITED_READS), NamedRoutes(STREAMING_ROUTES)
+    assert reads.match(scope("GET", f"{files}/a/b.csv"))
+    assert reads.match(scope("GET", files))
+    assert reads.match(scope("GET", "/api/projects/demo/activity"))
+    assert reads.match(scope("GET", "/api/projects/demo/credentials"))
+    assert not reads.match(scope("GET", "/api/projects/demo/members"))
+    assert not reads.match(scope("GET", "/api/projects/demo/activityx"))
+    assert uploads.match(scope("PUT", f"{files}/a.csv"))
+    assert not uploads.match(scope("POST", f"{files}/a.csv"))
+    assert not uploads.match(scope("PUT", "/api/projects/demo"))

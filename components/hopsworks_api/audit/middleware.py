@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hopsworks_api.asgi import StatusCapture
+from hopsworks_api.asgi import NamedRoutes, StatusCapture
 from hopsworks_api.audit.service import AuditEntry, project_id_of, record
 from hopsworks_api.runtime import Runtime
 
@@ -96,21 +96,13 @@ class AuditMiddleware:
         self.app = app
         self.runtime = runtime
         self.key = key
-        self._audited_reads: list[re.Pattern[str]] | None = None
+        self._audited_reads = NamedRoutes(AUDITED_READS)
 
     def _surely_audited(self, scope: Scope) -> bool:
         """Whether the request is audited whatever its answer, so its project's id must be
-        taken before it runs: mutations, and the audited reads (matched by the paths of
-        their routes: routing has not happened yet). Other reads are audited only when
-        refused, and skip the lookup unless they are."""
-        if scope["method"] in MUTATING:
-            return True
-        if self._audited_reads is None:
-            routes = getattr(scope.get("app"), "routes", [])
-            self._audited_reads = [
-                r.path_regex for r in routes if getattr(r, "name", None) in AUDITED_READS
-            ]
-        return any(pattern.match(scope["path"]) for pattern in self._audited_reads)
+        taken before it runs: mutations, and the audited reads. Other reads are audited
+        only when refused, and skip the lookup unless they are."""
+        return scope["method"] in MUTATING or self._audited_reads.match(scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
