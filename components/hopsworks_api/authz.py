@@ -14,11 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from hopsworks_api.errors import Forbidden, NotFound
-
-
-class Role(StrEnum):
-    DATA_OWNER = "data_owner"
-    DATA_SCIENTIST = "data_scientist"
+from hopsworks_api.identity import Role, project_user
 
 
 class Action(StrEnum):
@@ -77,11 +73,6 @@ class ProjectAccess:
     @property
     def identity(self) -> str:
         return project_user(self.project, self.username)
-
-
-def project_user(project: str, username: str) -> str:
-    """The tenant identity `<project>__<user>` (CN, HDFS user, Kafka principal)."""
-    return f"{project}__{username}"
 
 
 def allowed(access: ProjectAccess, action: Action) -> bool:

@@ -70,7 +70,6 @@ def build_runtime(settings: Settings) -> Runtime:
         engine=engine,
         sessions=create_session_factory(engine),
         read_sessions=create_read_session_factory(engine),
-        storage=backends.storage,
         tokens=TokenCodec(load_jwt_secret(settings), settings.access_token_ttl_seconds),
         passwords=Passwords(
             time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from hopsworks_api.authz import Role, project_user
 from hopsworks_api.backends.errors import BackendUnavailable
 from hopsworks_api.backends.hive.base import (
     READ_ONLY,
@@ -33,6 +32,7 @@ from hopsworks_api.backends.kafka.base import (
 from hopsworks_api.backends.steps import certificate_pems, serving_quota
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.db.base import utcnow
+from hopsworks_api.identity import Role, project_user
 from hopsworks_api.members.models import Membership
 from hopsworks_api.pki.models import Certificate, CertKind, CertStatus
 from hopsworks_api.projects.models import Project

@@ -8,7 +8,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hopsworks_api.backends.registry import Backends
-from hopsworks_api.backends.storage import StorageBackend
 from hopsworks_api.clock import Clock, SystemClock
 from hopsworks_api.config import Settings
 from hopsworks_api.pki.ca import CertificateAuthority
@@ -21,7 +20,6 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
-    storage: StorageBackend
     tokens: TokenCodec
     passwords: Passwords
     ca: CertificateAuthority

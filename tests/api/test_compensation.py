@@ -25,7 +25,7 @@ def test_project_creation_failing_in_storage_leaves_nothing(
     api: Api, app, settings, monkeypatch, step
 ):
     before = {t: count(app, t) for t in ("projects", "memberships", "datasets", "certificates")}
-    monkeypatch.setattr(app.state.runtime.storage, step, fail)
+    monkeypatch.setattr(app.state.runtime.backends.storage, step, fail)
     reply = api.call("owner", "POST", "/api/projects", json={"name": "doomed"})
     assert reply.status_code == 503
     assert reply.json()["error"]["code"] == "storage_unavailable"
@@ -38,7 +38,7 @@ def test_project_creation_failing_in_storage_leaves_nothing(
 def test_project_creation_failing_at_commit_removes_its_directories(
     api: Api, app, settings, monkeypatch
 ):
-    storage = app.state.runtime.storage
+    storage = app.state.runtime.backends.storage
     real_commit, real_create = Session.commit, storage.create_dataset
     armed = {"on": False}
 
@@ -80,7 +80,7 @@ def test_dataset_deletion_failing_at_commit_restores_the_files(
 
 
 def test_upload_failing_in_storage_releases_its_reservation(api: Api, app, settings, monkeypatch):
-    monkeypatch.setattr(app.state.runtime.storage, "begin_write", fail)
+    monkeypatch.setattr(app.state.runtime.backends.storage, "begin_write", fail)
     reply = api.upload("owner", "demo", "Logs", "x.bin", b"x" * 1000)
     assert reply.status_code == 503
     monkeypatch.undo()

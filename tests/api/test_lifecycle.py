@@ -215,14 +215,14 @@ class Gate:
 def started_writes(monkeypatch, rt) -> threading.Event:
     """Set once an upload has reserved its quota and opened its temporary file."""
     started = threading.Event()
-    real = rt.storage.begin_write
+    real = rt.backends.storage.begin_write
 
     def begin_write(*args, **kwargs):
         writer = real(*args, **kwargs)
         started.set()
         return writer
 
-    monkeypatch.setattr(rt.storage, "begin_write", begin_write)
+    monkeypatch.setattr(rt.backends.storage, "begin_write", begin_write)
     return started
 
 
@@ -274,7 +274,7 @@ def test_an_upload_racing_a_deletion_fails_and_leaves_nothing(
     assert ok(api.call("owner", "GET", f"{P}/demo/datasets/raw/files")).json()["entries"] == []
     assert api.download("owner", "demo", "raw", "deep/dir/late.bin").status_code == 404
     assert not (settings.storage_root / "Projects/demo/raw/deep").exists()
-    assert usage(api, "demo") == rt.storage.usage("demo") == (0, 0)
+    assert usage(api, "demo") == rt.backends.storage.usage("demo") == (0, 0)
     assert uploads_left(settings) == [] and reservations(app) == 0
 
 
@@ -291,7 +291,7 @@ def test_a_download_racing_a_deletion_stops(api: Api, app, live_server, monkeypa
         who, url = "outsider", f"{live_server}{P}/partner/datasets/demo::raw/files/big.bin"
         end = f"{P}/demo/datasets/raw/shares/partner"
     first_sent, deleted = threading.Event(), threading.Event()
-    real = rt.storage.open_read
+    real = rt.backends.storage.open_read
 
     def open_read(*args, **kwargs):
         def chunks():
@@ -303,7 +303,7 @@ def test_a_download_racing_a_deletion_stops(api: Api, app, live_server, monkeypa
 
         return chunks()
 
-    monkeypatch.setattr(rt.storage, "open_read", open_read)
+    monkeypatch.setattr(rt.backends.storage, "open_read", open_read)
 
     def end_once_streaming() -> None:
         assert first_sent.wait(WAIT)

@@ -74,7 +74,7 @@ def test_a_stalled_upload_is_answered_408_and_gives_its_quota_back(
     set_quota(api, storage_bytes=10 * MiB)
     rt = app.state.runtime
     started, checked = threading.Event(), threading.Event()
-    real = rt.storage.begin_write
+    real = rt.backends.storage.begin_write
 
     def begin_write(*args, **kwargs):
         """Hold the stalled upload after it reserved its quota and before its idle clock
@@ -85,7 +85,7 @@ def test_a_stalled_upload_is_answered_408_and_gives_its_quota_back(
         assert checked.wait(WAIT)
         return writer
 
-    monkeypatch.setattr(rt.storage, "begin_write", begin_write)
+    monkeypatch.setattr(rt.backends.storage, "begin_write", begin_write)
     address = urlsplit(live_server)
     request = (
         f"PUT {P}/demo/datasets/Logs/files/stalled.bin HTTP/1.1\r\n"

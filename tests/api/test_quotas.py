@@ -131,7 +131,7 @@ def test_quota_counters_match_the_files_on_disk(api: Api, who, settings, app):
     for i in range(3):
         api.upload("owner", "demo", "Resources", f"d{i}/f.txt", b"abc" * (i + 1))
     api.call("owner", "DELETE", "/api/projects/demo/datasets/Resources/files/d1")
-    assert usage(api) == app.state.runtime.storage.usage("demo")
+    assert usage(api) == app.state.runtime.backends.storage.usage("demo")
 
 
 @pytest.mark.parametrize("value", [2**63, 10**30])

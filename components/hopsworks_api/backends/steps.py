@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hopsworks_api.authz import Role
 from hopsworks_api.backends.kubernetes.base import KubeQuota
+from hopsworks_api.identity import Role
 from hopsworks_api.pki.keys import plain_key
 from hopsworks_api.pki.models import Certificate
 from hopsworks_api.runtime import Runtime

@@ -82,11 +82,11 @@ def read(
         access = dataset_service.member_access(session, project=project, user=user)
         ref = dataset_service.resolve(session, access, dataset)
         authz.require(access, Action.LIST_FILES)
-        info = rt.storage.stat(ref.owner_project, ref.name, parts)
+        info = rt.backends.storage.stat(ref.owner_project, ref.name, parts)
         if info is None:
             raise NotFound(f"no file or directory '{path}' in dataset '{dataset}'")
         if info.is_dir:
-            entries = rt.storage.list_dir(ref.owner_project, ref.name, parts)
+            entries = rt.backends.storage.list_dir(ref.owner_project, ref.name, parts)
             return DirectoryListing(
                 dataset=dataset,
                 path="/".join(parts),
@@ -101,7 +101,7 @@ def read(
                 ],
             )
         authz.require(access, Action.DOWNLOAD)
-    chunks = rt.storage.open_read(ref.owner_project, ref.name, parts)
+    chunks = rt.backends.storage.open_read(ref.owner_project, ref.name, parts)
     return FileDownload(name=parts[-1], size=info.size, chunks=_guarded(rt, ref, chunks))
 
 
@@ -211,7 +211,7 @@ class Upload:
         rt, ref = self._rt, self._ref
         with rt.sessions() as session:
             row = self._reservation(session)
-            existing = rt.storage.stat(ref.owner_project, ref.name, self._parts)
+            existing = rt.backends.storage.stat(ref.owner_project, ref.name, self._parts)
             if existing is not None and existing.is_dir:
                 raise Conflict(f"'{'/'.join(self._parts)}' is a directory")
             new_file = existing is None
@@ -314,7 +314,7 @@ def reap_abandoned_uploads(rt: Runtime, *, now: datetime | None = None) -> int:
     for reservation_id, project_id, token, project, dataset in stale:
         if release(rt, reservation_id, project_id, before):
             reaped += 1
-            rt.storage.discard_upload(project, dataset, token)
+            rt.backends.storage.discard_upload(project, dataset, token)
             log.warning(
                 "released the reservation of an abandoned upload",
                 extra={"project": project, "dataset": dataset},
@@ -341,7 +341,7 @@ def begin_upload(
         project_service.lock(session, ref.owner_project_id)
         if not dataset_service.still_reachable(session, ref, lock=True):
             raise NotFound(f"dataset '{dataset}' not found in project '{project}'")
-        existing = rt.storage.stat(ref.owner_project, ref.name, parts)
+        existing = rt.backends.storage.stat(ref.owner_project, ref.name, parts)
         if existing is not None and existing.is_dir:
             raise Conflict(f"'{path}' is a directory")
         reserved = declared or 0
@@ -363,7 +363,7 @@ def begin_upload(
         session.add(row)
         session.commit()
     try:
-        writer = rt.storage.begin_write(ref.owner_project, ref.name, parts, token=token)
+        writer = rt.backends.storage.begin_write(ref.owner_project, ref.name, parts, token=token)
     except BaseException:
         release(rt, row.id, ref.owner_project_id)
         raise
@@ -382,6 +382,6 @@ def delete(rt: Runtime, *, user: User, project: str, dataset: str, path: str) ->
         project_service.lock(session, ref.owner_project_id)
         if not dataset_service.still_reachable(session, ref, lock=True):
             raise NotFound(f"dataset '{dataset}' not found in project '{project}'")
-        size, files = rt.storage.delete_path(ref.owner_project, ref.name, parts)
+        size, files = rt.backends.storage.delete_path(ref.owner_project, ref.name, parts)
         quota_service.adjust(session, project_id=ref.owner_project_id, size=-size, files=-files)
         session.commit()

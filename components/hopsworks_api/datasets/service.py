@@ -164,8 +164,8 @@ def create(rt: Runtime, *, user: User, project: str, data: DatasetCreate) -> Dat
         with Saga("create dataset") as saga:
             saga.step(
                 "storage: dataset directory",
-                lambda: rt.storage.create_dataset(project, data.name),
-                lambda: rt.storage.delete_dataset(project, data.name),
+                lambda: rt.backends.storage.create_dataset(project, data.name),
+                lambda: rt.backends.storage.delete_dataset(project, data.name),
             )
             session.commit()
         return DatasetRead.model_validate(dataset)
@@ -206,7 +206,7 @@ def delete(rt: Runtime, *, user: User, project: str, dataset: str) -> None:
         session.execute(
             delete_rows(UploadReservation).where(UploadReservation.dataset_id == row.id)
         )
-        size, files = rt.storage.usage(project, dataset)
+        size, files = rt.backends.storage.usage(project, dataset)
         session.delete(row)
         quota_service.adjust(
             session,
@@ -215,10 +215,10 @@ def delete(rt: Runtime, *, user: User, project: str, dataset: str) -> None:
             files=-(files + held[1]),
         )
         session.flush()
-        trash = rt.storage.trash_dataset(project, dataset)
-        commit_deletion(session, rt.storage, trash)
+        trash = rt.backends.storage.trash_dataset(project, dataset)
+        commit_deletion(session, rt.backends.storage, trash)
     for token in tokens:
-        rt.storage.discard_upload(project, dataset, token)
+        rt.backends.storage.discard_upload(project, dataset, token)
 
 
 def _leave_share(rt: Runtime, session: Session, access: ProjectAccess, ref: DatasetRef) -> None:

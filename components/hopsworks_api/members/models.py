@@ -8,8 +8,8 @@ from pydantic import EmailStr, Field
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hopsworks_api.authz import Role
 from hopsworks_api.db.base import Base, CreatedAtMixin
+from hopsworks_api.identity import Role
 from hopsworks_api.schemas import ApiModel
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hopsworks_api.authz import Action, ProjectAccess, Role, project_user
+from hopsworks_api.authz import Action, ProjectAccess
 from hopsworks_api.backends import steps as backend_steps
 from hopsworks_api.db.busy import busy_on_lock_conflict
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import Conflict, NotFound
+from hopsworks_api.identity import Role, project_user
 from hopsworks_api.members.models import MemberAdd, MemberRead, Membership, MemberUpdate
 from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects import service as project_service

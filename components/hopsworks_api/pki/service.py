@@ -22,9 +22,9 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hopsworks_api.authz import project_user
 from hopsworks_api.db.base import utcnow
 from hopsworks_api.errors import BadRequest, Forbidden, Unauthorized
+from hopsworks_api.identity import project_user
 from hopsworks_api.pki.ca import Intermediate, Revoked
 from hopsworks_api.pki.keys import plain_key
 from hopsworks_api.pki.models import (

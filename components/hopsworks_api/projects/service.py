@@ -6,12 +6,13 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
-from hopsworks_api.authz import Action, ProjectAccess, Role
+from hopsworks_api.authz import Action, ProjectAccess
 from hopsworks_api.backends import steps as backend_steps
 from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset, UploadReservation
 from hopsworks_api.db.busy import busy_on_lock_conflict
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import NotFound
+from hopsworks_api.identity import Role
 from hopsworks_api.members.models import Membership
 from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects.models import Project, ProjectCreate, ProjectRead, ProjectUpdate
@@ -92,11 +93,11 @@ def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
         with Saga("create project") as saga:
             saga.step(
                 "storage",
-                lambda: rt.storage.create_project(data.name),
-                lambda: rt.storage.delete_project(data.name),
+                lambda: rt.backends.storage.create_project(data.name),
+                lambda: rt.backends.storage.delete_project(data.name),
             )
             for name in DEFAULT_DATASETS:
-                rt.storage.create_dataset(data.name, name)
+                rt.backends.storage.create_dataset(data.name, name)
             backend_steps.create_project(
                 saga,
                 rt,
@@ -193,10 +194,10 @@ def delete(rt: Runtime, *, user: User, project: str) -> None:
                 gpus=quota.gpus_limit if quota else None,
                 incoming=shares,
             )
-            trash = rt.storage.trash_project(project)
-            commit_deletion(session, rt.storage, trash)
+            trash = rt.backends.storage.trash_project(project)
+            commit_deletion(session, rt.backends.storage, trash)
     # uploads in flight fail at publish (their reservations went with the project); the
     # temporary files of any whose process is gone are removed here
     for dataset, token in uploads:
-        rt.storage.discard_upload(project, dataset, token)
+        rt.backends.storage.discard_upload(project, dataset, token)
     pki_service.publish_crls(rt, issuers)

@@ -34,12 +34,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hopsworks_api.authz import Role
 from hopsworks_api.backends.compute.base import AppUsage
 from hopsworks_api.backends.errors import BackendUnavailable
 from hopsworks_api.backends.hive.base import READ_ONLY
 from hopsworks_api.db.base import utcnow
 from hopsworks_api.errors import AppError, NotFound, PayloadTooLarge
+from hopsworks_api.identity import Role
 from hopsworks_api.members.models import Membership
 from hopsworks_api.projects.models import Project
 from hopsworks_api.quotas.models import ComputeCharge, ComputePayment, ProjectQuota

@@ -19,12 +19,12 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz, security
-from hopsworks_api.authz import Role
 from hopsworks_api.backends import steps as backend_steps
 from hopsworks_api.clock import naive_utc
 from hopsworks_api.db.busy import busy_on_lock_conflict
 from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable
+from hopsworks_api.identity import Role
 from hopsworks_api.members.models import Membership
 from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects import service as project_service

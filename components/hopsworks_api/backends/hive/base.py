@@ -5,7 +5,7 @@ Naming (one rule for every implementation, so state can be compared across them)
 - Project ``p`` owns the Hive database ``p`` whose location is ``<warehouse>/p.db`` (the
   layout Hive itself uses for managed databases, and the one Hopsworks uses), so the bytes
   of a project's tables live under one directory that a storage quota can cover.
-- A member acts as the Hive user ``p__<username>`` (``authz.project_user``), the same name
+- A member acts as the Hive user ``p__<username>`` (``identity.project_user``), the same name
   that is the CN of the member's project certificate, so a grant held in project A never
   applies in project B.
 - Names are validated before any SQL is written: project names match
@@ -35,8 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hopsworks_api.authz import Role, project_user
 from hopsworks_api.errors import BadRequest
+from hopsworks_api.identity import Role, project_user
 from hopsworks_api.schemas import check_project_name
 
 SYSTEM = "hive"

@@ -10,7 +10,7 @@ Naming (one rule for every implementation, so state can be compared across them)
   either, so ``<project>.`` is an exact, non-overlapping namespace: ``ab.`` is not a
   prefix of any topic of project ``ab_c``.
 - Consumer groups of a project are ``<project>.<anything>``.
-- Every member acts as ``User:<project>__<username>`` (``authz.project_user``; the CN of
+- Every member acts as ``User:<project>__<username>`` (``identity.project_user``; the CN of
   the member's project certificate), so rights held in project A never apply in B.
 
 ACL model (all ALLOW, host ``*``):
@@ -36,8 +36,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from hopsworks_api.authz import project_user
 from hopsworks_api.errors import BadRequest, PayloadTooLarge
+from hopsworks_api.identity import project_user
 from hopsworks_api.schemas import check_project_name
 
 SYSTEM = "kafka"
