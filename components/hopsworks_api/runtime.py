@@ -11,6 +11,7 @@ from hopsworks_api.backends.registry import Backends
 from hopsworks_api.clock import Clock, SystemClock
 from hopsworks_api.config import Settings
 from hopsworks_api.pki.ca import CertificateAuthority
+from hopsworks_api.provisioning.locks import NameLocks
 from hopsworks_api.security import Passwords, TokenCodec
 
 
@@ -25,3 +26,4 @@ class Runtime:
     ca: CertificateAuthority
     backends: Backends
     clock: Clock = field(default_factory=SystemClock)  # tests swap in a ManualClock
+    provisioning_locks: NameLocks = field(default_factory=NameLocks)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,7 +21,28 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    with _one_at_a_time(engine):
+        command.upgrade(alembic_config(engine), revision)
+
+
+@contextmanager
+def _one_at_a_time(engine: Engine) -> Iterator[None]:
+    """Instances starting together migrate one after the other; the later ones find the
+    schema at head and do nothing. MariaDB commits DDL implicitly, so a transaction cannot
+    order them: a named lock held on its own connection does. On SQLite the migrations'
+    transaction begins IMMEDIATE (see env.py and db.engine), which already queues them."""
+    if engine.dialect.name not in ("mysql", "mariadb"):
+        yield
+        return
+    name = f"hops-migrate:{engine.url.database}"[:64]
+    with engine.connect() as conn:
+        taken = conn.execute(text("SELECT GET_LOCK(:name, :wait)"), {"name": name, "wait": 600})
+        if taken.scalar() != 1:
+            raise RuntimeError(f"another instance held the migration lock {name!r} for 10 min")
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
 
 def head_revision() -> str | None:

@@ -1,11 +1,13 @@
 """Import every domain's ORM classes so Alembic and tests see one complete metadata."""
 
 from hopsworks_api.audit.models import AuditHead, AuditRecord
+from hopsworks_api.coordination.models import LeaseRow
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.db.base import Base
 from hopsworks_api.members.models import Membership
 from hopsworks_api.pki.models import Certificate
 from hopsworks_api.projects.models import Project
+from hopsworks_api.provisioning.models import ProvisioningChange
 from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.sharing.models import DatasetShare
 from hopsworks_api.topics.models import Topic
@@ -19,9 +21,11 @@ __all__ = [
     "Certificate",
     "Dataset",
     "DatasetShare",
+    "LeaseRow",
     "Membership",
     "Project",
     "ProjectQuota",
+    "ProvisioningChange",
     "Topic",
     "User",
 ]

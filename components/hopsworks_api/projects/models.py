@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hopsworks_api.db.base import NEVER_REUSE_IDS, Base, CreatedAtMixin, utcnow
 from hopsworks_api.schemas import ApiModel, Description, ProjectNameModel
+
+
+class ProjectStatus(StrEnum):
+    """`deleting`: the deletion is committed and the systems are being torn down; the
+    project is gone for every request, and its row (holding the name) goes once every system
+    let go of it (provisioning finishes it, also after a crash)."""
+
+    ACTIVE = "active"
+    DELETING = "deleting"
 
 
 class Project(CreatedAtMixin, Base):
@@ -18,6 +28,9 @@ class Project(CreatedAtMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
     description: Mapped[str] = mapped_column(String(2000), default="", nullable=False)
+    status: Mapped[str] = mapped_column(
+        String(16), default=ProjectStatus.ACTIVE, server_default="active", nullable=False
+    )
     created_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )

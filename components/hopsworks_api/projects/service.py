@@ -1,26 +1,33 @@
-"""Project use cases: each is one DB transaction plus the storage steps, as a saga."""
+"""Project use cases: the DB work, then provisioning applies it to every system."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
-from hopsworks_api.backends import steps as backend_steps
-from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset, UploadReservation
+from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset
 from hopsworks_api.db.busy import busy_on_lock_conflict
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import NotFound
 from hopsworks_api.identity import Role
 from hopsworks_api.members.models import Membership
 from hopsworks_api.pki import service as pki_service
-from hopsworks_api.projects.models import Project, ProjectCreate, ProjectRead, ProjectUpdate
+from hopsworks_api.projects.models import (
+    Project,
+    ProjectCreate,
+    ProjectRead,
+    ProjectStatus,
+    ProjectUpdate,
+)
+from hopsworks_api.provisioning import journal
+from hopsworks_api.provisioning.apply import apply, now
+from hopsworks_api.provisioning.desired import related
 from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.saga import Saga, commit_deletion
 from hopsworks_api.schemas import Page, PageParams
-from hopsworks_api.sharing.incoming import incoming
 from hopsworks_api.users.models import User
 
 
@@ -31,7 +38,7 @@ def access(session: Session, *, project: str, user: User) -> ProjectAccess:
         .outerjoin(
             Membership, and_(Membership.project_id == Project.id, Membership.user_id == user.id)
         )
-        .where(Project.name == project)
+        .where(Project.name == project, Project.status == ProjectStatus.ACTIVE)
     ).first()
     if row is None:
         raise NotFound(f"project '{project}' not found")
@@ -62,8 +69,10 @@ def lock(session: Session, project_id: int, *, exclusive: bool = False) -> bool:
     gone. Taking it first also keeps the lock order the same everywhere (no deadlocks with
     the deletion's cascades). A locking read sees the latest committed row, not the
     transaction's snapshot. SQLite needs none of this: its writers are serialised by
-    `BEGIN IMMEDIATE` (db/engine.py)."""
-    query = select(Project.id).where(Project.id == project_id)
+    `BEGIN IMMEDIATE` (db/engine.py). A project being deleted counts as gone."""
+    query = select(Project.id).where(
+        Project.id == project_id, Project.status == ProjectStatus.ACTIVE
+    )
     return session.scalar(query.with_for_update(read=not exclusive)) is not None
 
 
@@ -72,7 +81,8 @@ def _read(project: Project, role: str | None) -> ProjectRead:
 
 
 def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
-    """Create the project with its owner, default datasets and quota, and their storage."""
+    """Create the project with its owner, default datasets and quota; provisioning then
+    creates it in every system, or the rows go again and the API names the failed system."""
     owner_cert = pki_service.prepare_project_user(rt, project=data.name, user=user)
     with rt.sessions() as session:
         project = Project(name=data.name, description=data.description, created_by=user.id)
@@ -90,24 +100,16 @@ def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
         )
         session.flush()
         pki_service.record_project_user(session, owner_cert, project_id=project.id)
-        with Saga("create project") as saga:
-            saga.step(
-                "storage",
-                lambda: rt.backends.storage.create_project(data.name),
-                lambda: rt.backends.storage.delete_project(data.name),
-            )
-            for name in DEFAULT_DATASETS:
-                rt.backends.storage.create_dataset(data.name, name)
-            backend_steps.create_project(
-                saga,
-                rt,
-                project=data.name,
-                owner=user.username,
-                certificate=owner_cert,
-                gpus=rt.settings.default_project_gpus,
-            )
-            session.commit()
-        return _read(project, Role.DATA_OWNER)
+        change = journal.record(session, reason="create project", scope=[data.name], now=now(rt))
+        session.commit()
+        result = _read(project, Role.DATA_OWNER)
+    project_id = result.id
+
+    def undo(session: Session) -> None:
+        session.execute(sa.delete(Project).where(Project.id == project_id))
+
+    apply(rt, change, undo=undo)
+    return result
 
 
 def list_projects(rt: Runtime, *, user: User, page: PageParams) -> Page[ProjectRead]:
@@ -115,7 +117,7 @@ def list_projects(rt: Runtime, *, user: User, page: PageParams) -> Page[ProjectR
     with rt.read_sessions() as session:
         role = Membership.role
         membership = and_(Membership.project_id == Project.id, Membership.user_id == user.id)
-        query = select(Project, role)
+        query = select(Project, role).where(Project.status == ProjectStatus.ACTIVE)
         if user.is_admin:
             query = query.outerjoin(Membership, membership)
         else:
@@ -148,56 +150,29 @@ def update(rt: Runtime, *, user: User, project: str, data: ProjectUpdate) -> Pro
 
 
 def delete(rt: Runtime, *, user: User, project: str) -> None:
-    """Remove the project and everything it owns; shares into it go with it (FK cascades);
-    every certificate issued for it is revoked in the same transaction.
+    """Mark the project as being deleted; provisioning tears it down in every system and
+    then removes its rows (shares into it go by FK cascade) and revokes its certificates.
+    If a system fails the project comes back as it was and the API names the system.
 
-    The exclusive lock is the write transaction's first statement: MariaDB's snapshot starts
-    at a transaction's first plain read, so every read after the lock (members, their
-    certificates, uploads) also sees the work that committed while this waited for it."""
+    The exclusive lock is the write transaction's first statement: work that wrote rows of
+    the project committed before it, and work arriving later finds the project gone."""
     with rt.read_sessions() as session:
         found = authorize(session, project=project, user=user, action=Action.DELETE_PROJECT)
-    # two projects sharing with each other and deleted at once lock each other's rows (the
-    # incoming shares) and cascades: MariaDB rolls one back, which is told to retry (503)
     with busy_on_lock_conflict("deleting the project"), rt.sessions() as session:
         if not lock(session, found.project_id, exclusive=True):
             raise NotFound(f"project '{project}' not found")
         resolved = authorize(session, project=project, user=user, action=Action.DELETE_PROJECT)
-        uploads = session.execute(
-            select(Dataset.name, UploadReservation.token)
-            .join(Dataset, Dataset.id == UploadReservation.dataset_id)
-            .where(UploadReservation.project_id == resolved.project_id)
-        ).all()
-        certificates = pki_service.valid_by_username(session, project_id=resolved.project_id)
-        issuers = pki_service.revoke(
-            session, reason="project deleted", project_id=resolved.project_id
-        )
-        members = [
-            (username, Role(role))
-            for username, role in session.execute(
-                select(User.username, Membership.role)
-                .join(Membership, Membership.user_id == User.id)
-                .where(Membership.project_id == resolved.project_id)
-            )
-        ]
-        quota = session.get(ProjectQuota, resolved.project_id)
-        shares = incoming(session, resolved.project_id, lock=True)
         row = session.get(Project, resolved.project_id)
-        session.delete(row)
-        session.flush()
-        with Saga("delete project") as saga:
-            backend_steps.delete_project(
-                saga,
-                rt,
-                project=project,
-                members=members,
-                certificates=certificates,
-                gpus=quota.gpus_limit if quota else None,
-                incoming=shares,
-            )
-            trash = rt.backends.storage.trash_project(project)
-            commit_deletion(session, rt.backends.storage, trash)
-    # uploads in flight fail at publish (their reservations went with the project); the
-    # temporary files of any whose process is gone are removed here
-    for dataset, token in uploads:
-        rt.backends.storage.discard_upload(project, dataset, token)
-    pki_service.publish_crls(rt, issuers)
+        assert row is not None
+        row.status = ProjectStatus.DELETING
+        scope = related(session, resolved.project_id)
+        change = journal.record(session, reason="delete project", scope=scope, now=now(rt))
+        session.commit()
+    project_id = resolved.project_id
+
+    def undo(session: Session) -> None:
+        session.execute(
+            sa.update(Project).where(Project.id == project_id).values(status=ProjectStatus.ACTIVE)
+        )
+
+    apply(rt, change, undo=undo)

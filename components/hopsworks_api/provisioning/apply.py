@@ -1,0 +1,124 @@
+"""Apply a recorded change: converge its projects, then finish it in one DB transaction.
+
+Finishing is where the DB follows the systems: a project being deleted loses its row once no
+system holds it any more, and a certificate of someone who is no longer a member of its
+project is revoked (its CRL published after the commit). The request path and the journal
+worker both end here, so a change interrupted by a crash finishes the same way.
+
+A change that fails in a system is compensated by the use case that made it: `undo` reverts
+its DB rows in a new transaction, and the same converge then takes every system back to the
+DB. If a system is still down the entry stays in the journal and the worker finishes the
+compensation when it answers again; the caller gets the first failure (503 naming it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy.orm import Session
+
+from hopsworks_api.datasets.models import Dataset, UploadReservation
+from hopsworks_api.members.models import Membership
+from hopsworks_api.pki import service as pki_service
+from hopsworks_api.pki.models import Certificate, CertKind, CertStatus
+from hopsworks_api.projects.models import Project, ProjectStatus
+from hopsworks_api.provisioning import journal
+from hopsworks_api.provisioning.converge import converge
+from hopsworks_api.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Undo = Callable[[Session], None]
+
+
+def now(rt: Runtime):  # type: ignore[no-untyped-def]
+    return rt.clock.now().replace(tzinfo=None)
+
+
+def apply(rt: Runtime, change: journal.Change, *, undo: Undo | None = None) -> None:
+    try:
+        converge_and_finish(rt, change)
+    except Exception as failure:
+        if undo is None:
+            _release(rt, change)
+            raise
+        try:
+            with rt.sessions() as session:
+                undo(session)
+                session.commit()
+            converge_and_finish(rt, change)
+        except Exception:
+            log.warning(
+                "compensation unfinished: the journal worker completes it",
+                extra={"change": change.id, "reason": change.reason},
+                exc_info=True,
+            )
+            _release(rt, change)
+        raise failure
+
+
+def converge_and_finish(rt: Runtime, change: journal.Change) -> None:
+    converge(rt, change.scope, strict=True)
+    finish(rt, change)
+
+
+def finish(rt: Runtime, change: journal.Change) -> None:
+    uploads: list[tuple[str, str, str]] = []
+    with rt.sessions() as session:
+        deleting = session.execute(
+            select(Project.id, Project.name).where(
+                Project.name.in_(change.scope), Project.status == ProjectStatus.DELETING
+            )
+        ).all()
+        issuers: set[int] = set()
+        for project_id, name in deleting:
+            uploads += [
+                (name, dataset, token)
+                for dataset, token in session.execute(
+                    select(Dataset.name, UploadReservation.token)
+                    .join(Dataset, Dataset.id == UploadReservation.dataset_id)
+                    .where(UploadReservation.project_id == project_id)
+                )
+            ]
+            issuers |= pki_service.revoke(session, reason="project deleted", project_id=project_id)
+            session.execute(delete(Project).where(Project.id == project_id))
+        issuers |= _revoke_non_members(session, change.scope)
+        journal.forget(session, change.id)
+        session.commit()
+    for project, dataset, token in uploads:
+        rt.backends.storage.discard_upload(project, dataset, token)
+    pki_service.publish_crls(rt, issuers)
+
+
+def _revoke_non_members(session: Session, scope: frozenset[str]) -> set[int]:
+    """Certificates of project users who left (or whose account or project went, also by a
+    compensation that removed the rows) stop working."""
+    member = exists().where(
+        and_(
+            Membership.project_id == Certificate.project_id,
+            Membership.user_id == Certificate.user_id,
+        )
+    )
+    in_scope = select(Project.id).where(Project.name.in_(scope))
+    stale = session.execute(
+        select(Certificate.id, Certificate.issuer).where(
+            Certificate.kind == CertKind.PROJECT_USER,
+            Certificate.status == CertStatus.VALID,
+            or_(Certificate.project_id.is_(None), Certificate.project_id.in_(in_scope)),
+            ~member,
+        )
+    ).all()
+    for cert_id, _issuer in stale:
+        pki_service.revoke(session, reason="member removed", id=cert_id)
+    return {issuer for _id, issuer in stale}
+
+
+def _release(rt: Runtime, change: journal.Change) -> None:
+    try:
+        with rt.sessions() as session:
+            journal.release(session, change.id, now=now(rt))
+            session.commit()
+    except Exception:  # the entry is still due after its grace period
+        log.warning("could not hand the change to the worker", extra={"change": change.id})

@@ -1,0 +1,191 @@
+"""What every project should be in every system, read from the metadata DB (the one truth).
+
+A `World` is computed per change for the projects it touches (its *scope*) and per repair
+for all of them; the systems' converge functions compare it with what each system holds.
+Members and topic shares are read for every active project because grants reach across
+projects: a project's expected ACLs depend on who is a member of the projects it shares with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from hopsworks_api.backends.kafka.base import TopicShare
+from hopsworks_api.datasets.models import Dataset
+from hopsworks_api.db.base import utcnow
+from hopsworks_api.identity import Role
+from hopsworks_api.members.models import Membership
+from hopsworks_api.pki.models import Certificate, CertKind, CertStatus
+from hopsworks_api.projects.models import Project, ProjectStatus
+from hopsworks_api.quotas.models import ProjectQuota
+from hopsworks_api.sharing.models import (
+    DatasetShare,
+    Permission,
+    ResourceShare,
+    ShareKind,
+    ShareStatus,
+)
+from hopsworks_api.topics.models import Topic
+from hopsworks_api.users.models import User
+
+
+@dataclass
+class ProjectState:
+    """One active project as the DB says it should exist everywhere."""
+
+    name: str
+    datasets: list[str]
+    members: dict[str, Role]
+    certificates: dict[str, Certificate]  # the newest valid one per member
+    gpus: int | None
+    topics: dict[str, tuple[int, int]] = field(default_factory=dict)  # partitions, replication
+    dataset_shares: dict[str, dict[str, bool]] = field(default_factory=dict)  # accepted
+    topic_shares: list[TopicShare] = field(default_factory=list)  # accepted, outgoing
+    hive_shares: dict[str, bool] = field(default_factory=dict)  # target -> writable
+    hive_read_only: bool = False  # over its Hive size quota (quotas.accounting)
+    compute_stopped: bool = False  # PREPAID credits spent (quotas.accounting)
+
+
+@dataclass
+class World:
+    """The desired state of the projects in `scope` (None: every project, and anything a
+    system holds for a project the DB does not know is stray). A name in scope but not in
+    `want` is a project that must not exist: deleted, being deleted, or never committed."""
+
+    scope: frozenset[str] | None
+    want: dict[str, ProjectState]
+    members: dict[str, dict[str, Role]]  # every active project's members
+    topic_shares: list[TopicShare]  # every accepted topic share between active projects
+
+    def names(self, existing: Iterable[str] = ()) -> list[str]:
+        """The project names to check in a system: the scope, or everything known."""
+        if self.scope is not None:
+            return sorted(self.scope)
+        return sorted(set(self.want) | set(existing))
+
+    @property
+    def everything(self) -> bool:
+        return self.scope is None
+
+
+def load_world(session: Session, scope: Iterable[str] | None = None) -> World:
+    scope_set = None if scope is None else frozenset(scope)
+    active = Project.status == ProjectStatus.ACTIVE
+    members: dict[str, dict[str, Role]] = {}
+    for name, username, role in session.execute(
+        select(Project.name, User.username, Membership.role)
+        .join(Membership, Membership.project_id == Project.id)
+        .join(User, User.id == Membership.user_id)
+        .where(active)
+    ):
+        members.setdefault(name, {})[username] = Role(role)
+    query = select(Project.id, Project.name).where(active)
+    if scope_set is not None:
+        query = query.where(Project.name.in_(scope_set))
+    want = {
+        name: _project_state(session, project_id, name, members.get(name, {}))
+        for project_id, name in session.execute(query).all()
+    }
+    owner, target = Project.__table__.alias("owner"), Project.__table__.alias("target")
+    topic_shares = [
+        TopicShare(o, resource, t, permission == Permission.EDITABLE)
+        for o, resource, t, permission in session.execute(
+            select(owner.c.name, ResourceShare.resource, target.c.name, ResourceShare.permission)
+            .join(owner, owner.c.id == ResourceShare.owner_project_id)
+            .join(target, target.c.id == ResourceShare.target_project_id)
+            .where(
+                ResourceShare.kind == ShareKind.TOPIC,
+                ResourceShare.status == ShareStatus.ACCEPTED,
+                owner.c.status == ProjectStatus.ACTIVE,
+                target.c.status == ProjectStatus.ACTIVE,
+            )
+        )
+    ]
+    return World(scope=scope_set, want=want, members=members, topic_shares=topic_shares)
+
+
+def related(session: Session, project_id: int) -> set[str]:
+    """The projects whose grants a change of this project can touch: both ends of every
+    share it is part of (datasets and resources, in any state)."""
+    names: set[str] = set()
+    owners = (
+        select(Dataset.project_id)
+        .join(DatasetShare, DatasetShare.dataset_id == Dataset.id)
+        .where(DatasetShare.target_project_id == project_id)
+    )
+    targets = (
+        select(DatasetShare.target_project_id)
+        .join(Dataset, Dataset.id == DatasetShare.dataset_id)
+        .where(Dataset.project_id == project_id)
+    )
+    resource_ends = select(ResourceShare.owner_project_id, ResourceShare.target_project_id).where(
+        or_(
+            ResourceShare.owner_project_id == project_id,
+            ResourceShare.target_project_id == project_id,
+        )
+    )
+    ids = set(session.scalars(owners)) | set(session.scalars(targets))
+    for a, b in session.execute(resource_ends):
+        ids |= {a, b}
+    ids.add(project_id)
+    names |= set(session.scalars(select(Project.name).where(Project.id.in_(ids))))
+    return names
+
+
+def _project_state(
+    session: Session, project_id: int, name: str, members: dict[str, Role]
+) -> ProjectState:
+    quota = session.get(ProjectQuota, project_id)
+    certificates: dict[str, Certificate] = {}
+    for username, cert in session.execute(
+        select(User.username, Certificate)
+        .join(Certificate, Certificate.user_id == User.id)
+        .where(
+            Certificate.project_id == project_id,
+            Certificate.kind == CertKind.PROJECT_USER,
+            Certificate.status == CertStatus.VALID,
+            Certificate.not_after > utcnow(),
+        )
+        .order_by(Certificate.id)
+    ):
+        certificates[username] = cert  # the newest wins
+    datasets = list(session.scalars(select(Dataset.name).where(Dataset.project_id == project_id)))
+    state = ProjectState(name, datasets, dict(members), certificates, None)
+    if quota is not None:
+        state.gpus = quota.gpus_limit
+        state.hive_read_only = quota.hive_writes_blocked
+        state.compute_stopped = quota.compute_stopped
+    _add_shares(session, project_id, state)
+    return state
+
+
+def _add_shares(session: Session, project_id: int, state: ProjectState) -> None:
+    accepted, editable = ShareStatus.ACCEPTED, Permission.EDITABLE
+    active = Project.status == ProjectStatus.ACTIVE
+    state.topics = {
+        t.name: (t.partitions, t.replication)
+        for t in session.scalars(select(Topic).where(Topic.project_id == project_id))
+    }
+    for dataset, target, permission in session.execute(
+        select(Dataset.name, Project.name, DatasetShare.permission)
+        .join(DatasetShare, DatasetShare.dataset_id == Dataset.id)
+        .join(Project, Project.id == DatasetShare.target_project_id)
+        .where(Dataset.project_id == project_id, DatasetShare.status == accepted, active)
+    ):
+        state.dataset_shares.setdefault(dataset, {})[target] = permission == editable
+    for kind, resource, target, permission in session.execute(
+        select(ResourceShare.kind, ResourceShare.resource, Project.name, ResourceShare.permission)
+        .join(Project, Project.id == ResourceShare.target_project_id)
+        .where(ResourceShare.owner_project_id == project_id, ResourceShare.status == accepted)
+        .where(active)
+    ):
+        if kind == ShareKind.TOPIC:
+            state.topic_shares.append(
+                TopicShare(state.name, resource, target, permission == editable)
+            )
+        else:
+            state.hive_shares[target] = permission == editable
