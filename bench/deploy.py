@@ -1,6 +1,6 @@
 """Time a full deploy of site.yml on lab hosts and a no-op re-run, for 1 and 3 hosts.
 
-Each size gets a fresh lab (`hops lab up`), then:
+Each size gets a fresh lab (`hops-lab up`), then:
 - full deploy: `ansible-playbook site.yml --skip-tags needs_downloads` on new hosts (what
   can be installed on this machine: MariaDB, ZooKeeper, the CA, Spark, Hive, the service);
 - no-op re-run: the same command again (must report changed=0 everywhere);

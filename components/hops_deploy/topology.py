@@ -15,21 +15,7 @@ from typing import Any
 
 import yaml
 
-GROUPS = (
-    "metadata_db",
-    "namenodes",
-    "datanodes",
-    "resourcemanagers",
-    "nodemanagers",
-    "zookeeper",
-    "kafka",
-    "hive",
-    "spark",
-    "kubernetes_control",
-    "kubernetes_workers",
-    "hopsworks_api",
-)
-"""Every group a role may look up (architecture.md); absent groups are empty lists."""
+from hops_platform.host_groups import GROUPS
 
 
 def address_of(name: str, hostvars: Mapping[str, Any]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from hops_deploy.topology import GROUPS
+from hops_platform.host_groups import GROUPS
 
 TWIN_NAME = "hops"
 TWIN_ADDRESS = "127.0.0.1"

@@ -15,7 +15,8 @@ from pydantic import (
     field_validator,
 )
 
-PROJECT_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,62}$")
+from hopsworks_api.identity import check_project_name
+
 # The same rule as `check_project_name` (no "__") in a form every regex dialect reads
 # (ECMA 262 for OpenAPI clients, Rust for pydantic, Hypothesis for fuzzers): no lookahead.
 PROJECT_NAME_SCHEMA_PATTERN = r"^[a-z](_?[a-z0-9])*_?$"
@@ -23,18 +24,6 @@ DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 DatasetName = Annotated[str, StringConstraints(pattern=DATASET_NAME_RE.pattern)]
 Description = Annotated[str, StringConstraints(max_length=2000)]
-
-
-def check_project_name(value: str) -> str:
-    """Project names become HDFS paths, Hive DBs and `<project>__<user>` principals."""
-    if not PROJECT_NAME_RE.fullmatch(value):
-        raise ValueError(
-            "project names are 3-63 characters: a lowercase letter, then lowercase "
-            "letters, digits or '_'"
-        )
-    if "__" in value:
-        raise ValueError("project names may not contain '__' (it separates project and user)")
-    return value
 
 
 # `<project>__<user>` is the CN of the member's certificate, and X.509 allows 64 characters

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from tests.support.api import Api
 
-
 # An undone creation keeps its owner's certificate as a revoked record (it was signed and
 # may have reached a system, so it must be on the CRL), never as a valid one.
 VALID_CERTS = "certificates WHERE status = 'valid'"

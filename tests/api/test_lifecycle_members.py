@@ -422,22 +422,23 @@ def lost_lock_wait(*args: Any, **kwargs: Any) -> Any:
 def test_a_deadlock_victim_answers_503_busy_and_leaves_nothing(
     shared: Api, app, monkeypatch, change
 ):
-    """Reads inside the saga fail as a deadlock victim would: nothing is kept anywhere,
-    and the client is told to retry, not shown a 500."""
-    from hopsworks_api.members import service as members_service
+    """The last read of the write transaction (the projects the change reaches, read
+    before the change is journalled) fails as a deadlock victim would: nothing is kept
+    anywhere, and the client is told to retry, not shown a 500."""
+    from hopsworks_api.provisioning import apply as provisioning_apply
 
     if change == "add":
         before = traces(app, "newbie", newbie_id(app), ("demo",))
-        monkeypatch.setattr(members_service, "incoming", lost_lock_wait)
+        monkeypatch.setattr(provisioning_apply, "related", lost_lock_wait)
         reply = shared.call("owner", "POST", M, json={"email": NEWBIE, "role": "data_scientist"})
     else:
         shared.add_member("owner", "demo", "newbie", "data_scientist")
         before = traces(app, "newbie", newbie_id(app), ("demo",))
         if change == "remove":
-            monkeypatch.setattr(members_service, "incoming", lost_lock_wait)
+            monkeypatch.setattr(provisioning_apply, "related", lost_lock_wait)
             reply = shared.call("owner", "DELETE", f"{M}/{NEWBIE}")
         else:
-            monkeypatch.setattr(user_service, "incoming", lost_lock_wait)
+            monkeypatch.setattr(provisioning_apply, "related", lost_lock_wait)
             reply = shared.call("admin", "DELETE", f"/api/users/{NEWBIE}")
     assert reply.status_code == 503, reply.text
     assert reply.json()["error"]["code"] == "busy"

@@ -15,8 +15,8 @@ from hopsworks_api.backends.errors import BackendUnavailable
 from hopsworks_api.config import Settings
 from hopsworks_api.errors import PayloadTooLarge
 from hopsworks_api.projects.models import Project
+from hopsworks_api.provisioning.converge import reconcile
 from hopsworks_api.quotas.accounting import account, admit_compute
-from hopsworks_api.reconcile import reconcile
 from tests.support.api import Api
 from tests.support.settings import test_settings
 from tests.support.yarn_fake import Refused, YarnFake, serve

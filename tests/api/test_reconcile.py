@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from hopsworks_api.backends.kubernetes.base import KubeQuota
 from hopsworks_api.cli import app as cli
-from hopsworks_api.reconcile import reconcile
+from hopsworks_api.provisioning.converge import reconcile
 from tests.support.api import Api
 
 

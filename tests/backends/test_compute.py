@@ -19,15 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hopsworks_api.backends.compute import (
-    ComputeBackend,
-    ComputeQuota,
-    LocalCompute,
-    QueueInfo,
-    YarnCompute,
-)
+from hopsworks_api.backends.compute import ComputeBackend, ComputeQuota, QueueInfo
 from hopsworks_api.backends.compute.base import AppUsage, from_epoch_ms
+from hopsworks_api.backends.compute.embedded import EmbeddedCompute
 from hopsworks_api.backends.compute.yarn import (
+    YarnCompute,
     parse_resources,
     resource_seconds,
     sched_conf_xml,
@@ -67,7 +63,7 @@ def yarn(rm_url: str) -> Iterator[YarnCompute]:
 @pytest.fixture(params=["local", "yarn"])
 def compute(request: pytest.FixtureRequest, tmp_path: Path) -> ComputeBackend:
     if request.param == "local":
-        return LocalCompute(tmp_path / "state")
+        return EmbeddedCompute(tmp_path / "state")
     return request.getfixturevalue("yarn")
 
 
@@ -163,8 +159,8 @@ def test_invalid_queue_names_are_refused(compute: ComputeBackend, name: str) -> 
 # -- the embedded record -------------------------------------------------------------
 
 
-def test_local_state_is_one_json_file_per_project_replaced_atomically(tmp_path: Path) -> None:
-    local = LocalCompute(tmp_path)
+def test_embedded_state_is_one_json_file_per_project_replaced_atomically(tmp_path: Path) -> None:
+    local = EmbeddedCompute(tmp_path)
     local.create_project_queue("demo", 12.5, 40)
     state = json.loads((tmp_path / "projects" / "demo.json").read_text())
     assert state == {
@@ -175,11 +171,11 @@ def test_local_state_is_one_json_file_per_project_replaced_atomically(tmp_path: 
         "quota": None,
     }
     assert [p.name for p in tmp_path.rglob(".*")] == []
-    assert LocalCompute(tmp_path).queue_info("demo").capacity_percent == 12.5  # persisted
+    assert EmbeddedCompute(tmp_path).queue_info("demo").capacity_percent == 12.5  # persisted
 
 
-def test_local_refused_change_writes_nothing(tmp_path: Path) -> None:
-    local = LocalCompute(tmp_path)
+def test_embedded_refused_change_writes_nothing(tmp_path: Path) -> None:
+    local = EmbeddedCompute(tmp_path)
     local.create_project_queue("demo", 100, 100)
 
     def files() -> dict[str, tuple[int, int]]:
@@ -191,13 +187,13 @@ def test_local_refused_change_writes_nothing(tmp_path: Path) -> None:
     assert files() == before
 
 
-def test_local_concurrent_creates_never_over_promise(tmp_path: Path) -> None:
-    local = LocalCompute(tmp_path)
+def test_embedded_concurrent_creates_never_over_promise(tmp_path: Path) -> None:
+    local = EmbeddedCompute(tmp_path)
     results: list[str] = []
 
     def create(i: int) -> None:
         try:
-            LocalCompute(tmp_path).create_project_queue(f"proj{i:02d}", 10, 10)
+            EmbeddedCompute(tmp_path).create_project_queue(f"proj{i:02d}", 10, 10)
             results.append("ok")
         except Conflict:
             results.append("full")
@@ -544,10 +540,10 @@ def test_yarn_started_time_as_a_decimal_string_is_read(yarn: YarnCompute) -> Non
     assert yarn.application_usage("demo")[0].started_at == datetime(1970, 1, 1, 0, 0, 1)
 
 
-def test_local_usage_keeps_the_first_reported_start(tmp_path: Path) -> None:
+def test_embedded_usage_keeps_the_first_reported_start(tmp_path: Path) -> None:
     """The embedded backend keeps the submission time from the first report on, as YARN
     keeps `startedTime`; a runner may give the job's real start."""
-    local = LocalCompute(tmp_path)
+    local = EmbeddedCompute(tmp_path)
     local.create_project_queue("demo", 10, 20)
     begun = datetime(2026, 1, 2, 3, 4, 5, 678000)
     local.record_application("demo", "local-1", vcore_seconds=1, started_at=begun)
@@ -565,26 +561,26 @@ def test_local_usage_keeps_the_first_reported_start(tmp_path: Path) -> None:
         local.record_application("demo", "local-4", vcore_seconds=1, started_at="yesterday")  # type: ignore[arg-type]
 
 
-def test_local_usage_of_an_earlier_version_has_no_start(tmp_path: Path) -> None:
+def test_embedded_usage_of_an_earlier_version_has_no_start(tmp_path: Path) -> None:
     """Documents written before start times were kept: the applications are the current
     project's (the document goes with its project), so no start is reported."""
-    local = LocalCompute(tmp_path)
+    local = EmbeddedCompute(tmp_path)
     local.create_project_queue("demo", 10, 20)
     local.record_application("demo", "local-1", vcore_seconds=3)
     path = local.documents.path("demo")
     document = json.loads(path.read_text())
     del document["applications"]["local-1"]["started_ms"]
     path.write_text(json.dumps(document))
-    local = LocalCompute(tmp_path)
+    local = EmbeddedCompute(tmp_path)
     assert local.application_usage("demo")[0].started_at is None
     local.record_application("demo", "local-1", vcore_seconds=4)
     assert local.application_usage("demo")[0].started_at is None
 
 
-def test_local_state_of_a_project_goes_with_its_queue(tmp_path: Path) -> None:
+def test_embedded_state_of_a_project_goes_with_its_queue(tmp_path: Path) -> None:
     """Why an embedded project re-created under the same name cannot see the old one's
     applications: they live in the queue's document, which deletion removes."""
-    local = LocalCompute(tmp_path)
+    local = EmbeddedCompute(tmp_path)
     local.create_project_queue("demo", 10, 20)
     local.record_application("demo", "local-1", vcore_seconds=3, state="FINISHED")
     local.delete_project_queue("demo")

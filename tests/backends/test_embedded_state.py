@@ -1,11 +1,10 @@
 """The embedded backends' state on disk: one document per project.
 
-`LocalHive`, `LocalCompute`, `NoKafka` and `NoKubernetes` each keep one JSON document per
-project (see `hopsworks_api.backends.compute.jsonstate.ProjectDocuments`). What is checked
-here, across the four:
+`EmbeddedHive`, `EmbeddedCompute`, `EmbeddedKafka` and `EmbeddedKubernetes` each keep one
+JSON document per project (see `hopsworks_api.backends.jsonstate.ProjectDocuments`). What
+is checked here, across the four:
 
 - the layout: per-project files, listings correct, nothing of a deleted project left;
-- migration: a data directory in the old single-file layout keeps working;
 - no lost update: threads and processes, each with its own instances, changing the same
   and different projects at once;
 - the cost of a project-creation step does not depend on the number of projects: counted
@@ -27,15 +26,14 @@ from typing import Any
 
 import pytest
 
-from hopsworks_api.backends.compute import LocalCompute
-from hopsworks_api.backends.compute.jsonstate import ProjectDocuments
-from hopsworks_api.backends.errors import BackendUnavailable
-from hopsworks_api.backends.hive import LocalHive
-from hopsworks_api.backends.hive.base import default_location
-from hopsworks_api.backends.kafka import NoKafka, member_acls, share_acls
+from hopsworks_api.backends.compute.embedded import EmbeddedCompute
+from hopsworks_api.backends.hive.embedded import EmbeddedHive
+from hopsworks_api.backends.jsonstate import ProjectDocuments
+from hopsworks_api.backends.kafka import member_acls, share_acls
 from hopsworks_api.backends.kafka.base import AclEntry
+from hopsworks_api.backends.kafka.embedded import EmbeddedKafka
 from hopsworks_api.backends.kubernetes.base import KubeQuota, fingerprint
-from hopsworks_api.backends.kubernetes.none import NoKubernetes
+from hopsworks_api.backends.kubernetes.embedded import EmbeddedKubernetes
 from hopsworks_api.errors import Conflict
 
 QUOTA = KubeQuota(cpu="2", memory="4Gi", gpus=0)
@@ -53,19 +51,19 @@ class Embedded:
     """The four embedded backends laid out as `backends.registry.build_backends` does."""
 
     root: Path
-    hive: LocalHive
-    compute: LocalCompute
-    kafka: NoKafka
-    kube: NoKubernetes
+    hive: EmbeddedHive
+    compute: EmbeddedCompute
+    kafka: EmbeddedKafka
+    kube: EmbeddedKubernetes
 
     @classmethod
     def at(cls, root: Path) -> Embedded:
         return cls(
             root,
-            LocalHive(root / "hive-warehouse"),
-            LocalCompute(root / "compute"),
-            NoKafka(root / "kafka"),
-            NoKubernetes(root / "kubernetes"),
+            EmbeddedHive(root / "hive-warehouse"),
+            EmbeddedCompute(root / "compute"),
+            EmbeddedKafka(root / "kafka"),
+            EmbeddedKubernetes(root / "kubernetes"),
         )
 
     def stores(self) -> list[ProjectDocuments]:
@@ -143,7 +141,7 @@ def test_each_project_has_its_own_documents(embedded: Embedded) -> None:
 
 
 def test_kafka_shares_cross_projects_through_the_hint(tmp_path: Path) -> None:
-    kafka = NoKafka(tmp_path)
+    kafka = EmbeddedKafka(tmp_path)
     kafka.create_topic("owner_p", "events")
     kafka.grant_member("owner_p", "olga")
     kafka.grant_member("target_p", "tom")
@@ -175,7 +173,7 @@ def test_kafka_shares_cross_projects_through_the_hint(tmp_path: Path) -> None:
 def test_kafka_collision_check_reads_only_the_candidate_projects(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kafka = NoKafka(tmp_path)
+    kafka = EmbeddedKafka(tmp_path)
     for i in range(30):
         kafka.create_topic(f"proj_{i:02d}", "t")
     kafka.create_topic("abc", "x_t")
@@ -189,156 +187,11 @@ def test_kafka_collision_check_reads_only_the_candidate_projects(
     assert set(loads) == {"abc", "abc_x", "0-other"}
 
 
-# --- migration from the single-file layout ------------------------------------------------
-
-
-def write_old_layout(root: Path) -> None:
-    """A data directory as the single-file versions left it."""
-    (root / "compute").mkdir(parents=True)
-    (root / "compute" / "compute-queues.json").write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "queues": {
-                    "old_a": {"capacity": "60", "max_capacity": "100", "state": "RUNNING",
-                              "quota": {"vcores": 4, "memory_mb": 8192, "gpus": 0}},
-                    "old_b": {"capacity": "30", "max_capacity": "50", "state": "RUNNING",
-                              "quota": None},
-                },
-            }
-        )
-    )  # fmt: skip
-    (root / "kubernetes").mkdir()
-    (root / "kubernetes" / "kubernetes-desired.json").write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "projects": {
-                    "old_a": {"quota": QUOTA.hard(), "members": {"ann": "data_owner"},
-                              "certificates": {"ann": "ab" * 32}},
-                },
-            }
-        )
-    )  # fmt: skip
-    warehouse = (root / "hive-warehouse").resolve()
-    (warehouse / "old_a.db").mkdir(parents=True)
-    (warehouse / "old_b.db").mkdir()
-    (warehouse / ".hive-catalog.json").write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "databases": {
-                    "old_a": {"location": default_location(str(warehouse), "old_a"),
-                              "grants": {"old_a__ann": ["SELECT"], "old_b__bob": ["SELECT"]}},
-                    "old_b": {"location": default_location(str(warehouse), "old_b"),
-                              "grants": {"old_b__bob": ["SELECT", "INSERT"]}},
-                },
-            }
-        )
-    )  # fmt: skip
-    share = share_acls("old_a", "events", "old_b", "bob", writable=False)
-    acls = member_acls("old_a", "ann") | member_acls("old_b", "bob") | share
-    (root / "kafka").mkdir()
-    (root / "kafka" / "kafka-state.json").write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "topics": {"old_a.events": {"partitions": 3, "replication": 1}},
-                "acls": [
-                    [a.resource_type, a.resource_name, a.pattern_type, a.principal,
-                     a.operation, a.host, a.permission]
-                    for a in sorted(acls)
-                ],
-            }
-        )
-    )  # fmt: skip
-
-
-def test_old_single_files_are_split_once(tmp_path: Path) -> None:
-    root = tmp_path / "backends"
-    write_old_layout(root)
-    b = Embedded.at(root)
-
-    # everything reads as before
-    assert [(q.project, q.capacity_percent) for q in b.compute.list_project_queues()] == [
-        ("old_a", 60.0),
-        ("old_b", 30.0),
-    ]
-    assert b.compute.queue_info("old_a").quota is not None
-    assert b.kube.list_projects() == ["old_a"]
-    assert b.kube.describe_project("old_a").members == {"ann": "data_owner"}
-    assert b.hive.list_project_databases() == ["old_a", "old_b"]
-    assert b.hive.list_grants("old_a") == {"old_a__ann": ("SELECT",), "old_b__bob": ("SELECT",)}
-    assert [t.physical for t in b.kafka.list_topics("old_a")] == ["old_a.events"]
-    share = share_acls("old_a", "events", "old_b", "bob", writable=False)
-    assert set(b.kafka.describe_acls("old_b")) == member_acls("old_b", "bob") | share
-
-    # split into per-project files; the old files are kept, renamed, and not read again
-    assert documents(root) == {
-        "compute/projects/old_a.json",
-        "compute/projects/old_b.json",
-        "compute/compute-capacity.json",
-        "kubernetes/projects/old_a.json",
-        "hive-warehouse/.hive-catalog/old_a.json",
-        "hive-warehouse/.hive-catalog/old_b.json",
-        "kafka/projects/old_a.json",
-        "kafka/projects/old_b.json",
-    }
-    assert {p.name for p in root.rglob("*.migrated")} == {
-        "compute-queues.json.migrated",
-        "kubernetes-desired.json.migrated",
-        ".hive-catalog.json.migrated",
-        "kafka-state.json.migrated",
-    }
-
-    # and keeps working: the 90 % already promised count, cross-project state is found
-    with pytest.raises(Conflict, match="only 10 %"):
-        b.compute.create_project_queue("new_c", 11, 100)
-    b.compute.create_project_queue("new_c", 10, 100)
-    b.kafka.revoke_member("old_b", "bob")  # its share lives in old_a's document
-    assert b.kafka.describe_acls("old_b") == []
-    b.hive.drop_database("old_b")  # its member's grant on old_a goes with it
-    assert b.hive.list_grants("old_a") == {"old_a__ann": ("SELECT",)}
-    again = Embedded.at(root)
-    assert [q.project for q in again.compute.list_project_queues()] == ["new_c", "old_a", "old_b"]
-    assert again.hive.list_project_databases() == ["old_a"]
-
-
-def test_migration_happens_once_with_racing_instances(tmp_path: Path) -> None:
-    write_old_layout(tmp_path)
-    results: list[list[str]] = []
-
-    def worker() -> None:
-        results.append(
-            [q.project for q in LocalCompute(tmp_path / "compute").list_project_queues()]
-        )
-
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results == [["old_a", "old_b"]] * 6
-    index = json.loads((tmp_path / "compute" / "compute-capacity.json").read_text())
-    assert index == {"version": 1, "allocated": "90"}
-
-
-def test_a_corrupt_old_file_is_reported_not_ignored(tmp_path: Path) -> None:
-    (tmp_path / "hive").mkdir()
-    (tmp_path / "hive" / ".hive-catalog.json").write_text("{not json")
-    hive = LocalHive(tmp_path / "hive")
-    for _ in range(2):  # every operation, until it is repaired
-        with pytest.raises(BackendUnavailable, match="unreadable"):
-            hive.list_project_databases()
-    (tmp_path / "hive" / ".hive-catalog.json").write_text('{"version": 1, "databases": {}}')
-    assert hive.list_project_databases() == []
-
-
 def test_compute_index_recovers_from_a_crash_between_its_writes(tmp_path: Path) -> None:
     """The total is written with a note before the project's file; a crash right after it
     (simulated: the note is left, the project's file never written) is corrected by the
     next operation, which reads just the noted project."""
-    compute = LocalCompute(tmp_path)
+    compute = EmbeddedCompute(tmp_path)
     compute.create_project_queue("proj_a", 40, 100)
     index = tmp_path / "compute-capacity.json"
     index.write_text(

@@ -14,7 +14,7 @@ What is real here and what is not:
   against `GrantingHive`, a small fake DB-API connection defined below that answers with
   Hive's own error wordings. Grant enforcement itself is exercised nowhere here.
 - "Server down" is real: a closed port and a socket that accepts but never answers.
-- `LocalHive` is tested completely: it is the embedded default and has no outside system.
+- `EmbeddedHive` is tested completely: it is the embedded default and has no outside system.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from hopsworks_api.backends.errors import BackendUnavailable
-from hopsworks_api.backends.hive import HiveBackend, LocalHive
+from hopsworks_api.backends.hive import HiveBackend
 from hopsworks_api.backends.hive.base import (
     default_location,
     member_plan,
@@ -52,6 +52,7 @@ from hopsworks_api.backends.hive.base import (
     validate_location,
     validate_project,
 )
+from hopsworks_api.backends.hive.embedded import EmbeddedHive
 from hopsworks_api.backends.hive.hiveserver2 import HiveServer2Hive, local_file_size
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 from tests.support.spark_thrift import SparkThriftServer, pyspark_available
@@ -167,20 +168,20 @@ def test_share_plans() -> None:
     assert plan_privileges("proj_a", "x", ["INSERT", "SELECT"]).keep == ("SELECT", "INSERT")
 
 
-# --- LocalHive -------------------------------------------------------------------------
+# --- EmbeddedHive -------------------------------------------------------------------------
 
 
 @pytest.fixture()
-def local(tmp_path: Path) -> LocalHive:
-    return LocalHive(tmp_path / "warehouse")
+def local(tmp_path: Path) -> EmbeddedHive:
+    return EmbeddedHive(tmp_path / "warehouse")
 
 
-def test_local_is_a_hive_backend(local: LocalHive) -> None:
+def test_embedded_is_a_hive_backend(local: EmbeddedHive) -> None:
     backend: HiveBackend = local
     assert backend.list_project_databases() == []
 
 
-def test_local_create_exists_describe_drop_are_idempotent(local: LocalHive) -> None:
+def test_embedded_create_exists_describe_drop_are_idempotent(local: EmbeddedHive) -> None:
     db = local.create_database("proj_a")
     directory = local.warehouse / "proj_a.db"
     assert directory.is_dir()
@@ -199,7 +200,7 @@ def test_local_create_exists_describe_drop_are_idempotent(local: LocalHive) -> N
         local.describe("proj_a")
 
 
-def test_local_location_is_honoured_and_kept_in_the_warehouse(local: LocalHive) -> None:
+def test_embedded_location_is_honoured_and_kept_in_the_warehouse(local: EmbeddedHive) -> None:
     custom = local.warehouse / "tenants" / "proj_a.db"
     db = local.create_database("proj_a", str(custom))
     assert custom.is_dir() and db.location == f"file:{custom}"
@@ -213,7 +214,9 @@ def test_local_location_is_honoured_and_kept_in_the_warehouse(local: LocalHive) 
     assert not custom.exists()
 
 
-def test_local_size_counts_table_files_and_not_symlinks(local: LocalHive, tmp_path: Path) -> None:
+def test_embedded_size_counts_table_files_and_not_symlinks(
+    local: EmbeddedHive, tmp_path: Path
+) -> None:
     local.create_database("proj_a")
     table = local.warehouse / "proj_a.db" / "sales"
     (table / "part=1").mkdir(parents=True)
@@ -228,12 +231,12 @@ def test_local_size_counts_table_files_and_not_symlinks(local: LocalHive, tmp_pa
     assert db.tables == ("sales",)
 
 
-def test_local_catalog_is_json_persisted_and_shared(local: LocalHive) -> None:
+def test_embedded_catalog_is_json_persisted_and_shared(local: EmbeddedHive) -> None:
     local.create_database("proj_a")
     local.grant_member("proj_a", "alice", "data_owner")
     catalog = json.loads((local.warehouse / ".hive-catalog" / "proj_a.json").read_text())
     assert catalog["grants"] == {"proj_a__alice": ["SELECT", "INSERT", "UPDATE", "DELETE"]}
-    again = LocalHive(local.warehouse)
+    again = EmbeddedHive(local.warehouse)
     assert again.database_exists("proj_a")
     assert again.list_grants("proj_a") == {
         "proj_a__alice": ("SELECT", "INSERT", "UPDATE", "DELETE")
@@ -247,21 +250,21 @@ def test_local_catalog_is_json_persisted_and_shared(local: LocalHive) -> None:
     assert not leftovers, "no temporary catalog file may be left behind"
 
 
-def test_local_concurrent_creates_lose_nothing(local: LocalHive) -> None:
+def test_embedded_concurrent_creates_lose_nothing(local: EmbeddedHive) -> None:
     names = [f"proj_{i:02d}" for i in range(16)]
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(local.create_database, names + names))
-    assert LocalHive(local.warehouse).list_project_databases() == names
+    assert EmbeddedHive(local.warehouse).list_project_databases() == names
 
 
-def test_local_adopts_a_directory_left_by_an_interrupted_create(local: LocalHive) -> None:
+def test_embedded_adopts_a_directory_left_by_an_interrupted_create(local: EmbeddedHive) -> None:
     (local.warehouse / "proj_a.db" / "t").mkdir(parents=True)
     (local.warehouse / "proj_a.db" / "t" / "f").write_bytes(b"abc")
     assert not local.database_exists("proj_a")
     assert local.create_database("proj_a").size_bytes == 3
 
 
-def test_local_unreadable_catalog_is_unavailable_not_empty(local: LocalHive) -> None:
+def test_embedded_unreadable_catalog_is_unavailable_not_empty(local: EmbeddedHive) -> None:
     local.create_database("proj_a")
     (local.warehouse / ".hive-catalog" / "proj_a.json").write_text("{not json")
     with pytest.raises(BackendUnavailable) as info:
@@ -269,7 +272,7 @@ def test_local_unreadable_catalog_is_unavailable_not_empty(local: LocalHive) -> 
     assert info.value.system == "hive"
 
 
-def test_local_grants_record_roles_and_shares(local: LocalHive) -> None:
+def test_embedded_grants_record_roles_and_shares(local: EmbeddedHive) -> None:
     with pytest.raises(NotFound):
         local.grant_member("proj_a", "alice", "data_owner")
     assert local.revoke_member("proj_a", "alice").statements  # missing DB: a no-op undo
@@ -300,7 +303,7 @@ def test_local_grants_record_roles_and_shares(local: LocalHive) -> None:
         local.grant_share("proj_a", "proj_a", ["x"], writable=False)
 
 
-def test_local_refuses_bad_names_before_touching_disk(local: LocalHive) -> None:
+def test_embedded_refuses_bad_names_before_touching_disk(local: EmbeddedHive) -> None:
     for bad in ("default", "../etc", "a;b", "proj_a`"):
         with pytest.raises(BadRequest):
             local.create_database(bad)
@@ -308,7 +311,7 @@ def test_local_refuses_bad_names_before_touching_disk(local: LocalHive) -> None:
     assert local.list_project_databases() == []
 
 
-def test_local_file_size_probe_only_measures_file_locations(tmp_path: Path) -> None:
+def test_embedded_file_size_probe_only_measures_file_locations(tmp_path: Path) -> None:
     (tmp_path / "p1x.db").mkdir()
     (tmp_path / "p1x.db" / "f").write_bytes(b"1234")
     assert local_file_size(f"file://{tmp_path}/p1x.db") == 4

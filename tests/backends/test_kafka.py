@@ -10,7 +10,7 @@ What is real here and what is not:
   AdminClient ACL API, because Tansu has no authorizer (its CreateAcls response makes
   librdkafka abort the process) and librdkafka's mock cluster implements no admin request.
   The fake's own fidelity to Kafka's filter semantics is tested at the end of this file.
-- `NoKafka` is tested completely: it is the embedded default and has no outside system.
+- `EmbeddedKafka` is tested completely: it is the embedded default and has no outside system.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from hopsworks_api.backends.errors import BackendUnavailable
 from hopsworks_api.backends.kafka import (
     AclEntry,
     KafkaBackend,
-    NoKafka,
     TopicInfo,
     TopicShare,
     expected_acls,
@@ -48,6 +47,7 @@ from hopsworks_api.backends.kafka import (
 )
 from hopsworks_api.backends.kafka.base import principal_project, split_physical
 from hopsworks_api.backends.kafka.cluster import ClusterKafka
+from hopsworks_api.backends.kafka.embedded import EmbeddedKafka
 from hopsworks_api.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from tests.support.kafka_acl_fake import FakeAclAdmin, matches
 from tests.support.tansu import TansuBroker
@@ -76,7 +76,7 @@ def cluster(tansu: TansuBroker, acl_fake: FakeAclAdmin) -> ClusterKafka:
 @pytest.fixture(params=["nokafka", "cluster"])
 def kafka(request: pytest.FixtureRequest, tmp_path: Path) -> KafkaBackend:
     if request.param == "nokafka":
-        return NoKafka(tmp_path / "kafka")
+        return EmbeddedKafka(tmp_path / "kafka")
     return request.getfixturevalue("cluster")
 
 
@@ -475,18 +475,18 @@ def test_security_disabled_cluster_is_reported(tansu: TansuBroker) -> None:
         kafka.grant_member(new_project(), "alice")
 
 
-# --- NoKafka specifics -------------------------------------------------------------------
+# --- EmbeddedKafka specifics -------------------------------------------------------------------
 
 
-def test_nokafka_state_survives_a_restart(tmp_path: Path) -> None:
+def test_embedded_state_survives_a_restart(tmp_path: Path) -> None:
     project, target = new_project(), new_project()
-    first = NoKafka(tmp_path)
+    first = EmbeddedKafka(tmp_path)
     first.create_topic(project, "t", 4, 3)
     first.grant_member(project, "alice")
     first.share_topic(project, "t", target, ["tom"], writable=True)
     acls = first.describe_acls()
 
-    second = NoKafka(tmp_path)  # a new process would see the same
+    second = EmbeddedKafka(tmp_path)  # a new process would see the same
     assert second.list_topics(project) == [TopicInfo(project, "t", f"{project}.t", 4, 3)]
     assert second.describe_acls() == acls
     state = json.loads((tmp_path / "projects" / f"{project}.json").read_text())
@@ -500,8 +500,8 @@ def test_nokafka_state_survives_a_restart(tmp_path: Path) -> None:
     assert list((tmp_path / "projects").iterdir()) == []
 
 
-def test_nokafka_unchanged_state_is_not_rewritten(tmp_path: Path) -> None:
-    kafka = NoKafka(tmp_path)
+def test_embedded_unchanged_state_is_not_rewritten(tmp_path: Path) -> None:
+    kafka = EmbeddedKafka(tmp_path)
     kafka.create_topic("proj", "t")
     path = tmp_path / "projects" / "proj.json"
     before = path.stat().st_mtime_ns, path.stat().st_ino
@@ -510,23 +510,25 @@ def test_nokafka_unchanged_state_is_not_rewritten(tmp_path: Path) -> None:
     assert (path.stat().st_mtime_ns, path.stat().st_ino) == before
 
 
-def test_nokafka_refuses_a_corrupt_state_file(tmp_path: Path) -> None:
-    (tmp_path / "kafka-state.json").write_text("{not json")
-    with pytest.raises(BackendUnavailable, match="unreadable"):
-        NoKafka(tmp_path).list_topics("proj")
-    (tmp_path / "kafka-state.json").write_text('{"version": 99}')
+def test_embedded_refuses_a_corrupt_state_file(tmp_path: Path) -> None:
+    (tmp_path / "projects").mkdir()
+    (tmp_path / "projects" / "proj.json").write_text("{not json")
+    for _ in range(2):  # every operation, until it is repaired; never taken for empty
+        with pytest.raises(BackendUnavailable, match="unreadable"):
+            EmbeddedKafka(tmp_path).list_topics("proj")
+    (tmp_path / "projects" / "proj.json").write_text('{"version": 99}')
     with pytest.raises(BackendUnavailable, match="version"):
-        NoKafka(tmp_path).list_topics("proj")
+        EmbeddedKafka(tmp_path).list_topics("proj")
 
 
-def test_nokafka_quota_holds_under_concurrency(tmp_path: Path) -> None:
+def test_embedded_quota_holds_under_concurrency(tmp_path: Path) -> None:
     """Eight threads, each with its own instance (so the file lock, not a shared object,
     serialises them), race to create 40 topics under a quota of 5."""
     outcomes: list[str] = []
     lock = threading.Lock()
 
     def worker(n: int) -> None:
-        kafka = NoKafka(tmp_path)
+        kafka = EmbeddedKafka(tmp_path)
         for i in range(5):
             try:
                 kafka.create_topic("proj", f"t{n}-{i}", max_topics=5)
@@ -542,7 +544,7 @@ def test_nokafka_quota_holds_under_concurrency(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert outcomes.count("ok") == 5
-    assert len(NoKafka(tmp_path).list_topics("proj")) == 5
+    assert len(EmbeddedKafka(tmp_path).list_topics("proj")) == 5
 
 
 def test_names_round_trip() -> None:

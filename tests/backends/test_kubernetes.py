@@ -19,17 +19,11 @@ import httpx
 import pytest
 
 from hopsworks_api.backends.errors import BackendUnavailable
-from hopsworks_api.backends.kubernetes import (
-    ClusterKubernetes,
-    KubeQuota,
-    KubernetesBackend,
-    NoKubernetes,
-    namespace_for,
-    platform_cluster_roles,
-    validate_manifest,
-)
+from hopsworks_api.backends.kubernetes import KubeQuota, KubernetesBackend, namespace_for
 from hopsworks_api.backends.kubernetes import cluster as cluster_module
-from hopsworks_api.backends.kubernetes.base import fingerprint, parse_quantity
+from hopsworks_api.backends.kubernetes.base import fingerprint
+from hopsworks_api.backends.kubernetes.cluster import ClusterKubernetes
+from hopsworks_api.backends.kubernetes.embedded import EmbeddedKubernetes
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 from tests.support.kubernetes_fake import KubernetesFake
 from tests.support.yarn_fake import blackhole, dead_url, serve
@@ -67,7 +61,7 @@ def cluster(api_url: str) -> Iterator[ClusterKubernetes]:
 @pytest.fixture(params=["none", "cluster"])
 def kube(request: pytest.FixtureRequest, tmp_path: Path) -> KubernetesBackend:
     if request.param == "none":
-        return NoKubernetes(tmp_path / "state")
+        return EmbeddedKubernetes(tmp_path / "state")
     return request.getfixturevalue("cluster")
 
 
@@ -179,25 +173,17 @@ def test_project_names_map_to_namespace_names(kube: KubernetesBackend) -> None:
     assert kube.list_projects() == ["my_project", "trailing_"]
 
 
-def test_quantities_compare_by_value() -> None:
-    assert parse_quantity("1Gi") == parse_quantity("1024Mi") == 2**30
-    assert parse_quantity("0.5") == parse_quantity("500m")
-    assert parse_quantity("1e3") == parse_quantity("1k")
-    with pytest.raises(ValueError):
-        parse_quantity("1 Gi")
-
-
 # -- the embedded record -------------------------------------------------------------
 
 
-def test_none_remembers_desired_state_without_keys(tmp_path: Path) -> None:
-    none = NoKubernetes(tmp_path)
+def test_embedded_remembers_desired_state_without_keys(tmp_path: Path) -> None:
+    none = EmbeddedKubernetes(tmp_path)
     none.ensure_project("demo", QUOTA)
     none.grant_member("demo", "alice", "data_owner")
     none.store_member_certificate("demo", "alice", CERT, KEY, CA)
     text = (tmp_path / "projects" / "demo.json").read_text()
     assert "PRIVATE KEY" not in text and base64.b64encode(b"secret").decode() not in text
-    again = NoKubernetes(tmp_path).describe_project("demo")
+    again = EmbeddedKubernetes(tmp_path).describe_project("demo")
     assert again.members == {"alice": "data_owner"}
     assert again.certificates == {"alice": fingerprint(CERT)}
 
@@ -375,13 +361,6 @@ def test_server_side_refusal_is_a_bad_request(api_url: str) -> None:
     with pytest.raises(BadRequest) as refused:
         backend.ensure_project("demo", QUOTA)
     assert refused.value.code == "kubernetes_refused"
-
-
-def test_platform_cluster_roles_are_valid_objects() -> None:
-    roles = platform_cluster_roles()
-    assert [r["metadata"]["name"] for r in roles] == ["hops-data-owner", "hops-data-scientist"]
-    for role in roles:
-        validate_manifest(role)
 
 
 # -- namespace lifecycle and errors -----------------------------------------------------

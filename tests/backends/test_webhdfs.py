@@ -1,4 +1,4 @@
-"""WebHdfsStorage against the WebHDFS contract fake, and LocalStorage against the same tests.
+"""WebHdfsStorage against the WebHDFS contract fake, and EmbeddedStorage against the same tests.
 
 The StorageBackend tests take the `storage` fixture, which runs each of them on both
 implementations: that is the proof that the cluster backend can replace the local one
@@ -22,7 +22,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from hopsworks_api.backends.errors import BackendUnavailable
-from hopsworks_api.backends.storage import LocalStorage, StorageBackend
+from hopsworks_api.backends.storage import StorageBackend
+from hopsworks_api.backends.storage.embedded import EmbeddedStorage
 from hopsworks_api.backends.storage.webhdfs import (
     ContentSummary,
     UnsupportedOperation,
@@ -57,7 +58,7 @@ def hdfs(fake: FakeHdfs) -> Iterator[WebHdfsStorage]:
 @pytest.fixture(params=["local", "webhdfs"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> StorageBackend:
     if request.param == "local":
-        return LocalStorage(tmp_path / "storage")
+        return EmbeddedStorage(tmp_path / "storage")
     return request.getfixturevalue("hdfs")
 
 
@@ -734,7 +735,7 @@ def test_share_groups_follow_the_dataset_through_trash_and_restore(demo: Storage
 
 
 def _temp_exists(storage: StorageBackend, token: str) -> bool:
-    if isinstance(storage, LocalStorage):
+    if isinstance(storage, EmbeddedStorage):
         return (storage.uploads_dir / f".hops-upload-{token}").exists()
     assert isinstance(storage, WebHdfsStorage)
     return (
@@ -764,7 +765,7 @@ def test_an_upload_never_recreates_a_deleted_dataset(demo: StorageBackend) -> No
         writer.commit()
     assert demo.stat("demo", "data", ("dir",)) is None
     assert demo.usage("demo") == (0, 0)
-    if isinstance(demo, LocalStorage):
+    if isinstance(demo, EmbeddedStorage):
         assert demo.stat("demo", "data", ()) is None
     # HDFS creates missing parents when the DataNode creates the temporary file, so a
     # deletion between begin_write and the first bytes can leave an empty directory

@@ -20,7 +20,8 @@ from hops_deploy.lab.prereqs import container_support
 from hops_deploy.lab.processes import ProcessRef, spawn, stop
 from hops_deploy.lab.rootfs import AptSource, RootfsSpec, debian_mirror, parse_sources, prune
 from hops_deploy.lab.supervisor import supervise
-from hops_deploy.topology import GROUPS, load_inventory
+from hops_deploy.topology import load_inventory
+from hops_platform.host_groups import GROUPS
 
 # --- addresses ---------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ SKIP = ["--skip-tags", "needs_downloads"]
 @pytest.fixture(scope="module")
 def deployed(lab_machine: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Three hosts with the platform deployed; the runs' results for the tests to check.
-    HOPS_LAB_KEEP=1 leaves the lab up afterwards (to look around with `hops lab ssh`)."""
+    HOPS_LAB_KEEP=1 leaves the lab up afterwards (to look around with `hops-lab ssh`)."""
     # testinfra's ansible backend calls ansible-inventory, which lives beside this Python
     os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
     base = tmp_path_factory.mktemp("site")

@@ -19,7 +19,7 @@ Modules, one job each:
 - `inventory`  the Ansible YAML inventory of the lab
 - `state`      the JSON state file, so `status`/`down` work from another process
 - `lifecycle`  `up`, `status` and `down`, built from the above
-- `cli`        the `hops lab` Typer commands
+- `cli`        the `hops-lab` Typer commands
 """
 
 from __future__ import annotations

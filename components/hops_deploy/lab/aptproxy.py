@@ -70,7 +70,7 @@ def config_files(
     main_aliases = " ".join(dict.fromkeys(_host_path(u) for u in main_uris))
     security_aliases = " ".join(dict.fromkeys(_host_path(u) for u in security_uris))
     lines = [
-        "# written by hops lab up: a private instance for one lab",
+        "# written by hops-lab up: a private instance for one lab",
         f"CacheDir: {cache_dir}",
         f"LogDir: {log_dir}",
         f"SupportDir: {SUPPORT_DIR}",

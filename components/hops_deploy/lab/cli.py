@@ -1,7 +1,8 @@
-"""`hops lab up|status|down|ssh|wheelhouse`: the lab from the command line.
+"""`hops-lab up|status|down|ssh|wheelhouse`: the lab from the command line.
 
-Wired into `hops` by components/hopsworks_api/cli.py with `app.add_typer(lab_app,
-name="lab")`; also runnable alone as ``python -m hops_deploy.lab.cli``.
+Its own console script (pyproject.toml), not a command of the production `hops`: the lab
+is a test bed for the deployment, and the service has no business mounting it. Also
+runnable as ``python -m hops_deploy.lab.cli``.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def up(
         table.add_row(host.name, host.address)
     Console().print(table)
     console.print(f"inventory: {lab.inventory}")
-    console.print(f"ssh:       hops lab ssh {lab.hosts[0].name} --name {lab.name}")
+    console.print(f"ssh:       hops-lab ssh {lab.hosts[0].name} --name {lab.name}")
     console.print(f"up in {time.monotonic() - started:.1f} s")
 
 

@@ -66,7 +66,7 @@ def hosts_file(peers: Iterable[HostSpec]) -> str:
         "ff02::1\tip6-allnodes",
         "ff02::2\tip6-allrouters",
         "",
-        "# lab hosts (written by hops lab up)",
+        "# lab hosts (written by hops-lab up)",
         *(f"{peer.address}\t{peer.name}" for peer in peers),
     ]
     return "\n".join(lines) + "\n"

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from hops_deploy.lab.sshkeys import COMMON_ARGS
-from hops_deploy.topology import GROUPS
+from hops_platform.host_groups import GROUPS
 
 HEAD_GROUPS = (
     "metadata_db",
@@ -88,7 +88,7 @@ _Dumper.add_representer(
 )
 
 HEADER = (
-    "# Written by `hops lab up`: the lab's systemd-nspawn hosts; rewritten on every up.\n"
+    "# Written by `hops-lab up`: the lab's systemd-nspawn hosts; rewritten on every up.\n"
     "# Groups are the platform's functional groups (architecture.md); a host may be in many.\n"
 )
 

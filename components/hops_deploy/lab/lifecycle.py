@@ -168,7 +168,7 @@ def up(config: LabConfig, reporter: Reporter | None = None) -> LabState:
     if state.load(cache_dir, config.name) is not None:
         raise LabError(
             f"lab {config.name!r} is already up (or was not taken down): "
-            f"hops lab down --name {config.name}"
+            f"hops-lab down --name {config.name}"
         )
     report.step("root filesystem")
     spec = RootfsSpec.from_machine()
@@ -267,7 +267,7 @@ def _refuse_if_mounted(directory: Path) -> None:
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         mount_point = line.split()[4]
         if mount_point.startswith(prefix):
-            raise LabError(f"{mount_point} is still mounted: hops lab down first")
+            raise LabError(f"{mount_point} is still mounted: hops-lab down first")
 
 
 @dataclass

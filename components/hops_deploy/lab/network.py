@@ -104,7 +104,7 @@ def create_bridge(name: str, subnet: IPv4Network) -> IPv4Address:
     if link_exists(name):
         raise LabError(
             f"network interface {name} already exists: another lab of this name is up "
-            f"(hops lab down) or delete it with: ip link del {name}"
+            f"(hops-lab down) or delete it with: ip link del {name}"
         )
     address = bridge_address(subnet)
     _ip("link", "add", "name", name, "type", "bridge")

@@ -1,6 +1,6 @@
 """What the lab needs from the machine: root, the kernel features, and a few Debian packages.
 
-Why install from code: CI runs on a fresh machine and `hops lab up` must work there with no
+Why install from code: CI runs on a fresh machine and `hops-lab up` must work there with no
 manual step; a package missing is installed with apt (and said so), a machine that cannot run
 containers at all is reported with the reason instead of failing half-way through `up`.
 """

@@ -1,5 +1,5 @@
 """Daemons the lab starts (the nspawn supervisors, apt-cacher-ng, the wheelhouse server),
-started detached so they outlive `hops lab up`, and stopped later from another process.
+started detached so they outlive `hops-lab up`, and stopped later from another process.
 
 Why pid + start time: `down` may run hours later in another process, when a pid may have
 been reused; a process is only ours if its start time (clock ticks after boot, from

@@ -69,7 +69,7 @@ def find_links_url(address: str, port: int) -> str:
 def pip_conf(address: str, port: int) -> str:
     """/etc/pip.conf for a host that installs only from the wheelhouse."""
     return (
-        "# written by hops lab up: Python packages come from the lab's wheelhouse\n"
+        "# written by hops-lab up: Python packages come from the lab's wheelhouse\n"
         "[global]\n"
         "no-index = true\n"
         f"find-links = {find_links_url(address, port)}\n"

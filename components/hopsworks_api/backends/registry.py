@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hopsworks_api.backends.compute.base import ComputeBackend
-from hopsworks_api.backends.compute.local import LocalCompute
-from hopsworks_api.backends.hive import HiveBackend, LocalHive
+from hopsworks_api.backends.compute.embedded import EmbeddedCompute
+from hopsworks_api.backends.hive.base import HiveBackend
+from hopsworks_api.backends.hive.embedded import EmbeddedHive
 from hopsworks_api.backends.kafka.base import KafkaBackend
-from hopsworks_api.backends.kafka.local import NoKafka
+from hopsworks_api.backends.kafka.embedded import EmbeddedKafka
 from hopsworks_api.backends.kubernetes.base import KubernetesBackend
-from hopsworks_api.backends.kubernetes.none import NoKubernetes
-from hopsworks_api.backends.storage import LocalStorage, StorageBackend
+from hopsworks_api.backends.kubernetes.embedded import EmbeddedKubernetes
+from hopsworks_api.backends.storage.base import StorageBackend
+from hopsworks_api.backends.storage.embedded import EmbeddedStorage
 from hopsworks_api.config import Settings
 
 
@@ -38,7 +40,7 @@ def build_backends(settings: Settings) -> Backends:
             settings.webhdfs_url, superuser=settings.hdfs_superuser, connect_timeout=timeout
         )
     else:
-        storage = LocalStorage(settings.storage_root)
+        storage = EmbeddedStorage(settings.storage_root)
     hive: HiveBackend
     if settings.hive_backend == "hiveserver2":
         from hopsworks_api.backends.hive.hiveserver2 import HiveServer2Hive
@@ -51,7 +53,7 @@ def build_backends(settings: Settings) -> Backends:
             connect_timeout_s=timeout,
         )
     else:
-        hive = LocalHive(state / "hive-warehouse")
+        hive = EmbeddedHive(state / "hive-warehouse")
     kafka: KafkaBackend
     if settings.kafka_backend == "cluster":
         from hopsworks_api.backends.kafka.cluster import ClusterKafka
@@ -71,7 +73,7 @@ def build_backends(settings: Settings) -> Backends:
             request_timeout_s=timeout,
         )
     else:
-        kafka = NoKafka(state / "kafka")
+        kafka = EmbeddedKafka(state / "kafka")
     compute: ComputeBackend
     if settings.compute_backend == "yarn":
         from hopsworks_api.backends.compute.yarn import YarnCompute
@@ -79,7 +81,7 @@ def build_backends(settings: Settings) -> Backends:
         assert settings.yarn_url is not None
         compute = YarnCompute(settings.yarn_url, user=settings.yarn_user, timeout=timeout)
     else:
-        compute = LocalCompute(state / "compute")
+        compute = EmbeddedCompute(state / "compute")
     kubernetes: KubernetesBackend
     if settings.kubernetes_backend == "cluster":
         from hopsworks_api.backends.kubernetes.cluster import ClusterKubernetes
@@ -89,5 +91,5 @@ def build_backends(settings: Settings) -> Backends:
             settings.kubernetes_url, token_file=settings.kubernetes_token_file, timeout=timeout
         )
     else:
-        kubernetes = NoKubernetes(state / "kubernetes")
+        kubernetes = EmbeddedKubernetes(state / "kubernetes")
     return Backends(storage=storage, hive=hive, kafka=kafka, compute=compute, kubernetes=kubernetes)

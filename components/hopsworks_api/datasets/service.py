@@ -25,9 +25,9 @@ from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import Conflict, NotFound
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
+from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.quotas import service as quota_service
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.saga import Saga, commit_deletion
 from hopsworks_api.sharing.ending import end_dataset_share
 from hopsworks_api.sharing.models import DatasetShare, Permission, ShareStatus
 from hopsworks_api.users.models import User
@@ -161,14 +161,13 @@ def create(rt: Runtime, *, user: User, project: str, data: DatasetCreate) -> Dat
         )
         session.add(dataset)
         flush_unique(session, f"dataset '{data.name}' already exists in '{project}'")
-        with Saga("create dataset") as saga:
-            saga.step(
-                "storage: dataset directory",
-                lambda: rt.backends.storage.create_dataset(project, data.name),
-                lambda: rt.backends.storage.delete_dataset(project, data.name),
-            )
-            session.commit()
-        return DatasetRead.model_validate(dataset)
+        result, dataset_id = DatasetRead.model_validate(dataset), dataset.id
+
+        def undo(session: Session) -> None:
+            session.execute(delete_rows(Dataset).where(Dataset.id == dataset_id))
+
+        commit_change(rt, session, reason="create dataset", projects=[access.project_id], undo=undo)
+        return result
 
 
 def delete(rt: Runtime, *, user: User, project: str, dataset: str) -> None:
@@ -215,15 +214,26 @@ def delete(rt: Runtime, *, user: User, project: str, dataset: str) -> None:
             files=-(files + held[1]),
         )
         session.flush()
-        trash = rt.backends.storage.trash_dataset(project, dataset)
-        commit_deletion(session, rt.backends.storage, trash)
+        _commit_deletion(session, rt.backends.storage.trash_dataset(project, dataset), rt)
     for token in tokens:
         rt.backends.storage.discard_upload(project, dataset, token)
 
 
+def _commit_deletion(session: Session, trashed: object, rt: Runtime) -> None:
+    """Commit the DB half of a deletion whose files were already moved aside: if the commit
+    fails the files come back; once it succeeded they are purged for good. One system and
+    the DB: no journal needed, the trash is the undo."""
+    try:
+        session.commit()
+    except BaseException:
+        rt.backends.storage.restore(trashed)
+        raise
+    rt.backends.storage.purge(trashed)
+
+
 def _leave_share(rt: Runtime, session: Session, access: ProjectAccess, ref: DatasetRef) -> None:
     """The receiving project leaves an accepted share: the row and the storage grant of its
-    group end together (a saga with the commit), as when the owner unshares."""
+    group end together (through provisioning), as when the owner unshares."""
     project_service.lock(session, ref.owner_project_id)
     project_service.lock(session, access.project_id)
     share = session.scalar(
@@ -231,6 +241,4 @@ def _leave_share(rt: Runtime, session: Session, access: ProjectAccess, ref: Data
     )
     if share is None:
         raise NotFound(f"dataset '{ref.owner_project}{SHARED_SEPARATOR}{ref.name}' not found")
-    end_dataset_share(
-        rt, session, share, owner=ref.owner_project, dataset=ref.name, target=access.project
-    )
+    end_dataset_share(rt, session, share)

@@ -7,21 +7,20 @@ it finds the project gone and answers 404 with nothing done."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hopsworks_api.authz import Action, ProjectAccess
-from hopsworks_api.backends import steps as backend_steps
 from hopsworks_api.db.busy import busy_on_lock_conflict
+from hopsworks_api.db.rows import copy_of
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import Conflict, NotFound
 from hopsworks_api.identity import Role, project_user
 from hopsworks_api.members.models import MemberAdd, MemberRead, Membership, MemberUpdate
 from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects import service as project_service
+from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.saga import Saga
-from hopsworks_api.sharing.incoming import incoming
 from hopsworks_api.users import service as user_service
 from hopsworks_api.users.models import User
 
@@ -45,6 +44,13 @@ def _membership(session: Session, access: ProjectAccess, email: str) -> tuple[Me
     if row is None:
         raise NotFound(f"'{email}' is not a member of project '{access.project}'")
     return row[0], row[1]
+
+
+def _key(membership: Membership) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Membership.project_id == membership.project_id,
+        Membership.user_id == membership.user_id,
+    )
 
 
 def _resolve(rt: Runtime, *, project: str, user: User, action: Action) -> int:
@@ -124,18 +130,14 @@ def add(rt: Runtime, *, user: User, project: str, data: MemberAdd) -> MemberRead
         session.add(membership)
         flush_unique(session, f"'{member.email}' is already a member of '{project}'")
         pki_service.record_project_user(session, certificate, project_id=access.project_id)
-        with Saga("add member") as saga:
-            backend_steps.add_member(
-                saga,
-                rt,
-                project=access.project,
-                username=member.username,
-                role=data.role,
-                certificate=certificate,
-                incoming=incoming(session, access.project_id, lock=True),
-            )
-            session.commit()
-        return _read(access.project, membership, member)
+        result, key = _read(access.project, membership, member), _key(membership)
+
+        def undo(session: Session) -> None:
+            # the certificate is revoked when the change finishes (it is a non-member's)
+            session.execute(delete(Membership).where(*key))
+
+        commit_change(rt, session, reason="add member", projects=[access.project_id], undo=undo)
+        return result
 
 
 def change_role(
@@ -152,18 +154,16 @@ def change_role(
         if data.role != old:
             _ensure_another_owner(session, access, membership)
             membership.role = data.role
-        with Saga("change role") as saga:
-            if data.role != old:
-                backend_steps.change_role(
-                    saga,
-                    rt,
-                    project=access.project,
-                    username=member.username,
-                    old=old,
-                    new=data.role,
-                )
+        result, key = _read(access.project, membership, member), _key(membership)
+        if data.role == old:
             session.commit()
-        return _read(access.project, membership, member)
+            return result
+
+        def undo(session: Session) -> None:
+            session.execute(update(Membership).where(*key).values(role=old))
+
+        commit_change(rt, session, reason="change role", projects=[access.project_id], undo=undo)
+        return result
 
 
 def remove(rt: Runtime, *, user: User, project: str, email: str) -> None:
@@ -175,20 +175,11 @@ def remove(rt: Runtime, *, user: User, project: str, email: str) -> None:
         access = _locked_access(
             session, project_id=project_id, project=project, user=user, action=action
         )
-        membership, member = _membership(session, access, email)
+        membership, _member = _membership(session, access, email)
         _ensure_another_owner(session, access, membership)
+        copy = copy_of(membership)
         session.delete(membership)
-        issuers = pki_service.revoke(
-            session, reason="member removed", project_id=access.project_id, user_id=member.id
+        # the certificate is revoked when the change finishes, once no system grants it
+        commit_change(
+            rt, session, reason="remove member", projects=[access.project_id], undo=copy.restore
         )
-        with Saga("remove member") as saga:
-            backend_steps.remove_member(
-                saga,
-                rt,
-                project=access.project,
-                username=member.username,
-                role=Role(membership.role),
-                incoming=incoming(session, access.project_id, lock=True),
-            )
-            session.commit()
-    pki_service.publish_crls(rt, issuers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from enum import StrEnum
 from pathlib import Path
 
@@ -53,16 +54,23 @@ def decrypt_key(pem: bytes, passphrase: bytes) -> PrivateKey:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Create 0600 from the first byte (O_EXCL after unlinking a stale file)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    """Create 0600 from the first byte, under a private name renamed into place: a reader
+    never sees a partial key, and two processes writing at once do not collide."""
+    _replace(path, data, 0o600)
 
 
 def write_public(path: Path, data: bytes) -> None:
+    _replace(path, data, 0o644)
+
+
+def _replace(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temp = path.with_suffix(path.suffix + ".tmp")
-    temp.write_bytes(data)
-    os.replace(temp, path)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

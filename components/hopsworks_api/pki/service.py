@@ -144,7 +144,7 @@ def revoke(session: Session, *, reason: str, **match: int) -> set[int]:
 def publish_crls(rt: Runtime, issuers: Iterable[int]) -> None:
     """Rewrite the CRL of each intermediate from the DB (idempotent; safe to repeat)."""
     now = utcnow()
-    with rt.read_sessions() as session:
+    with rt.ca.publishing(), rt.read_sessions() as session:
         for number in sorted(set(issuers)):
             rows = session.execute(
                 select(Certificate.serial, Certificate.revoked_at).where(

@@ -14,7 +14,7 @@ compensation when it answers again; the caller gets the first failure (503 namin
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.orm import Session
@@ -26,6 +26,7 @@ from hopsworks_api.pki.models import Certificate, CertKind, CertStatus
 from hopsworks_api.projects.models import Project, ProjectStatus
 from hopsworks_api.provisioning import journal
 from hopsworks_api.provisioning.converge import converge
+from hopsworks_api.provisioning.desired import related
 from hopsworks_api.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,39 +38,53 @@ def now(rt: Runtime):  # type: ignore[no-untyped-def]
     return rt.clock.now().replace(tzinfo=None)
 
 
-def apply(rt: Runtime, change: journal.Change, *, undo: Undo | None = None) -> None:
+def apply(rt: Runtime, change: journal.Change, *, undo: Undo | None) -> None:
+    """`undo` None: the change only rolls forward (nothing can bring back what it removed
+    from the DB); a failure is left to the journal worker and the caller succeeds."""
     try:
         converge_and_finish(rt, change)
-    except Exception as failure:
+    except Exception:
         if undo is None:
-            _release(rt, change)
-            raise
-        try:
-            with rt.sessions() as session:
-                undo(session)
-                session.commit()
-            converge_and_finish(rt, change)
-        except Exception:
             log.warning(
-                "compensation unfinished: the journal worker completes it",
+                "change left to the journal worker",
                 extra={"change": change.id, "reason": change.reason},
                 exc_info=True,
             )
             _release(rt, change)
-        raise failure
+            return
+        _compensate(rt, change, undo)
+        raise
+
+
+def _compensate(rt: Runtime, change: journal.Change, undo: Undo) -> None:
+    try:
+        with rt.sessions() as session:
+            undo(session)
+            session.commit()
+        converge_and_finish(rt, change)
+    except Exception:
+        log.warning(
+            "compensation unfinished: the journal worker completes it",
+            extra={"change": change.id, "reason": change.reason},
+            exc_info=True,
+        )
+        _release(rt, change)
 
 
 def converge_and_finish(rt: Runtime, change: journal.Change) -> None:
-    converge(rt, change.scope, strict=True)
-    finish(rt, change)
+    report = converge(rt, change.scope, strict=True)
+    finish(rt, change, removed=report.removed)
 
 
-def finish(rt: Runtime, change: journal.Change) -> None:
+def finish(rt: Runtime, change: journal.Change, *, removed: list[str]) -> None:
+    """`removed`: the projects the converge tore down. Only those lose their rows: a pass
+    that read the DB before a deletion committed (another change of the same project) did
+    not tear it down, and the deletion's own pass will."""
     uploads: list[tuple[str, str, str]] = []
     with rt.sessions() as session:
         deleting = session.execute(
             select(Project.id, Project.name).where(
-                Project.name.in_(change.scope), Project.status == ProjectStatus.DELETING
+                Project.name.in_(removed), Project.status == ProjectStatus.DELETING
             )
         ).all()
         issuers: set[int] = set()
@@ -122,3 +137,21 @@ def _release(rt: Runtime, change: journal.Change) -> None:
             session.commit()
     except Exception:  # the entry is still due after its grace period
         log.warning("could not hand the change to the worker", extra={"change": change.id})
+
+
+def commit_change(
+    rt: Runtime,
+    session: Session,
+    *,
+    reason: str,
+    projects: Iterable[int],
+    undo: Undo | None,
+) -> None:
+    """The common end of a use case: journal the change in the caller's transaction, with
+    every project whose grants it can touch in scope, commit, and apply it."""
+    scope: set[str] = set()
+    for project_id in projects:
+        scope |= related(session, project_id)
+    change = journal.record(session, reason=reason, scope=scope, now=now(rt))
+    session.commit()
+    apply(rt, change, undo=undo)

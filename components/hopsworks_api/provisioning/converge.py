@@ -35,7 +35,8 @@ def converge(
     strict: bool = False,
 ) -> Report:
     """`scope` None: every project, and whatever a system holds for unknown projects.
-    `strict`: raise the first failure (a change being applied) instead of reporting it."""
+    `strict`: raise the first failure (a change being applied) instead of reporting it.
+    The report names the projects the pass tore down (`removed`)."""
     names = None if scope is None else frozenset(scope)
     with rt.provisioning_locks.hold(names or ()):
         with rt.read_sessions() as session:
@@ -51,6 +52,8 @@ def converge(
         for system, check in SYSTEMS:
             run.guarded(system, check)
         run.finish()
+    if world.scope is not None:
+        run.report.removed = sorted(world.scope - set(world.want))
     for drift in run.report.drift:
         log.log(
             logging.WARNING if scope is None else logging.DEBUG,
@@ -63,3 +66,9 @@ def converge(
             },
         )
     return run.report
+
+
+def reconcile(rt: Runtime, *, project: str | None = None, dry_run: bool = False) -> Report:
+    """`hops reconcile` and the leader's periodic repair: drift from outside the service
+    (an operator, a system restored from backup) is found and, unless `dry_run`, repaired."""
+    return converge(rt, None if project is None else [project], dry_run=dry_run)

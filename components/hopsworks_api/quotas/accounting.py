@@ -36,15 +36,12 @@ from sqlalchemy.orm import Session
 
 from hopsworks_api.backends.compute.base import AppUsage
 from hopsworks_api.backends.errors import BackendUnavailable
-from hopsworks_api.backends.hive.base import READ_ONLY
 from hopsworks_api.db.base import utcnow
 from hopsworks_api.errors import AppError, NotFound, PayloadTooLarge
-from hopsworks_api.identity import Role
-from hopsworks_api.members.models import Membership
-from hopsworks_api.projects.models import Project
+from hopsworks_api.projects.models import Project, ProjectStatus
+from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.quotas.models import ComputeCharge, ComputePayment, ProjectQuota
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.users.models import User
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +87,6 @@ def admit_compute(session: Session, *, project_id: int, project: str, gpus: int 
         )
 
 
-def _members(session: Session, project_id: int) -> dict[str, Role]:
-    return {
-        username: Role(role)
-        for username, role in session.execute(
-            select(User.username, Membership.role)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.project_id == project_id)
-        )
-    }
-
-
 def _belongs_to_another_project(app: AppUsage, created_at: datetime) -> bool:
     """An application submitted before this project existed is an earlier project's (the
     queue is named after the project, and the compute system outlives deletions).
@@ -112,14 +98,14 @@ def _belongs_to_another_project(app: AppUsage, created_at: datetime) -> bool:
     return app.started_at is not None and app.started_at < created_at
 
 
-def _charge(rt: Runtime, session: Session, project_id: int, name: str) -> int:
+def _charge(rt: Runtime, session: Session, project_id: int, name: str, apps: list[AppUsage]) -> int:
     """Charge the growth of every application since the last poll; return the credits."""
     multiplier = rt.settings.gpu_credit_multiplier
     created_at = session.execute(
         select(Project.created_at).where(Project.id == project_id)
     ).scalar_one()
     total = 0
-    for app in rt.backends.compute.application_usage(name):
+    for app in apps:
         if _belongs_to_another_project(app, created_at):
             continue
         row = session.get(ComputeCharge, app.app_id)
@@ -149,53 +135,56 @@ def _charge(rt: Runtime, session: Session, project_id: int, name: str) -> int:
     return total
 
 
-def _enforce_compute(rt: Runtime, quota: ProjectQuota, name: str, report: AccountingReport) -> None:
+def _enforce_compute(quota: ProjectQuota, name: str, report: AccountingReport) -> bool:
     stop = over_credits(quota)
-    if stop != quota.compute_stopped:
-        rt.backends.compute.set_queue_state(name, running=not stop)
-        quota.compute_stopped = stop
-        (report.stopped if stop else report.resumed).append(name)
+    if stop == quota.compute_stopped:
+        return False
+    quota.compute_stopped = stop
+    (report.stopped if stop else report.resumed).append(name)
+    return True
 
 
-def _enforce_hive(
-    rt: Runtime,
-    session: Session,
-    quota: ProjectQuota,
-    project_id: int,
-    name: str,
-    report: AccountingReport,
-) -> None:
-    hive = rt.backends.hive
-    quota.hive_bytes_used = hive.describe(name).size_bytes
+def _enforce_hive(quota: ProjectQuota, name: str, size: int, report: AccountingReport) -> bool:
+    quota.hive_bytes_used = size
     block = quota.hive_bytes_limit is not None and quota.hive_bytes_used > quota.hive_bytes_limit
     if block == quota.hive_writes_blocked:
-        return
-    for username, role in _members(session, project_id).items():
-        hive.grant_member(name, username, READ_ONLY if block else role.value)
+        return False
     quota.hive_writes_blocked = block
     (report.hive_blocked if block else report.hive_unblocked).append(name)
+    return True
 
 
 def account(rt: Runtime, *, project: str | None = None) -> AccountingReport:
+    """The systems are read first, outside any transaction; each project's charge and
+    flags then commit in one short transaction, and a flag that changed (queue stopped,
+    Hive read-only) reaches the systems through provisioning, like any other change."""
     report = AccountingReport()
     with rt.read_sessions() as session:
-        query = select(Project.id, Project.name).order_by(Project.name)
+        query = select(Project.id, Project.name).where(Project.status == ProjectStatus.ACTIVE)
         if project is not None:
             query = query.where(Project.name == project)
-        projects = session.execute(query).all()
+        projects = session.execute(query.order_by(Project.name)).all()
     for project_id, name in projects:
         try:
+            apps = rt.backends.compute.application_usage(name)
+            size = rt.backends.hive.describe(name).size_bytes
             with rt.sessions() as session:
                 quota = session.get(ProjectQuota, project_id, with_for_update=True)
                 if quota is None:  # deleted since the list was read
                     continue
-                charged = _charge(rt, session, project_id, name)
+                charged = _charge(rt, session, project_id, name, apps)
                 quota.compute_seconds_used += charged
                 if charged:
                     report.charged[name] = charged
-                _enforce_compute(rt, quota, name, report)
-                _enforce_hive(rt, session, quota, project_id, name, report)
-                session.commit()
+                flags = _enforce_compute(quota, name, report)
+                flags = _enforce_hive(quota, name, size, report) or flags
+                if flags:
+                    # roll forward only: the flags follow measured usage, nothing to undo
+                    commit_change(
+                        rt, session, reason="enforce quotas", projects=[project_id], undo=None
+                    )
+                else:
+                    session.commit()
         except BackendUnavailable as exc:
             report.unreachable.append(f"{name}: {exc.message}")
         except AppError as exc:  # e.g. a queue or database missing: reconcile repairs it

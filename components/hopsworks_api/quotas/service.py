@@ -10,9 +10,9 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hopsworks_api.authz import Action
-from hopsworks_api.backends.steps import serving_quota
 from hopsworks_api.errors import NotFound, PayloadTooLarge
 from hopsworks_api.projects import service as project_service
+from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.quotas import accounting
 from hopsworks_api.quotas.models import (
     ComputePayment,
@@ -22,7 +22,6 @@ from hopsworks_api.quotas.models import (
     QuotaUpdate,
 )
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.saga import Saga
 from hopsworks_api.topics.models import Topic
 from hopsworks_api.users.models import User
 
@@ -44,17 +43,6 @@ def _human(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
-
-
-def reserve(session: Session, *, project_id: int, project: str, size: int, files: int) -> None:
-    """Take `size` bytes and `files` entries from the quota or raise 413, atomically, in a
-    transaction of its own (committed here)."""
-    try:
-        take(session, project_id=project_id, project=project, size=size, files=files)
-    except BaseException:
-        session.rollback()
-        raise
-    session.commit()
 
 
 def take(session: Session, *, project_id: int, project: str, size: int, files: int) -> None:
@@ -177,10 +165,11 @@ def get(rt: Runtime, *, user: User, project: str) -> QuotaRead:
 def set_limits(rt: Runtime, *, user: User, project: str, data: QuotaUpdate) -> QuotaRead:
     """Platform admins only. A limit below current usage blocks new work, deletes nothing.
 
-    A GPU limit reaches the systems that enforce it in a saga with the commit: the serving
+    A GPU limit reaches the systems that enforce it through provisioning: the serving
     namespace's ResourceQuota (`requests.nvidia.com/gpu`) and the YARN queue's largest
-    container. Credit and Hive limits are then enforced at once by one accounting round for
-    the project (and by every periodic round after it)."""
+    container; if one refuses, the old limits come back. Credit and Hive limits are then
+    enforced at once by one accounting round for the project (and by every periodic round
+    after it)."""
     with rt.sessions() as session:
         access = project_service.authorize(
             session, project=project, user=user, action=Action.SET_QUOTAS
@@ -194,31 +183,21 @@ def set_limits(rt: Runtime, *, user: User, project: str, data: QuotaUpdate) -> Q
                 continue  # the payment type always has a value
             setattr(quota, _FIELDS[key], value)
         session.flush()
-        with Saga("set quotas") as saga:
-            if quota.gpus_limit != old_gpus:
-                _apply_gpus(saga, rt, access.project, old_gpus, quota.gpus_limit)
+        if quota.gpus_limit == old_gpus:
             session.commit()
+        else:
+            project_id = access.project_id
+
+            def undo(session: Session) -> None:
+                session.execute(
+                    update(ProjectQuota)
+                    .where(ProjectQuota.project_id == project_id)
+                    .values(gpus_limit=old_gpus)
+                )
+
+            commit_change(rt, session, reason="set GPU quota", projects=[project_id], undo=undo)
     accounting.account(rt, project=access.project)
     with rt.read_sessions() as session:
         quota = session.get(ProjectQuota, access.project_id)
         assert quota is not None
         return _read(rt, access.project, quota, _topics(session, access.project_id))
-
-
-def _apply_gpus(saga: Saga, rt: Runtime, project: str, old: int | None, new: int | None) -> None:
-    b, settings = rt.backends, rt.settings
-
-    def container(gpus: int | None) -> None:
-        b.compute.set_quota(
-            project,
-            settings.project_container_vcores,
-            settings.project_container_memory_mb,
-            settings.project_container_max_gpus if gpus is None else gpus,
-        )
-
-    saga.step(
-        "kubernetes",
-        lambda: b.kubernetes.ensure_project(project, serving_quota(rt, new)),
-        lambda: b.kubernetes.ensure_project(project, serving_quota(rt, old)),
-    )
-    saga.step("yarn", lambda: container(new), lambda: container(old))

@@ -8,24 +8,19 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from hopsworks_api.backends import steps as backend_steps
+from hopsworks_api.datasets.models import Dataset
+from hopsworks_api.db.rows import copy_of
+from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.saga import Saga
-from hopsworks_api.sharing.models import DatasetShare, Permission, ShareStatus
+from hopsworks_api.sharing.models import DatasetShare
 
 
-def end_dataset_share(
-    rt: Runtime, session: Session, share: DatasetShare, *, owner: str, dataset: str, target: str
-) -> None:
-    """Delete the (locked) share and, if it was accepted, revoke its grants in the same saga
-    as the commit: a failed revoke keeps the row, a failed commit restores the grants."""
-    accepted = share.status == ShareStatus.ACCEPTED
-    writable = share.permission == Permission.EDITABLE
+def end_dataset_share(rt: Runtime, session: Session, share: DatasetShare) -> None:
+    """Delete the (locked) share and commit; provisioning then revokes its grant. If the
+    revoke fails the row comes back and the API names the system."""
+    copy = copy_of(share)
+    found = session.get(Dataset, share.dataset_id)
+    projects = [share.target_project_id] + ([found.project_id] if found is not None else [])
     session.delete(share)
     session.flush()
-    with Saga("end share") as saga:
-        if accepted:
-            backend_steps.unshare_dataset(
-                saga, rt, owner=owner, dataset=dataset, target=target, writable=writable
-            )
-        session.commit()
+    commit_change(rt, session, reason="end share", projects=projects, undo=copy.restore)

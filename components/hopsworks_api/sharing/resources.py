@@ -3,27 +3,27 @@ datasets are shared: the owner offers, the target's data owner accepts or reject
 side can end it.
 
 Accepting grants every member of the target project access in the owning system (Kafka
-ACLs for `User:<target>__<member>`, Hive SELECT/INSERT for `<target>__<member>`), in a saga
-with the DB commit; members who join later get it from the add-member saga, members who
-leave lose it in the remove-member saga.
+ACLs for `User:<target>__<member>`, Hive SELECT/INSERT for `<target>__<member>`) through
+provisioning, which derives the grants from the accepted shares and the target's members,
+so members who join later get them and members who leave lose them.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
-from hopsworks_api.backends import steps as backend_steps
 from hopsworks_api.datasets.service import SHARED_SEPARATOR, member_access
+from hopsworks_api.db.rows import copy_of
 from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 from hopsworks_api.members.models import Membership
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
+from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.saga import Saga
 from hopsworks_api.sharing.models import (
     Permission,
     ResourceShare,
@@ -108,34 +108,6 @@ def _locked(session: Session, found: ResourceShare) -> ResourceShare | None:
     return session.scalar(query.execution_options(populate_existing=True))
 
 
-def _apply(
-    saga: Saga,
-    rt: Runtime,
-    share: ResourceShare,
-    owner: str,
-    target: str,
-    users: list[str],
-    *,
-    grant: bool,
-) -> None:
-    """Grant (or revoke) the target members' access in the system that holds the resource."""
-    writable = share.permission == Permission.EDITABLE
-    if share.kind == ShareKind.TOPIC:
-        step = backend_steps.share_topic if grant else backend_steps.unshare_topic
-        step(
-            saga,
-            rt,
-            owner=owner,
-            topic=share.resource,
-            target=target,
-            usernames=users,
-            writable=writable,
-        )
-    else:
-        step = backend_steps.share_hive if grant else backend_steps.unshare_hive
-        step(saga, rt, owner=owner, target=target, usernames=users, writable=writable)
-
-
 def offer(
     rt: Runtime,
     *,
@@ -207,14 +179,7 @@ def unshare(
         share = _locked(session, row[0]) if row is not None else None
         if share is None:
             raise NotFound(f"{_label(kind, resource)} is not shared with '{target}'")
-        users = _usernames(session, share.target_project_id)
-        accepted = share.status == ShareStatus.ACCEPTED
-        session.delete(share)
-        session.flush()
-        with Saga(f"unshare {kind.value}") as saga:
-            if accepted:
-                _apply(saga, rt, share, project, target, users, grant=False)
-            session.commit()
+        _end(rt, session, share, f"unshare {kind.value}")
 
 
 def shared_with(
@@ -258,21 +223,36 @@ def respond(
         if share is None:
             raise NotFound(f"no offer of {_label(kind, resource)} of '{owner}' to '{project}'")
         if not accept:
-            users = _usernames(session, access.project_id)
-            accepted = share.status == ShareStatus.ACCEPTED
-            session.delete(share)
-            session.flush()
-            with Saga(f"reject {kind.value}") as saga:
-                if accepted:
-                    _apply(saga, rt, share, owner, access.project, users, grant=False)
-                session.commit()
+            _end(rt, session, share, f"reject {kind.value}")
             return None
         if share.status == ShareStatus.ACCEPTED:
             raise Conflict(f"{_label(kind, resource)} of '{owner}' is already accepted")
         share.status = ShareStatus.ACCEPTED
         session.flush()
-        with Saga(f"accept {kind.value}") as saga:
-            users = _usernames(session, access.project_id)
-            _apply(saga, rt, share, owner, access.project, users, grant=True)
-            session.commit()
-        return _read((share, owner, access.project))
+        result, share_id = _read((share, owner, access.project)), share.id
+
+        def undo(session: Session) -> None:
+            session.execute(
+                update(ResourceShare)
+                .where(ResourceShare.id == share_id)
+                .values(status=ShareStatus.PENDING)
+            )
+
+        commit_change(
+            rt,
+            session,
+            reason=f"accept {kind.value}",
+            projects=[share.owner_project_id, share.target_project_id],
+            undo=undo,
+        )
+        return result
+
+
+def _end(rt: Runtime, session: Session, share: ResourceShare, reason: str) -> None:
+    """Delete the (locked) share and commit; provisioning revokes what it granted, or the
+    row comes back if a system refuses."""
+    copy = copy_of(share)
+    projects = [share.owner_project_id, share.target_project_id]
+    session.delete(share)
+    session.flush()
+    commit_change(rt, session, reason=reason, projects=projects, undo=copy.restore)

@@ -4,25 +4,25 @@ A share is one row: the target project's members reach the owner's bytes through
 Deleting either project or the dataset deletes the row (FK cascade), so no share dangles.
 Accepting grants the target project's group on the dataset in storage (an HDFS ACL); every
 way an accepted share ends (the owner unshares, the target rejects it or leaves it as
-`owner::dataset`, either project is deleted) revokes it, in a saga with the DB commit.
+`owner::dataset`, either project is deleted) revokes it through provisioning, or is undone
+if a system refuses.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
-from hopsworks_api.backends import steps as backend_steps
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.datasets.service import SHARED_SEPARATOR, member_access
 from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
+from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.saga import Saga
 from hopsworks_api.sharing.ending import end_dataset_share
 from hopsworks_api.sharing.models import (
     DatasetShare,
@@ -132,7 +132,7 @@ def unshare(rt: Runtime, *, user: User, project: str, dataset: str, target: str)
                 )
         if share is None:
             raise NotFound(f"'{dataset}' is not shared with '{target}'")
-        end_dataset_share(rt, session, share, owner=project, dataset=dataset, target=target)
+        end_dataset_share(rt, session, share)
 
 
 def shared_with(rt: Runtime, *, user: User, project: str) -> list[ShareRead]:
@@ -194,23 +194,32 @@ def respond(rt: Runtime, *, user: User, project: str, ref: str, accept: bool) ->
             raise NotFound(f"no offer of '{ref}' to project '{access.project}'")
         if share.status == ShareStatus.ACCEPTED and accept:
             raise Conflict(f"'{ref}' is already accepted")
+        if not accept:
+            end_dataset_share(rt, session, share)
+            return None
         # a plain read (the snapshot from before the locks), but only of names, which never
         # change, of rows the snapshot holds (found above); status and permission come from
         # the locked share, read again with populate_existing
         row = session.execute(_query().where(DatasetShare.id == share.id)).one()
-        _share, dataset_name, owner, target = row
-        writable = share.permission == Permission.EDITABLE
-        if not accept:
-            end_dataset_share(rt, session, share, owner=owner, dataset=dataset_name, target=target)
-            return None
         share.status = ShareStatus.ACCEPTED
         session.flush()
-        with Saga("accept share") as saga:
-            backend_steps.share_dataset(
-                saga, rt, owner=owner, dataset=dataset_name, target=target, writable=writable
+        result, share_id = _read(row), share.id
+
+        def undo(session: Session) -> None:
+            session.execute(
+                update(DatasetShare)
+                .where(DatasetShare.id == share_id)
+                .values(status=ShareStatus.PENDING)
             )
-            session.commit()
-        return _read(row)
+
+        commit_change(
+            rt,
+            session,
+            reason="accept share",
+            projects=[dataset.project_id, access.project_id],
+            undo=undo,
+        )
+        return result
 
 
 def _lock_dataset(session: Session, dataset_id: int) -> bool:

@@ -3,16 +3,19 @@ the project's max-topics quota is checked in the DB (the backend re-checks as a 
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hopsworks_api.authz import Action, ProjectAccess
+from hopsworks_api.db.rows import copy_of
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import NotFound, PayloadTooLarge
 from hopsworks_api.projects import service as project_service
+from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.saga import Saga
+from hopsworks_api.sharing.models import ResourceShare
 from hopsworks_api.topics.models import Topic, TopicCreate, TopicRead
 from hopsworks_api.users.models import User
 
@@ -78,24 +81,18 @@ def create(rt: Runtime, *, user: User, project: str, data: TopicCreate) -> Topic
         )
         session.add(topic)
         flush_unique(session, f"topic '{data.name}' already exists in '{project}'")
-        with Saga("create topic") as saga:
-            saga.step(
-                "kafka",
-                lambda: rt.backends.kafka.create_topic(
-                    access.project,
-                    data.name,
-                    data.partitions,
-                    data.replication,
-                    max_topics=limit,
-                ),
-                lambda: rt.backends.kafka.delete_topic(access.project, data.name),
-            )
-            session.commit()
-        return TopicRead.model_validate(topic)
+        result, topic_id = TopicRead.model_validate(topic), topic.id
+
+        def undo(session: Session) -> None:
+            session.execute(sa.delete(Topic).where(Topic.id == topic_id))
+
+        commit_change(rt, session, reason="create topic", projects=[access.project_id], undo=undo)
+        return result
 
 
 def delete(rt: Runtime, *, user: User, project: str, topic: str) -> None:
-    """The broker's topic goes first; if that fails the row stays and the API says so."""
+    """The row goes (with its shares), then provisioning deletes the broker's topic; if
+    that fails the rows come back and the API names the system."""
     with rt.sessions() as session:
         access = _locked_access(rt, session, user=user, project=project)
         # locked, so a concurrent deletion of the topic (or its project) that committed
@@ -107,7 +104,15 @@ def delete(rt: Runtime, *, user: User, project: str, topic: str) -> None:
         )
         if row is None:
             raise NotFound(f"topic '{topic}' not found in project '{project}'")
+        shares = session.scalars(
+            select(ResourceShare).where(ResourceShare.topic_id == row.id).with_for_update()
+        ).all()
+        copies = [copy_of(row)] + [copy_of(share) for share in shares]
         session.delete(row)
         session.flush()
-        rt.backends.kafka.delete_topic(access.project, topic)
-        session.commit()
+
+        def undo(session: Session) -> None:
+            for copy in copies:
+                copy.restore(session)
+
+        commit_change(rt, session, reason="delete topic", projects=[access.project_id], undo=undo)

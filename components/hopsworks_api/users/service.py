@@ -19,7 +19,6 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz, security
-from hopsworks_api.backends import steps as backend_steps
 from hopsworks_api.clock import naive_utc
 from hopsworks_api.db.busy import busy_on_lock_conflict
 from hopsworks_api.db.unique import commit_unique
@@ -29,10 +28,9 @@ from hopsworks_api.members.models import Membership
 from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
+from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.saga import Saga
 from hopsworks_api.schemas import PageParams
-from hopsworks_api.sharing.incoming import incoming
 from hopsworks_api.users import throttle
 from hopsworks_api.users.models import (
     ApiKey,
@@ -391,27 +389,17 @@ def _delete_locked(
             "make someone else data owner or delete those projects first"
         )
     issuers = pki_service.revoke(session, reason="user deleted", user_id=user.id)
-    names = dict(
-        session.execute(
-            select(Project.id, Project.name).where(
-                Project.id.in_([pid for pid, _role in memberships])
-            )
-        ).all()
-    )
-    username = user.username
     session.delete(user)
     session.flush()
-    with Saga("delete user") as saga:
-        for project_id, role in memberships:
-            backend_steps.remove_member(
-                saga,
-                rt,
-                project=names[project_id],
-                username=username,
-                role=Role(role),
-                incoming=incoming(session, project_id, lock=True),
-            )
-        session.commit()
+    # no compensation: the account is gone for the platform at the commit; a system that
+    # cannot revoke its grants yet is converged by the journal worker when it answers
+    commit_change(
+        rt,
+        session,
+        reason="delete user",
+        projects=[project_id for project_id, _role in memberships],
+        undo=None,
+    )
     pki_service.publish_crls(rt, issuers)
 
 

@@ -16,8 +16,9 @@ from typing import Any
 import yaml
 
 from hops_deploy.preflight import problems
-from hops_deploy.topology import GROUPS, Inventory, load_inventory
+from hops_deploy.topology import Inventory, load_inventory
 from hops_deploy.variables import role_defaults
+from hops_platform.host_groups import GROUPS
 
 INVENTORY_ENV = "HOPS_INVENTORY"
 EXTRA_VARS_ENV = "HOPS_EXTRA_VARS"

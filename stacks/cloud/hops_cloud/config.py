@@ -6,10 +6,9 @@ JSON), so every rule is unit-tested without Pulumi; `read_config` is the thin re
 `pulumi.Config`. A wrong value stops the program with a `StackConfigError` naming the key
 (`hops-cloud:headCount: must be at least 1, got 0`) before AWS is asked for anything.
 
-Keys live in the project's namespace, `hops-cloud:` (`pulumi config set headCount 3`):
-Pulumi only accepts typed declarations in Pulumi.yaml for keys namespaced by the project.
-Pulumi.yaml declares the same keys, types, defaults and secrecy as `KEYS` (a test compares
-them).
+The keys, their types, defaults and secrecy are Pulumi.yaml's `config:` section, read by
+hops_stack.pulumi_config (`KEYS`); they live in the project's namespace, `hops-cloud:`
+(`pulumi config set headCount 3`).
 """
 
 from __future__ import annotations
@@ -18,14 +17,21 @@ import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
 
-NAMESPACE = "hops-cloud"
+from hops_stack.pulumi_config import StackFile, load_project
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT = load_project(PROJECT_DIR / "Pulumi.yaml")
+NAMESPACE = PROJECT.project
 """The Pulumi project name, which namespaces its configuration keys."""
+KEYS = PROJECT.keys
+"""Every key the program reads, as Pulumi.yaml declares it."""
 
 SUPPORTED_CLOUDS = ("aws",)
 ACCESS_MODES = ("ssm", "bastion")
@@ -46,60 +52,6 @@ GPU_INSTANCE_FAMILIES = (
 )
 """x86_64 EC2 families with NVIDIA GPUs, which the nvidia role can drive. Not here: g4ad (AMD
 GPUs), g5g (Arm), and the retired p2/g3 whose GPUs the pinned driver no longer supports."""
-
-ConfigType = Literal["string", "integer", "boolean", "array"]
-
-
-class _Required:
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED: Any = _Required()
-"""The default of a key that every stack must set."""
-
-
-@dataclass(frozen=True)
-class KeySpec:
-    """A key as Pulumi.yaml declares it: its type, its default (or REQUIRED), its secrecy."""
-
-    type: ConfigType
-    default: Any = REQUIRED
-    secret: bool = False
-
-
-KEYS: dict[str, KeySpec] = {
-    "cloud": KeySpec("string", "aws"),
-    "access": KeySpec("string", "ssm"),
-    "vpcCidr": KeySpec("string", "10.0.0.0/16"),
-    "publicSubnetCidrs": KeySpec("array", ["10.0.0.0/24", "10.0.1.0/24"]),
-    "privateSubnetCidrs": KeySpec("array", ["10.0.16.0/20", "10.0.32.0/20"]),
-    "availabilityZones": KeySpec("array", []),
-    "apiAllowedCidrs": KeySpec("array", ["0.0.0.0/0"]),
-    "bastionAllowedCidrs": KeySpec("array", []),
-    "bastionInstanceType": KeySpec("string", "t3.micro"),
-    "headCount": KeySpec("integer", 1),
-    "headInstanceType": KeySpec("string", "m6i.2xlarge"),
-    "workerCount": KeySpec("integer", 2),
-    "workerInstanceType": KeySpec("string", "m6i.2xlarge"),
-    "gpuWorkerCount": KeySpec("integer", 0),
-    "gpuWorkerInstanceType": KeySpec("string", "g5.2xlarge"),
-    "zookeeperCount": KeySpec("integer", 3),
-    "rootVolumeSize": KeySpec("integer", 100),
-    "dataVolumeSize": KeySpec("integer", 500),
-    "amiId": KeySpec("string", ""),
-    "sshUser": KeySpec("string", "admin"),
-    "sshPublicKey": KeySpec("string"),
-    "sshPrivateKey": KeySpec("string", secret=True),
-    "nvidiaDriverVersion": KeySpec("string", "550.127.05"),
-    "tags": KeySpec("array", []),
-    "runPlaybook": KeySpec("boolean", True),
-    "dbServicePassword": KeySpec("string", secret=True),
-    "dbHivePassword": KeySpec("string", secret=True),
-    "hdfsKeystorePassword": KeySpec("string", secret=True),
-    "yarnKeystorePassword": KeySpec("string", secret=True),
-}
-"""Every key the program reads; Pulumi.yaml documents exactly these."""
 
 SECRET_VARIABLES = {
     "dbServicePassword": "hops_db_service_password",
@@ -186,11 +138,10 @@ class _Reader:
     def _raw(self, key: str) -> Any:
         value = self.raw.get(key)
         if value is None:
-            default = KEYS[key].default
-            if default is REQUIRED:
+            if KEYS[key].required:
                 how = "--secret " if KEYS[key].secret else ""
                 self.fail(key, f"required, not set (pulumi config set {how}{key} ...)")
-            return None if default is REQUIRED else default
+            return KEYS[key].default
         return value
 
     def string(self, key: str) -> str:
@@ -218,7 +169,7 @@ class _Reader:
         text = str(value).strip().lower()
         if text not in ("true", "false"):
             self.fail(key, f"must be true or false, got {value!r}")
-            return bool(KEYS[key].default)
+            return KEYS[key].default == "true"
         return text == "true"
 
     def strings(self, key: str) -> list[str]:
@@ -463,23 +414,15 @@ def parse_config(raw: Mapping[str, str | None]) -> StackConfig:
     )
 
 
-def _namespace_keys() -> set[str]:
-    """Every key set in this project's namespace, so that a typo is reported, not ignored
-    (Pulumi itself accepts undeclared keys)."""
-    from pulumi.runtime import config as runtime_config
-
-    prefix = f"{NAMESPACE}:"
-    names = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    return {name[len(prefix) :] for name in names if name.startswith(prefix)}
-
-
 def read_config(
-    config: pulumi.Config | None = None,
-    set_keys: Callable[[], set[str]] = _namespace_keys,
+    config: pulumi.Config | None = None, stack_file: StackFile | None = None
 ) -> StackConfig:
-    """Read the stack's configuration from Pulumi and validate it (see parse_config)."""
-    config = config or pulumi.Config(NAMESPACE)
-    raw: dict[str, str | None] = {key: config.get(key) for key in KEYS}
-    for extra in set_keys() - set(KEYS):
-        raw[extra] = config.get(extra)
+    """Read the stack's configuration through `pulumi.Config` and validate it (see
+    parse_config). Keys the stack's settings file sets in this project's namespace but
+    Pulumi.yaml does not declare are typos: reported, not ignored (Pulumi accepts them)."""
+    raw: dict[str, str | None] = PROJECT.read(config)
+    if stack_file is None:
+        stack_file = StackFile.of_running_stack(PROJECT_DIR, NAMESPACE)
+    for extra in stack_file.undeclared(KEYS):
+        raw[extra] = None
     return parse_config(raw)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
-from hops_cloud.layout import GROUPS
+from hops_platform.host_groups import GROUPS
 
 
 @dataclass(frozen=True)

@@ -18,21 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-GROUPS = (
-    "metadata_db",
-    "namenodes",
-    "datanodes",
-    "resourcemanagers",
-    "nodemanagers",
-    "zookeeper",
-    "kafka",
-    "hive",
-    "spark",
-    "kubernetes_control",
-    "kubernetes_workers",
-    "hopsworks_api",
-)
-"""The platform's host groups, in the order the example inventory lists them."""
+from hops_platform.host_groups import GROUPS
 
 HEAD_SERVICES = (
     ("hopsworks_api", "metadata_db", "hive"),

@@ -4,10 +4,9 @@
 values are strings; lists and objects are JSON) to a frozen `StackConfig`; `read_config` is
 the thin reader of `pulumi.Config()`. Every problem raises `ConfigError` naming the key.
 
-The keys live in the project's own namespace (`hops-kubernetes:<key>`, set with plain
-`pulumi config set <key> ...`): Pulumi accepts a typed, described, defaulted declaration in
-Pulumi.yaml only for keys of the project's namespace, and `KEYS` below is what Pulumi.yaml
-declares (a test keeps the two equal).
+The keys, their types, defaults, descriptions and secrecy are Pulumi.yaml's `config:`
+section, read by hops_stack.pulumi_config (`KEYS`). They live in the project's own namespace
+(`hops-kubernetes:<key>`, set with plain `pulumi config set <key> ...`).
 """
 
 from __future__ import annotations
@@ -22,8 +21,9 @@ import tarfile
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -31,9 +31,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from hops_k8s import meta
-from hops_k8s.quantity import parse_quantity
+from hops_platform.quantity import parse_quantity
+from hops_stack.pulumi_config import ConfigKey, StackFile, load_project
 
-CONFIG_NAMESPACE = "hops-kubernetes"  # the project name, see the module docstring
+if TYPE_CHECKING:
+    import pulumi
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT = load_project(PROJECT_DIR / "Pulumi.yaml")
+CONFIG_NAMESPACE = PROJECT.project  # hops-kubernetes, see the module docstring
+KEYS: Mapping[str, ConfigKey] = PROJECT.keys
+"""Every key the program reads, as Pulumi.yaml declares it."""
 
 
 class ConfigError(ValueError):
@@ -44,220 +52,10 @@ class ConfigError(ValueError):
         super().__init__(f"{CONFIG_NAMESPACE}:{key}: {message}")
 
 
-ConfigType = Literal["string", "integer", "boolean", "array"]
-
-
-@dataclass(frozen=True)
-class Key:
-    name: str
-    type: ConfigType
-    description: str
-    default: str | None = None  # the raw string Pulumi would pass; None: required
-    secret: bool = False  # must be set with `pulumi config set --secret`
-
-
-HIVE_JDBC_DRIVER_URL = (
-    "https://repo1.maven.org/maven2/org/mariadb/jdbc/mariadb-java-client/3.5.1/"
-    "mariadb-java-client-3.5.1.jar"
-)
-
-KEYS: tuple[Key, ...] = (
-    # The cluster and the platform namespace.
-    Key("namespace", "string", "Namespace of the platform's own services.", "hops"),
-    Key(
-        "kubernetesVersion",
-        "string",
-        "Kubernetes minor version of the cluster (e.g. 1.30); every object is validated "
-        "against its official schema before anything is created.",
-        "1.30",
-    ),
-    Key("clusterDomain", "string", "The cluster's DNS domain.", "cluster.local"),
-    Key(
-        "storageClass",
-        "string",
-        "StorageClass of every PersistentVolumeClaim; empty: the cluster's default class.",
-        "",
-    ),
-    Key(
-        "resources",
-        "string",
-        "JSON object overriding CPU/memory per component (api, metadataDb, kafka, "
-        'hiveMetastore, nvidiaDevicePlugin, sparkOperator, init), e.g. {"kafka": '
-        '{"limits": {"memory": "8Gi"}}}.',
-        "{}",
-    ),
-    # The platform CA and the service certificate.
-    Key(
-        "caChain",
-        "string",
-        "PEM chain of the platform CA (chain.pem of `hops ca host-cert`); trusted by every "
-        "service and mounted into the control service.",
-    ),
-    Key(
-        "tlsCert",
-        "string",
-        "PEM certificate of the platform services (metadata DB, Kafka) issued by that CA for "
-        "the names in the stack output tlsDnsNames (cert.pem of `hops ca host-cert`).",
-    ),
-    Key("tlsKey", "string", "PEM private key of tlsCert (key.pem).", secret=True),
-    Key(
-        "caArchive",
-        "string",
-        "Secret, optional: base64 of a tar.gz of the `ca/` directory made by `hops ca init`; "
-        "seeds the control service's CA on its first start, so the certificates it issues "
-        "chain to caChain. Empty: the service creates a CA of its own.",
-        "",
-    ),
-    Key(
-        "caPassphrase",
-        "string",
-        "Secret, optional: HOPS_CA_PASSPHRASE, when the CA in caArchive was created with one.",
-        "",
-    ),
-    # The metadata DB.
-    Key("dbImage", "string", "MariaDB image (tag or digest required).", "mariadb:11.4.5"),
-    Key("dbStorageSize", "string", "Size of the metadata DB's volume.", "20Gi"),
-    Key("dbRootPassword", "string", "MariaDB root password.", secret=True),
-    Key("dbApiPassword", "string", "Password of the control service's DB account.", secret=True),
-    Key("dbHivePassword", "string", "Password of the Hive metastore's DB account.", secret=True),
-    # Kafka.
-    Key("kafkaImage", "string", "Apache Kafka image.", "apache/kafka:3.9.1"),
-    Key(
-        "kafkaReplicas",
-        "integer",
-        "Kafka brokers; each is also a KRaft controller, so the number is odd.",
-        "3",
-    ),
-    Key("kafkaStorageSize", "string", "Size of each broker's volume.", "50Gi"),
-    Key(
-        "kafkaClusterId",
-        "string",
-        "KRaft cluster id (22 characters of base64url); empty: derived from the namespace.",
-        "",
-    ),
-    # The Hive metastore.
-    Key(
-        "hiveImage",
-        "string",
-        "Apache Hive image (runs the standalone metastore).",
-        "apache/hive:4.0.1",
-    ),
-    Key(
-        "hiveJdbcDriverUrl",
-        "string",
-        "Where an init container downloads MariaDB Connector/J; empty: the image has it.",
-        HIVE_JDBC_DRIVER_URL,
-    ),
-    Key(
-        "hiveJdbcDriverSha256",
-        "string",
-        "Expected SHA-256 of that jar; empty: not checked.",
-        "",
-    ),
-    Key(
-        "hiveInitImage", "string", "Image of that init container (curl).", "curlimages/curl:8.11.1"
-    ),
-    Key(
-        "hiveWarehouseDir",
-        "string",
-        "Default location of managed tables (an hdfs://, s3a:// or file: URI).",
-        "file:/opt/hive/data/warehouse",
-    ),
-    # The Spark operator.
-    Key("sparkOperatorVersion", "string", "Kubeflow spark-operator Helm chart version.", "2.5.1"),
-    Key("sparkOperatorNamespace", "string", "Namespace of the Spark operator.", "spark-operator"),
-    Key("sparkJobNamespace", "string", "Namespace where Spark applications run.", "hops-spark"),
-    # KServe.
-    Key("kserveEnabled", "boolean", "Install KServe (needs cert-manager on the cluster).", "true"),
-    Key("kserveVersion", "string", "KServe Helm chart version.", "v0.20.0"),
-    Key("kserveNamespace", "string", "Namespace of the KServe controller.", "kserve"),
-    Key(
-        "kserveDeploymentMode",
-        "string",
-        "KServe default deployment mode: Standard (plain Deployments) or Knative.",
-        "Standard",
-    ),
-    Key(
-        "kserveSmokeTest",
-        "boolean",
-        "Create the sklearn-iris InferenceService in namespace <namespace>-smoke.",
-        "false",
-    ),
-    # NVIDIA GPUs.
-    Key("gpuEnabled", "boolean", "Run the NVIDIA device plugin on GPU nodes.", "true"),
-    Key(
-        "nvidiaDevicePluginImage",
-        "string",
-        "NVIDIA device plugin image.",
-        "nvcr.io/nvidia/k8s-device-plugin:v0.18.0",
-    ),
-    Key(
-        "gpuNodeSelector",
-        "string",
-        "JSON object of node labels that mark GPU nodes.",
-        '{"nvidia.com/gpu.present": "true"}',
-    ),
-    # The control service.
-    Key("apiImage", "string", "Image of the control service (runs `hops serve --tls`)."),
-    Key("apiReplicas", "integer", "Replicas of the control service.", "1"),
-    Key(
-        "apiServiceType",
-        "string",
-        "Type of the control service's Service: ClusterIP, NodePort or LoadBalancer.",
-        "ClusterIP",
-    ),
-    Key(
-        "apiAllowedCidrs",
-        "array",
-        "CIDRs allowed to reach the API port; empty: from anywhere.",
-        "[]",
-    ),
-    Key(
-        "apiEgressCidrs",
-        "array",
-        "CIDRs the control service may connect to outside the namespace (the Kubernetes API "
-        "server, HDFS, YARN); narrow it to those addresses.",
-        '["0.0.0.0/0"]',
-    ),
-    Key(
-        "apiHostnames",
-        "array",
-        "Extra DNS names in the control service's own certificate (external names).",
-        "[]",
-    ),
-    Key("apiStorageSize", "string", "Size of the control service's state volume.", "10Gi"),
-    Key(
-        "apiStorageAccessMode",
-        "string",
-        "Access mode of that volume: ReadWriteOnce, or ReadWriteMany for several replicas.",
-        "ReadWriteOnce",
-    ),
-    Key(
-        "apiKubernetesBackend",
-        "boolean",
-        "Let the control service manage project namespaces on this cluster (RBAC included).",
-        "true",
-    ),
-    Key(
-        "apiExtraEnv",
-        "string",
-        'JSON object of extra HOPS_* settings, e.g. {"HOPS_DEFAULT_PROJECT_GPUS": "1"}.',
-        "{}",
-    ),
-    Key("jwtSecret", "string", "HOPS_JWT_SECRET: the control service's token key.", secret=True),
-    Key(
-        "auditKey",
-        "string",
-        "HOPS_AUDIT_KEY: the key of the audit log's HMAC chain, shared by every replica.",
-        secret=True,
-    ),
-)
-KEYS_BY_NAME: Mapping[str, Key] = MappingProxyType({k.name: k for k in KEYS})
-
 # Secret keys with a default ("" = unset) cannot be declared `secret: true` in Pulumi.yaml
 # (Pulumi refuses a plaintext default for a secret key); the program requires them secret.
 OPTIONAL_SECRET_KEYS = frozenset({"caArchive", "caPassphrase"})
-SECRET_KEYS = frozenset({k.name for k in KEYS if k.secret} | OPTIONAL_SECRET_KEYS)
+SECRET_KEYS = frozenset({k.name for k in KEYS.values() if k.secret} | OPTIONAL_SECRET_KEYS)
 
 COMPONENTS = (
     "api",
@@ -433,14 +231,14 @@ class _Reader:
     """Raw values with defaults applied; every getter names its key in errors."""
 
     def __init__(self, raw: Mapping[str, str | None], secret_keys: Collection[str] | None):
-        unknown = sorted(set(raw) - set(KEYS_BY_NAME))
+        unknown = sorted(set(raw) - set(KEYS))
         if unknown:
             raise ConfigError(unknown[0], "unknown key (not declared in Pulumi.yaml; a typo?)")
         self.raw = raw
         self.secret_keys = secret_keys
 
     def text(self, key: str) -> str:
-        spec = KEYS_BY_NAME[key]
+        spec = KEYS[key]
         value = self.raw.get(key)
         if value is None:
             if spec.default is None:
@@ -454,7 +252,7 @@ class _Reader:
     def secret(self, key: str) -> Secret | None:
         value = self.text(key)
         if value == "":
-            if KEYS_BY_NAME[key].default is None:
+            if KEYS[key].default is None:
                 raise ConfigError(key, "must not be empty")
             return None
         if self.secret_keys is not None and key not in self.secret_keys and key in self.raw:
@@ -891,18 +689,20 @@ def parse_config(
     )
 
 
-def read_config() -> StackConfig:
-    """Read this project's keys from the running Pulumi program and parse them. Keys of the
-    namespace that Pulumi.yaml does not declare are refused (a typo would otherwise be
-    silently ignored)."""
-    import pulumi
-    from pulumi.runtime import config as runtime_config
+def read_config(
+    config: pulumi.Config | None = None, stack_file: StackFile | None = None
+) -> StackConfig:
+    """Read this project's keys through `pulumi.Config` and parse them.
 
-    cfg = pulumi.Config(CONFIG_NAMESPACE)
-    prefix = f"{CONFIG_NAMESPACE}:"
-    present = {*runtime_config.CONFIG.get(), *runtime_config.get_config_env()}
+    The stack's settings file (Pulumi.<stack>.yaml) says what `pulumi.Config` cannot: keys
+    of this namespace that Pulumi.yaml does not declare are refused (a typo would otherwise
+    be silently ignored), and a secret key it holds in plaintext is refused. A key set
+    elsewhere (an ESC environment) is taken as given."""
+    if stack_file is None:
+        stack_file = StackFile.of_running_stack(PROJECT_DIR, CONFIG_NAMESPACE)
     raw: dict[str, str | None] = {
-        key[len(prefix) :]: cfg.get(key[len(prefix) :]) for key in present if key.startswith(prefix)
+        key: value for key, value in PROJECT.read(config).items() if value is not None
     }
-    secret_keys = {k for k in raw if runtime_config.is_config_secret(cfg.full_key(k))}
-    return parse_config(raw, secret_keys)
+    for extra in stack_file.undeclared(KEYS):
+        raw[extra] = ""
+    return parse_config(raw, secret_keys=set(KEYS) - stack_file.plaintext)

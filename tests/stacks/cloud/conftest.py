@@ -10,7 +10,6 @@ dependencies, secret input paths and additional secret outputs, and the resolved
 from __future__ import annotations
 
 import hashlib
-import json
 import runpy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ import pulumi
 import pytest
 from google.protobuf import json_format
 from pulumi.runtime.mocks import MockMonitor
+
+from hops_stack.pulumi_config import config_string
 
 REPO = Path(__file__).resolve().parents[3]
 CLOUD_DIR = REPO / "stacks" / "cloud"
@@ -51,13 +52,8 @@ SECRET_KEYS = (
 )
 
 
-def raw_value(value: Any) -> str:
-    """A config value as the Pulumi engine hands it to a program."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
+raw_value = config_string
+"""A config value as the Pulumi engine hands it to a program."""
 
 
 @dataclass

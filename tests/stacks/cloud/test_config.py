@@ -10,11 +10,11 @@ import pytest
 from hops_cloud.config import (
     GPU_INSTANCE_FAMILIES,
     KEYS,
-    REQUIRED,
     StackConfigError,
     parse_config,
     read_config,
 )
+from hops_stack.pulumi_config import StackFile
 from tests.stacks.cloud.conftest import BASE_CONFIG, raw_value
 
 
@@ -246,15 +246,15 @@ class RecordingConfig:
 
 def test_read_config_asks_pulumi_for_every_key_and_reports_unknown_ones():
     fake = RecordingConfig({k: raw_value(v) for k, v in BASE_CONFIG.items()})
-    config = read_config(fake, set_keys=set)
+    config = read_config(fake, stack_file=StackFile())
     assert set(fake.asked) == set(KEYS)
     assert config.heads.count == 1
 
-    fake = RecordingConfig({**{k: raw_value(v) for k, v in BASE_CONFIG.items()}, "headcount": "3"})
+    typo = StackFile(keys=frozenset({*BASE_CONFIG, "headcount"}))
     with pytest.raises(StackConfigError, match=r"hops-cloud:headcount: not a key of this stack"):
-        read_config(fake, set_keys=lambda: {"headcount"})
+        read_config(fake, stack_file=typo)
 
 
 def test_required_keys_are_exactly_the_ones_every_stack_sets():
-    required = {k for k, spec in KEYS.items() if spec.default is REQUIRED}
+    required = {k for k, spec in KEYS.items() if spec.required}
     assert required == set(BASE_CONFIG)

@@ -22,9 +22,9 @@ from hops_cloud.inventory import (
     ssh_common_args,
     ssh_config,
 )
-from hops_cloud.layout import GROUPS, group_members, plan_hosts
-from hops_deploy.topology import GROUPS as TOPOLOGY_GROUPS
+from hops_cloud.layout import group_members, plan_hosts
 from hops_deploy.topology import load_inventory
+from hops_platform.host_groups import GROUPS
 from tests.stacks.cloud.conftest import REPO
 
 PLAYBOOK = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
@@ -46,10 +46,6 @@ def inventory_for(plan, connection: Connection) -> dict:
 
 SSM = Connection(kind="ssm", user="admin", region="eu-north-1")
 BASTION = Connection(kind="bastion", user="admin", bastion_address="198.51.100.7")
-
-
-def test_groups_are_the_platforms():
-    assert GROUPS == TOPOLOGY_GROUPS
 
 
 def test_one_head_two_workers_one_gpu_is_the_example_layout():

@@ -1,5 +1,5 @@
-"""The Pulumi project files agree with the code: Pulumi.yaml documents exactly the keys
-hops_cloud.config reads (types, defaults, secrecy) and is valid for the Pulumi CLI, the
+"""The Pulumi project files: Pulumi.yaml (where hops_cloud.config takes its keys from) is
+valid for the Pulumi CLI and describes every key, the program reads every declared key, the
 example stack parses, and the provider registry matches the accepted clouds.
 
 data/pulumi-project.schema.json is the project-file schema of the Pulumi CLI
@@ -18,9 +18,10 @@ import pytest
 import yaml
 
 from hops_cloud.aws import AwsProvider
-from hops_cloud.config import KEYS, NAMESPACE, REQUIRED, SUPPORTED_CLOUDS, parse_config, read_config
+from hops_cloud.config import KEYS, NAMESPACE, SUPPORTED_CLOUDS, parse_config, read_config
 from hops_cloud.program import PROVIDERS
 from hops_cloud.provider import CloudProvider
+from hops_stack.pulumi_config import StackFile
 from tests.stacks.cloud.conftest import CLOUD_DIR, REPO, raw_value
 
 PROJECT = yaml.safe_load((CLOUD_DIR / "Pulumi.yaml").read_text())
@@ -72,16 +73,8 @@ def test_the_validators_can_fail():
     assert list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(bad))
 
 
-def test_pulumi_yaml_documents_exactly_the_keys_the_program_reads():
-    assert set(DECLARED) == set(KEYS)
-    for key, spec in KEYS.items():
-        declared = DECLARED[key]
-        assert declared["type"] == spec.type, key
-        assert declared.get("secret", False) == spec.secret, key
-        if spec.default is REQUIRED:
-            assert "default" not in declared, key
-        else:
-            assert declared["default"] == spec.default, key
+def test_pulumi_yaml_describes_every_key():
+    for key, declared in DECLARED.items():
         assert len(declared["description"]) > 20, key
 
 
@@ -96,7 +89,7 @@ def test_read_config_reads_every_declared_key():
 
     recording = Recording()
     with pytest.raises(Exception, match="required, not set"):
-        read_config(recording, set_keys=set)  # type: ignore[arg-type]
+        read_config(recording, stack_file=StackFile())  # type: ignore[arg-type]
     assert recording.asked == set(DECLARED)
 
 

@@ -168,9 +168,11 @@ def run_program(
     raw: Mapping[str, str], secret_keys: set[str] | None = None, recorder: Recorder | None = None
 ) -> Run:
     """Set fresh mocks and this project's config, run the program as `pulumi up` would
-    (preview=False: every output resolves), wait for every registration."""
+    (preview=False: every output resolves), wait for every registration. The stack file
+    the program checks holds `raw`, `secret_keys` of it encrypted."""
     from hops_k8s.config import read_config
     from hops_k8s.program import deploy
+    from hops_stack.pulumi_config import StackFile
 
     recorder = Recorder() if recorder is None else recorder
     monitor = pulumi.runtime.mocks.MockMonitor(recorder)
@@ -180,11 +182,13 @@ def run_program(
         {f"{CONFIG_NAMESPACE}:{k}": v for k, v in raw.items()},
         secret_keys=[f"{CONFIG_NAMESPACE}:{k}" for k in raw if k in secret_keys],
     )
+    stack_file = StackFile(frozenset(raw), frozenset(k for k in raw if k in secret_keys))
     run = Run(recorder)
 
     @pulumi.runtime.test
     def program() -> pulumi.Output:
-        outputs = {k: pulumi.Output.from_input(v) for k, v in deploy(read_config()).items()}
+        cfg = read_config(stack_file=stack_file)
+        outputs = {k: pulumi.Output.from_input(v) for k, v in deploy(cfg).items()}
 
         async def secrets() -> None:
             for key, value in outputs.items():

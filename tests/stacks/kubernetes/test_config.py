@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,7 +19,9 @@ from hops_k8s.config import (
     SECRET_KEYS,
     ConfigError,
     parse_config,
+    read_config,
 )
+from hops_stack.pulumi_config import StackFile
 from tests.stacks.kubernetes.conftest import STACK_DIR
 from tests.stacks.kubernetes.support import SECRET_KEYS as TEST_SECRET_KEYS
 from tests.stacks.kubernetes.support import Pki, make_pki
@@ -125,7 +128,7 @@ def test_a_bad_value_is_refused_naming_its_key(
     assert caught.value.key == key
 
 
-@pytest.mark.parametrize("key", sorted(k.name for k in KEYS if k.default is None))
+@pytest.mark.parametrize("key", sorted(k.name for k in KEYS.values() if k.required))
 def test_a_missing_required_key_is_named(raw: dict[str, str], key: str) -> None:
     del raw[key]
     with pytest.raises(ConfigError, match=f"^{CONFIG_NAMESPACE}:{key}: missing; set it with"):
@@ -198,15 +201,6 @@ def _pulumi_yaml() -> dict:
     return yaml.safe_load((STACK_DIR / "Pulumi.yaml").read_text())
 
 
-def _as_config_string(value: object) -> str:
-    """What the Pulumi CLI hands the program for a declared default."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return json.dumps(value)
-    return str(value)
-
-
 def test_pulumi_yaml_is_the_project_the_brief_names() -> None:
     project = _pulumi_yaml()
     assert project["name"] == CONFIG_NAMESPACE == "hops-kubernetes"
@@ -214,20 +208,6 @@ def test_pulumi_yaml_is_the_project_the_brief_names() -> None:
         "name": "python",
         "options": {"toolchain": "pip", "virtualenv": "venv"},
     }
-
-
-def test_pulumi_yaml_documents_exactly_the_keys_config_py_reads() -> None:
-    declared = _pulumi_yaml()["config"]
-    assert list(declared) == [k.name for k in KEYS]
-    for key in KEYS:
-        entry = declared[key.name]
-        assert entry["type"] == key.type, key.name
-        assert entry["description"] == key.description, key.name
-        assert bool(entry.get("secret")) == key.secret, key.name
-        if key.default is None:
-            assert "default" not in entry, key.name
-        else:
-            assert _as_config_string(entry["default"]) == key.default, key.name
 
 
 def test_pulumi_yaml_follows_the_rules_the_pulumi_cli_enforces() -> None:
@@ -256,7 +236,8 @@ def test_optional_secrets_are_described_as_secrets() -> None:
     declared = _pulumi_yaml()["config"]
     for name in OPTIONAL_SECRET_KEYS:
         assert declared[name]["description"].startswith("Secret, optional:"), name
-    assert {k.name for k in KEYS if k.secret} | OPTIONAL_SECRET_KEYS == SECRET_KEYS
+        assert declared[name]["default"] == "", name
+    assert {k.name for k in KEYS.values() if k.secret} | OPTIONAL_SECRET_KEYS == SECRET_KEYS
 
 
 def test_the_example_stack_parses(pki: Pki) -> None:
@@ -272,8 +253,54 @@ def test_the_example_stack_parses(pki: Pki) -> None:
     assert cfg.resources["kafka"].limits["memory"] == "6Gi"
 
 
-def test_the_reader_reads_this_projects_namespace_only() -> None:
-    # read_config goes through pulumi.Config(CONFIG_NAMESPACE); the module names no other.
+# -- read_config: pulumi.Config for the values, the stack file for typos and secrecy ---------
+
+
+class RecordingConfig:
+    """Stands in for pulumi.Config(CONFIG_NAMESPACE): records which keys are asked for."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.asked: list[str] = []
+
+    def get(self, key: str) -> str | None:
+        self.asked.append(key)
+        return self.values.get(key)
+
+
+def _stack_file(tmp_path: Path, values: dict[str, object]) -> StackFile:
+    path = tmp_path / "Pulumi.test.yaml"
+    path.write_text(yaml.safe_dump({"config": values}))
+    return StackFile.read(path, CONFIG_NAMESPACE)
+
+
+def test_read_config_asks_pulumi_config_for_every_declared_key(raw: dict[str, str]) -> None:
+    fake = RecordingConfig(raw)
+    cfg = read_config(fake, StackFile())  # type: ignore[arg-type]
+    assert fake.asked == list(KEYS)
+    assert cfg.namespace == "hops"
+
+
+def test_a_key_pulumi_yaml_does_not_declare_is_refused(raw: dict[str, str], tmp_path: Path) -> None:
+    typo = _stack_file(tmp_path, {"hops-kubernetes:namespcae": "hops", "kubernetes:context": "x"})
+    with pytest.raises(ConfigError, match="hops-kubernetes:namespcae: unknown key") as caught:
+        read_config(RecordingConfig(raw), typo)  # type: ignore[arg-type]
+    assert caught.value.key == "namespcae"
+
+
+def test_an_optional_secret_the_stack_file_holds_in_plaintext_is_refused(
+    raw: dict[str, str], tmp_path: Path
+) -> None:
+    raw["caArchive"] = "c2VjcmV0"
+    plain = _stack_file(tmp_path, {"hops-kubernetes:caArchive": "c2VjcmV0"})
+    with pytest.raises(ConfigError, match="caArchive: is a secret"):
+        read_config(RecordingConfig(raw), plain)  # type: ignore[arg-type]
+    encrypted = _stack_file(tmp_path, {"hops-kubernetes:caArchive": {"secure": "v1:abc"}})
+    with pytest.raises(ConfigError, match=r"caArchive: is not a tar\.gz archive"):
+        read_config(RecordingConfig(raw), encrypted)  # type: ignore[arg-type]
+
+
+def test_the_program_reads_no_private_pulumi_state() -> None:
     source = (STACK_DIR / "hops_k8s" / "config.py").read_text()
-    assert "pulumi.Config(CONFIG_NAMESPACE)" in source
-    assert _pulumi_yaml()["name"] == config_module.CONFIG_NAMESPACE
+    assert "pulumi.runtime" not in source and "runtime_config" not in source
+    assert config_module.PROJECT.project == _pulumi_yaml()["name"]

@@ -321,14 +321,6 @@ def test_no_secret_lands_in_a_config_map(cfg: StackConfig) -> None:
             assert secret.value not in text, manifest["metadata"]["name"]
 
 
-def test_the_platform_cluster_roles_are_the_services_own() -> None:
-    from hopsworks_api.backends.kubernetes import base
-
-    ours = {r["metadata"]["name"]: r["rules"] for r in api.platform_cluster_roles()}
-    theirs = {r["metadata"]["name"]: r["rules"] for r in base.platform_cluster_roles()}
-    assert ours == theirs
-
-
 def test_the_api_may_bind_the_project_roles_it_cannot_create(cfg: StackConfig) -> None:
     role = next(m for m in api.rbac(cfg) if m["metadata"]["name"] == "hops-api-hops")
     bind = [r for r in role["rules"] if r["verbs"] == ["bind"]]

@@ -1,7 +1,6 @@
-"""The compute backend: one scheduler queue per project (embedded record | YARN)."""
+"""The compute backend: one scheduler queue per project (`EmbeddedCompute` in `embedded`,
+`YarnCompute` in `yarn`); the package exports the contract only."""
 
-from hopsworks_api.backends.compute.base import ComputeBackend, ComputeQuota, QueueInfo
-from hopsworks_api.backends.compute.local import LocalCompute
-from hopsworks_api.backends.compute.yarn import YarnCompute
+from hopsworks_api.backends.compute.base import AppUsage, ComputeBackend, ComputeQuota, QueueInfo
 
-__all__ = ["ComputeBackend", "ComputeQuota", "LocalCompute", "QueueInfo", "YarnCompute"]
+__all__ = ["AppUsage", "ComputeBackend", "ComputeQuota", "QueueInfo"]

@@ -1,6 +1,6 @@
 """The compute contract: one scheduler queue per project, with a capacity share and a quota.
 
-It is phrased the way YARN's Capacity Scheduler can honour it, so `LocalCompute` (embedded)
+It is phrased the way YARN's Capacity Scheduler can honour it, so `EmbeddedCompute` (embedded)
 and `YarnCompute` (cluster) are interchangeable:
 
 - a project's queue is a leaf `<parent>.<project>` (default parent `root.projects`);
@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
 from hopsworks_api.errors import BadRequest
-from hopsworks_api.schemas import PROJECT_NAME_RE
+from hopsworks_api.identity import PROJECT_NAME_RE
 
 HUNDRED = Decimal(100)
 
@@ -202,10 +202,6 @@ def check_quota(vcores: int, memory_mb: int, gpus: int) -> ComputeQuota:
         if value > 2**31 - 1:
             raise BadRequest(f"{name} is too large", code="bad_quota")
     return ComputeQuota(vcores=vcores, memory_mb=memory_mb, gpus=gpus)
-
-
-def as_float(value: Decimal) -> float:
-    return float(value)
 
 
 def format_percent(value: Decimal) -> str:

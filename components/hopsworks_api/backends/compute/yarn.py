@@ -88,8 +88,8 @@ from hopsworks_api.backends.compute.base import (
     format_percent,
     from_epoch_ms,
 )
-from hopsworks_api.backends.compute.http import make_client, send, snippet
 from hopsworks_api.backends.errors import BackendUnavailable
+from hopsworks_api.backends.http import make_client, send, snippet
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -282,7 +282,7 @@ class YarnCompute:
                   (`yarn.admin.acl`) or an administrator of `parent_queue`.
     auth          any other `httpx.Auth` (e.g. SPNEGO via a plugin) instead of `user`.
     gpu_resource  the GPU resource type name, `None` on a cluster without GPU scheduling.
-    timeout, connect_timeout, verify, ca_file, client_cert: see `backends.compute.http`.
+    timeout, connect_timeout, verify, ca_file, client_cert: see `backends.http`.
     """
 
     def __init__(

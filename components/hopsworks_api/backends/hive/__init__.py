@@ -1,8 +1,9 @@
 """The Hive backend: one database per project, its members' grants, its size for quotas.
 
-`LocalHive` is the embedded default (no server: directories plus a JSON catalog);
-`HiveServer2Hive` talks to HiveServer2 (or Spark Thrift Server) through PyHive. Both
-follow `HiveBackend`; the naming and grant rules live in `base`.
+`EmbeddedHive` (`embedded`) is the default (no server: directories plus a JSON catalog);
+`HiveServer2Hive` (`hiveserver2`) talks to HiveServer2 (or Spark Thrift Server) through
+PyHive. Both follow `HiveBackend`; the naming and grant rules live in `base`, and the
+package exports the contract only.
 """
 
 from hopsworks_api.backends.hive.base import (
@@ -13,13 +14,11 @@ from hopsworks_api.backends.hive.base import (
     principal,
     share_plans,
 )
-from hopsworks_api.backends.hive.local import LocalHive
 
 __all__ = [
     "GrantResult",
     "HiveBackend",
     "HiveDatabase",
-    "LocalHive",
     "member_plan",
     "principal",
     "share_plans",

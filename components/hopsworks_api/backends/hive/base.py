@@ -9,7 +9,7 @@ Naming (one rule for every implementation, so state can be compared across them)
   that is the CN of the member's project certificate, so a grant held in project A never
   applies in project B.
 - Names are validated before any SQL is written: project names match
-  ``^[a-z][a-z0-9_]{2,62}$`` (``schemas.check_project_name``), usernames a strict pattern,
+  ``^[a-z][a-z0-9_]{2,62}$`` (``identity.check_project_name``), usernames a strict pattern,
   locations a strict URI pattern. Identifiers are then quoted with backticks and
   locations written as single-quoted literals; since neither can contain a backtick, quote
   or backslash after validation, no caller string can change the statement.
@@ -36,8 +36,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from hopsworks_api.errors import BadRequest
-from hopsworks_api.identity import Role, project_user
-from hopsworks_api.schemas import check_project_name
+from hopsworks_api.identity import Role, check_project_name, project_user
 
 SYSTEM = "hive"
 """The name users see in 503 answers (``BackendUnavailable(SYSTEM, ...)``)."""

@@ -59,7 +59,7 @@ from hopsworks_api.backends.hive.base import (
     validate_location,
     validate_project,
 )
-from hopsworks_api.backends.hive.local import directory_size
+from hopsworks_api.backends.hive.embedded import directory_size
 from hopsworks_api.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,8 @@
 """The Kafka backend: topics owned by projects and ACLs for their members' principals.
 
-`NoKafka` is the embedded default (no broker; state in a JSON file); `ClusterKafka` talks
-to a real cluster through confluent-kafka's AdminClient. Both follow `KafkaBackend`.
+`EmbeddedKafka` (`embedded`) is the default (no broker; state in JSON files); `ClusterKafka`
+(`cluster`) talks to a real cluster through confluent-kafka's AdminClient. Both follow
+`KafkaBackend`; the package exports the contract only.
 """
 
 from hopsworks_api.backends.kafka.base import (
@@ -15,12 +16,10 @@ from hopsworks_api.backends.kafka.base import (
     principal,
     share_acls,
 )
-from hopsworks_api.backends.kafka.local import NoKafka
 
 __all__ = [
     "AclEntry",
     "KafkaBackend",
-    "NoKafka",
     "TopicInfo",
     "TopicShare",
     "expected_acls",

@@ -6,7 +6,7 @@ Naming (one rule for every implementation, so state can be compared across them)
   plain names plus an ownership table; a prefix instead makes the owner visible to Kafka
   itself, so two projects can both have a topic ``events`` and one PREFIXED ACL covers
   "all topics of this project", including topics created later. Project names never
-  contain ``.`` (see ``hopsworks_api.schemas.PROJECT_NAME_RE``) and topic names may not
+  contain ``.`` (see ``hopsworks_api.identity.PROJECT_NAME_RE``) and topic names may not
   either, so ``<project>.`` is an exact, non-overlapping namespace: ``ab.`` is not a
   prefix of any topic of project ``ab_c``.
 - Consumer groups of a project are ``<project>.<anything>``.
@@ -37,8 +37,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from hopsworks_api.errors import BadRequest, PayloadTooLarge
-from hopsworks_api.identity import project_user
-from hopsworks_api.schemas import check_project_name
+from hopsworks_api.identity import check_project_name, project_user
 
 SYSTEM = "kafka"
 """The name users see in 503 answers (``BackendUnavailable(SYSTEM, ...)``)."""

@@ -1,5 +1,6 @@
 """The Kubernetes backend: per-project namespace, quota, RBAC and certificates
-(none: desired state recorded | cluster: Kubernetes REST API)."""
+(`EmbeddedKubernetes` in `embedded`: desired state recorded; `ClusterKubernetes` in
+`cluster`: the Kubernetes REST API); the package exports the contract only."""
 
 from hopsworks_api.backends.kubernetes.base import (
     DEFAULT_CLUSTER_ROLES,
@@ -7,20 +8,14 @@ from hopsworks_api.backends.kubernetes.base import (
     KubernetesBackend,
     ProjectDescription,
     namespace_for,
-    platform_cluster_roles,
     validate_manifest,
 )
-from hopsworks_api.backends.kubernetes.cluster import ClusterKubernetes
-from hopsworks_api.backends.kubernetes.none import NoKubernetes
 
 __all__ = [
     "DEFAULT_CLUSTER_ROLES",
-    "ClusterKubernetes",
     "KubeQuota",
     "KubernetesBackend",
-    "NoKubernetes",
     "ProjectDescription",
     "namespace_for",
-    "platform_cluster_roles",
     "validate_manifest",
 ]

@@ -16,7 +16,7 @@ Naming (all derived here, in one place, so both implementations agree):
   (the CN of the member's project certificate, i.e. the identity the API server
   authenticates from it) to the ClusterRole of the member's platform role: `data_owner`
   -> `hops-data-owner`, `data_scientist` -> `hops-data-scientist` (configurable; the
-  deployment creates these ClusterRoles, see `platform_cluster_roles`).
+  deployment creates these ClusterRoles with the rules of `hops_platform.project_roles`).
 - Secret `hops-cert-<username>` of type `kubernetes.io/tls` (`tls.crt`, `tls.key`) with
   `ca.crt`, so workloads of the project can mount the member's credentials.
 
@@ -33,14 +33,15 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Protocol
 
 import kubernetes_validate
 import kubernetes_validate.utils as _kv_utils
 
+from hops_platform.project_roles import CLUSTER_ROLES
+from hops_platform.quantity import parse_quantity
 from hopsworks_api.errors import BadRequest
-from hopsworks_api.schemas import PROJECT_NAME_RE
+from hopsworks_api.identity import PROJECT_NAME_RE
 
 DEFAULT_KUBE_VERSION = "1.30"
 MANAGED_BY = ("app.kubernetes.io/managed-by", "hopsworks-api")
@@ -52,48 +53,11 @@ ANNOTATION_SUBJECT = "hops.io/project-user"
 QUOTA_NAME = "hops-project-quota"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 GPU_RESOURCE = "nvidia.com/gpu"
-DEFAULT_CLUSTER_ROLES: Mapping[str, str] = {
-    "data_owner": "hops-data-owner",
-    "data_scientist": "hops-data-scientist",
-}
+DEFAULT_CLUSTER_ROLES: Mapping[str, str] = CLUSTER_ROLES
 DEFAULT_NAMESPACE_LABELS: Mapping[str, str] = {"pod-security.kubernetes.io/enforce": "baseline"}
 
 USERNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-# The Kubernetes quantity grammar (k8s.io/apimachinery/pkg/api/resource), no sign.
-QUANTITY_RE = re.compile(
-    r"^(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$"
-)
-_SUFFIX = {
-    "": Decimal(1),
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": Decimal(10) ** 3,
-    "M": Decimal(10) ** 6,
-    "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15,
-    "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10,
-    "Mi": Decimal(2) ** 20,
-    "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50,
-    "Ei": Decimal(2) ** 60,
-}
-
-
-def parse_quantity(text: str) -> Decimal:
-    """A quantity's value, so `1Gi` equals `1024Mi` and `0.5` equals `500m` (the API server
-    rewrites quantities in canonical form; comparing strings would see drift forever)."""
-    match = QUANTITY_RE.fullmatch(text.strip())
-    if not match:
-        raise ValueError(f"'{text}' is not a Kubernetes quantity")
-    number, suffix = Decimal(match.group(1)), match.group(3) or ""
-    if suffix[:1] in ("e", "E"):
-        return number * (Decimal(10) ** int(suffix[1:]))
-    return number * _SUFFIX[suffix]
 
 
 def _quantity(value: str | int | float, what: str) -> str:
@@ -152,7 +116,7 @@ def same_hard(current: Mapping[str, str], desired: Mapping[str, str]) -> bool:
 
 @dataclass(frozen=True)
 class ProjectDescription:
-    """What the cluster holds for a project (or what `NoKubernetes` recorded), for
+    """What the cluster holds for a project (or what `EmbeddedKubernetes` recorded), for
     reconciliation to compare with the database. Certificates are fingerprints (SHA-256 of
     the certificate PEM), never keys."""
 
@@ -327,52 +291,6 @@ def tls_secret_manifest(
             "ca.crt": b64(_pem(ca_pem, "CA certificate")),
         },
     }
-
-
-def platform_cluster_roles(cluster_roles: Mapping[str, str] = DEFAULT_CLUSTER_ROLES) -> list[dict]:
-    """The ClusterRoles the bindings refer to, for the deployment to create (the service
-    account of the control service must not be able to create ClusterRoles itself).
-    Data owners manage the project's serving workloads; data scientists may too but
-    cannot read Secrets other than through their pods."""
-    workloads = [
-        {
-            "apiGroups": [""],
-            "resources": [
-                "pods",
-                "pods/log",
-                "services",
-                "configmaps",
-                "persistentvolumeclaims",
-                "events",
-            ],
-            "verbs": ["get", "list", "watch"],
-        },
-        {
-            "apiGroups": ["apps"],
-            "resources": ["deployments", "replicasets"],
-            "verbs": ["get", "list", "watch"],
-        },
-        {
-            "apiGroups": ["serving.kserve.io"],
-            "resources": ["inferenceservices"],
-            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-        },
-    ]
-    owner_extra = [
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]},
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
-    ]
-    roles = {"data_owner": workloads + owner_extra, "data_scientist": workloads}
-    return [
-        {
-            "apiVersion": f"{RBAC_GROUP}/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": cluster_roles[role], "labels": {MANAGED_BY[0]: MANAGED_BY[1]}},
-            "rules": rules,
-        }
-        for role, rules in roles.items()
-        if role in cluster_roles
-    ]
 
 
 # kubernetes-validate re-reads and re-parses the schema files (the definitions file is

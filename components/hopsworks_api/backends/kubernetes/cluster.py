@@ -42,8 +42,8 @@ from urllib.parse import quote
 
 import httpx
 
-from hopsworks_api.backends.compute.http import make_client, send, snippet
 from hopsworks_api.backends.errors import BackendUnavailable
+from hopsworks_api.backends.http import make_client, send, snippet
 from hopsworks_api.backends.kubernetes.base import (
     ANNOTATION_PROJECT,
     DEFAULT_CLUSTER_ROLES,
@@ -136,7 +136,7 @@ class ClusterKubernetes:
     kube_version      schema version objects are validated against (the cluster's minor).
     cluster_roles     platform role -> ClusterRole name.
     namespace_labels  extra labels on every project namespace (Pod Security level).
-    timeout, connect_timeout, verify: see `backends.compute.http`.
+    timeout, connect_timeout, verify: see `backends.http`.
     """
 
     def __init__(

@@ -1,4 +1,6 @@
-"""The storage backend: where datasets' bytes live (local FS now; HDFS later)."""
+"""The storage backend: where datasets' bytes live (`EmbeddedStorage` in `embedded`: the
+local file system; `WebHdfsStorage` in `webhdfs`: HDFS); the package exports the contract
+only."""
 
 from hopsworks_api.backends.storage.base import (
     EntryInfo,
@@ -6,6 +8,5 @@ from hopsworks_api.backends.storage.base import (
     StorageBackend,
     validate_relative_path,
 )
-from hopsworks_api.backends.storage.local import LocalStorage
 
-__all__ = ["EntryInfo", "LocalStorage", "PendingWrite", "StorageBackend", "validate_relative_path"]
+__all__ = ["EntryInfo", "PendingWrite", "StorageBackend", "validate_relative_path"]

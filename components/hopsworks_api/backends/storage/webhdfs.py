@@ -1,6 +1,6 @@
 """Datasets on HDFS, over the WebHDFS REST API: `<root>/Projects/<project>/<dataset>`.
 
-The cluster twin of `LocalStorage`, written against the Apache Hadoop 3.x "WebHDFS REST
+The cluster twin of `EmbeddedStorage`, written against the Apache Hadoop 3.x "WebHDFS REST
 API" document (the sections are cited where each operation is used). Only documented
 operations are sent, so any NameNode that serves `/webhdfs/v1` works; the control service
 talks to it as the HDFS superuser with simple authentication (`user.name=`), over TLS

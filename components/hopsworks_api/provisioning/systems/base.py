@@ -34,6 +34,7 @@ class Drift:
 class Report:
     drift: list[Drift] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # projects this pass made absent
 
 
 @dataclass

@@ -29,6 +29,7 @@ from hops_k8s import meta
 from hops_k8s.config import StackConfig
 from hops_k8s.objects import Manifest, config_hash, kafka, pki
 from hops_k8s.objects.metadata_db import API_DATABASE, API_USER, database_url
+from hops_platform.project_roles import CLUSTER_ROLES, cluster_role_rules
 
 API_UID = 10001
 DATA_DIR = "/var/lib/hops"
@@ -40,10 +41,6 @@ PVC = f"{meta.API}-data"
 SERVICE_ACCOUNT = meta.API
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 RBAC = "rbac.authorization.k8s.io"
-# The ClusterRoles that project role bindings refer to (hopsworks_api.backends.kubernetes.base
-# DEFAULT_CLUSTER_ROLES); the service's account may bind them, not create them.
-DATA_OWNER_ROLE = "hops-data-owner"
-DATA_SCIENTIST_ROLE = "hops-data-scientist"
 
 # Unpack the CA archive into the data directory unless a CA is already there. Only regular
 # files and directories under ca/ are extracted (the stack checked the archive too).
@@ -88,8 +85,8 @@ def settings_env(cfg: StackConfig) -> dict[str, str]:
         "HOPS_PORT": str(meta.API_PORT),
         "HOPS_TLS_HOSTNAMES": json.dumps(tls_hostnames(cfg)),
         "HOPS_LOG_JSON": "true",
-        "HOPS_STORAGE_BACKEND": "local",
-        "HOPS_HIVE_BACKEND": "local",
+        "HOPS_STORAGE_BACKEND": "embedded",
+        "HOPS_HIVE_BACKEND": "embedded",
         "HOPS_KAFKA_BACKEND": "cluster",
         "HOPS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers(cfg),
         # The brokers' only listener is TLS with client certificates; the service
@@ -98,8 +95,8 @@ def settings_env(cfg: StackConfig) -> dict[str, str]:
         "HOPS_KAFKA_SSL_CA_LOCATION": meta.CA_FILE,
         "HOPS_KAFKA_SSL_CERTIFICATE_LOCATION": meta.TLS_CERT_FILE,
         "HOPS_KAFKA_SSL_KEY_LOCATION": meta.TLS_KEY_FILE,
-        "HOPS_COMPUTE_BACKEND": "local",
-        "HOPS_KUBERNETES_BACKEND": "cluster" if cfg.api_kubernetes_backend else "none",
+        "HOPS_COMPUTE_BACKEND": "embedded",
+        "HOPS_KUBERNETES_BACKEND": "cluster" if cfg.api_kubernetes_backend else "embedded",
         "HOPS_RECONCILE_INTERVAL_SECONDS": "300",
         "HOPS_ACCOUNTING_INTERVAL_SECONDS": "60",
     }
@@ -136,37 +133,9 @@ def service_account(cfg: StackConfig) -> Manifest:
 
 
 def platform_cluster_roles() -> list[Manifest]:
-    """What project members may do in their project's namespace; the same rules as
-    `hopsworks_api.backends.kubernetes.base.platform_cluster_roles` (a test compares)."""
-    workloads = [
-        {
-            "apiGroups": [""],
-            "resources": [
-                "pods",
-                "pods/log",
-                "services",
-                "configmaps",
-                "persistentvolumeclaims",
-                "events",
-            ],
-            "verbs": ["get", "list", "watch"],
-        },
-        {
-            "apiGroups": ["apps"],
-            "resources": ["deployments", "replicasets"],
-            "verbs": ["get", "list", "watch"],
-        },
-        {
-            "apiGroups": ["serving.kserve.io"],
-            "resources": ["inferenceservices"],
-            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-        },
-    ]
-    owner_extra = [
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]},
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
-    ]
-    roles = {DATA_OWNER_ROLE: workloads + owner_extra, DATA_SCIENTIST_ROLE: workloads}
+    """What project members may do in their project's namespace (hops_platform.project_roles):
+    the ClusterRoles the service binds members to; the service's account may bind them, not
+    create them."""
     return [
         {
             "apiVersion": f"{RBAC}/v1",
@@ -174,7 +143,7 @@ def platform_cluster_roles() -> list[Manifest]:
             "metadata": meta.metadata(name, app=meta.API, component="project-roles"),
             "rules": rules,
         }
-        for name, rules in roles.items()
+        for name, rules in cluster_role_rules().items()
     ]
 
 
@@ -194,7 +163,7 @@ def rbac(cfg: StackConfig) -> list[Manifest]:
                 "apiGroups": [RBAC],
                 "resources": ["clusterroles"],
                 "verbs": ["bind"],
-                "resourceNames": [DATA_OWNER_ROLE, DATA_SCIENTIST_ROLE],
+                "resourceNames": list(CLUSTER_ROLES.values()),
             },
         ],
     }

@@ -1,4 +1,4 @@
-"""`NoKafka`: the embedded default when no Kafka cluster is configured.
+"""`EmbeddedKafka`: the embedded default when no Kafka cluster is configured.
 
 There is no broker: nobody can produce or consume. What it keeps is the platform's side of
 Kafka, topics (with their settings) and ACLs, applying exactly the rules `ClusterKafka`
@@ -31,23 +31,20 @@ Cross-project state, and how it stays O(1) per change:
   points to are written, removed after they are gone), so a crash can only leave it a
   superset, which costs a useless read and nothing else; it never goes missing.
 
-``describe_acls(None)`` and nothing else reads every document.
-
-The single file of earlier versions, ``kafka-state.json``, is split into per-project
-documents by the first operation and renamed ``kafka-state.json.migrated``; an unreadable
-one is reported (BackendUnavailable) by every operation until it is repaired, never ignored.
+``describe_acls(None)`` and nothing else reads every document. An unreadable document is
+reported (BackendUnavailable) by every operation that needs it until it is repaired, never
+taken for an empty one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from hopsworks_api.backends.compute.jsonstate import ProjectDocuments, Transaction
 from hopsworks_api.backends.errors import BackendUnavailable
+from hopsworks_api.backends.jsonstate import ProjectDocuments, Transaction
 from hopsworks_api.backends.kafka.base import (
     SEPARATOR,
     SHARE_WRITE_OPERATIONS,
@@ -70,12 +67,12 @@ from hopsworks_api.backends.kafka.base import (
 )
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 
-STATE_FILE = "kafka-state.json"  # the single-file layout of earlier versions
 LOCK_FILE = ".kafka-state.lock"
 PROJECTS_DIR = "projects"
 OTHER = "0-other"
-"""The document of topics and ACLs that belong to no project (never created here; kept if
-a migrated state had any). It cannot be a project's: project names start with a letter."""
+"""The document of ACLs that belong to no project (the platform grants none; kept so that
+every ACL has a home, and read by the collision check). It cannot be a project's: project
+names start with a letter."""
 FORMAT_VERSION = 1
 
 
@@ -102,11 +99,6 @@ def _home(acl: AclEntry) -> str:
         if sep and _is_project(owner):
             return owner
     return _holder(acl) or OTHER
-
-
-def _topic_home(physical: str) -> str:
-    split = split_physical(physical)
-    return split[0] if split is not None else OTHER
 
 
 class _Doc:
@@ -215,7 +207,7 @@ class _Session:
         # the transaction's commit writes the rest: the documents that lost a hint
 
 
-class NoKafka:
+class EmbeddedKafka:
     """Kafka's metadata (topics, ACLs) kept in ``<directory>/projects/<project>.json``."""
 
     def __init__(self, directory: Path) -> None:
@@ -225,44 +217,9 @@ class NoKafka:
             self.directory / PROJECTS_DIR,
             self.directory / LOCK_FILE,
             is_empty=_is_empty,
-            prepare=self._migrate,
         )
 
     # --- persistence ---------------------------------------------------------------------
-
-    def _migrate(self, documents: ProjectDocuments) -> None:
-        """Split the single state file of earlier versions (once, under the lock)."""
-        legacy = self.directory / STATE_FILE
-        try:
-            text = legacy.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return
-        try:
-            raw = json.loads(text)
-            if raw.get("version") != FORMAT_VERSION:
-                raise ValueError(f"unknown format version {raw.get('version')!r}")
-            topics = {
-                name: {"partitions": int(t["partitions"]), "replication": int(t["replication"])}
-                for name, t in raw.get("topics", {}).items()
-            }
-            acls = {AclEntry(*row) for row in raw.get("acls", [])}
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise BackendUnavailable(SYSTEM, f"state file {legacy} is unreadable: {exc}") from exc
-        docs: dict[str, _Doc] = {}
-
-        def doc(key: str) -> _Doc:
-            return docs.setdefault(key, _Doc(None))
-
-        for name, settings in topics.items():
-            doc(_topic_home(name)).topics[name] = settings
-        for acl in acls:
-            doc(_home(acl)).acls.add(acl)
-        for key in list(docs):
-            for holder in docs[key].holders(key):
-                doc(holder).held_in.add(key)
-        for key, value in sorted(docs.items()):
-            documents.write(key, value.encode())
-        legacy.replace(legacy.with_name(legacy.name + ".migrated"))
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[_Session]:

@@ -1,4 +1,4 @@
-"""`LocalHive`: the embedded default when no HiveServer2 is configured.
+"""`EmbeddedHive`: the embedded default when no HiveServer2 is configured.
 
 There is no SQL engine: what it keeps is the platform's side of Hive, one directory per
 project database under a warehouse directory (``<warehouse>/<project>.db``, the layout Hive
@@ -23,23 +23,18 @@ creation step, and a drop is rare; an index of "who shares into B" would make ev
 write two documents for little gain. Listings read every document (so an unreadable one is
 reported, never taken for a missing database).
 
-The single catalog file of earlier versions, ``<warehouse>/.hive-catalog.json``, is split into
-per-database documents by the first operation and renamed ``.hive-catalog.json.migrated``.
-
 Grants are recorded, not enforced (nothing here runs queries); `GrantResult.applied` is
 False to say so, and `list_grants` returns what was recorded, for reconciliation.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hopsworks_api.backends.compute.jsonstate import ProjectDocuments, Transaction
 from hopsworks_api.backends.errors import BackendUnavailable
 from hopsworks_api.backends.hive.base import (
     SYSTEM,
@@ -53,9 +48,9 @@ from hopsworks_api.backends.hive.base import (
     validate_location,
     validate_project,
 )
+from hopsworks_api.backends.jsonstate import ProjectDocuments, Transaction
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 
-CATALOG_FILE = ".hive-catalog.json"  # the single-file catalog of earlier versions
 CATALOG_DIR = ".hive-catalog"
 LOCK_FILE = ".hive-catalog.lock"
 FORMAT_VERSION = 1
@@ -93,7 +88,7 @@ def _decode(name: str, data: Any) -> dict[str, Any]:
     return data
 
 
-class LocalHive(PlannedGrants):
+class EmbeddedHive(PlannedGrants):
     """Project databases as directories under ``warehouse`` plus a JSON catalog."""
 
     def __init__(self, warehouse: Path | str) -> None:
@@ -104,31 +99,11 @@ class LocalHive(PlannedGrants):
                 self.warehouse / CATALOG_DIR,
                 self.warehouse / LOCK_FILE,
                 decode=_decode,
-                prepare=self._migrate,
             )
         except OSError as exc:
             raise BackendUnavailable(SYSTEM, f"warehouse {self.warehouse}: {exc}") from exc
 
     # --- plumbing -----------------------------------------------------------------------
-
-    def _migrate(self, documents: ProjectDocuments) -> None:
-        """Split the single catalog file of earlier versions (once, under the lock)."""
-        legacy = self.warehouse / CATALOG_FILE
-        if not legacy.exists():
-            return
-        try:
-            catalog = json.loads(legacy.read_text(encoding="utf-8"))
-            if catalog.get("version") != FORMAT_VERSION:
-                raise ValueError(f"unknown format version {catalog.get('version')!r}")
-            databases = {
-                name: _decode(name, {"version": FORMAT_VERSION, **entry})
-                for name, entry in catalog["databases"].items()
-            }
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"{legacy}: {exc}") from exc
-        for name, entry in databases.items():
-            documents.write(name, entry)
-        legacy.replace(legacy.with_name(legacy.name + ".migrated"))
 
     def _entry(self, project: str) -> dict[str, Any] | None:
         return self._guard(lambda: self.documents.read(project))
@@ -159,7 +134,7 @@ class LocalHive(PlannedGrants):
         resolved = path.parent.resolve() / path.name
         if resolved.parent != self.warehouse and self.warehouse not in resolved.parents:
             raise BadRequest(
-                f"LocalHive keeps databases inside its warehouse {self.warehouse}",
+                f"EmbeddedHive keeps databases inside its warehouse {self.warehouse}",
                 code="bad_location",
             )
         return resolved

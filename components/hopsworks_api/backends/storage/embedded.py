@@ -85,7 +85,7 @@ class LocalPendingWrite:
 
 
 def _identity(dataset_dir: Path) -> str | None:
-    """The dataset directory's marker (see `LocalStorage._mark`); None if it is gone."""
+    """The dataset directory's marker (see `EmbeddedStorage._mark`); None if it is gone."""
     try:
         return (dataset_dir / MARKER_FILE).read_text("ascii")
     except (FileNotFoundError, NotADirectoryError):
@@ -126,7 +126,7 @@ def _entry(path: Path) -> EntryInfo:
     )
 
 
-class LocalStorage:
+class EmbeddedStorage:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.projects_dir = root / "Projects"

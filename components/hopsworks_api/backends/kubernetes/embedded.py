@@ -1,4 +1,5 @@
-"""The embedded default: no Kubernetes, but the desired state is remembered.
+"""`EmbeddedKubernetes`, the embedded default: no Kubernetes, but the desired state is
+remembered.
 
 A platform without Kubernetes (a laptop, a cluster without serving) still runs the same
 sagas; this backend records what would have been created, under the same names and
@@ -13,18 +14,16 @@ The record is one JSON document per project, ``<state dir>/projects/<project>.js
 ``kubernetes-desired.lock``), so a step reads and rewrites one small file whatever the
 number of projects. Nothing here spans projects (a namespace, its bindings and Secrets
 belong to one project), so there is no shared index; `list_projects` is a directory
-listing. The single file of earlier versions, ``kubernetes-desired.json``, is split into
-per-project files by the first operation and renamed ``kubernetes-desired.json.migrated``.
+listing.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hopsworks_api.backends.compute.jsonstate import ProjectDocuments
+from hopsworks_api.backends.jsonstate import ProjectDocuments
 from hopsworks_api.backends.kubernetes.base import (
     DEFAULT_CLUSTER_ROLES,
     DEFAULT_KUBE_VERSION,
@@ -43,26 +42,12 @@ from hopsworks_api.backends.kubernetes.base import (
 )
 from hopsworks_api.errors import NotFound
 
-STATE_FILE = "kubernetes-desired.json"  # the single-file layout of earlier versions
 PROJECTS_DIR = "projects"
 LOCK_FILE = "kubernetes-desired.lock"
 FORMAT_VERSION = 1
 
 
-def _migrate(state_dir: Path) -> Callable[[ProjectDocuments], None]:
-    def prepare(documents: ProjectDocuments) -> None:
-        legacy = state_dir / STATE_FILE
-        if not legacy.exists():
-            return
-        projects = json.loads(legacy.read_text(encoding="utf-8"))["projects"]
-        for project, entry in projects.items():
-            documents.write(project, {"version": FORMAT_VERSION, **entry})
-        legacy.replace(legacy.with_name(legacy.name + ".migrated"))
-
-    return prepare
-
-
-class NoKubernetes:
+class EmbeddedKubernetes:
     def __init__(
         self,
         state_dir: Path,
@@ -75,9 +60,7 @@ class NoKubernetes:
         self.cluster_roles = dict(cluster_roles)
         self.namespace_labels = dict(namespace_labels)
         state_dir = Path(state_dir)
-        self.documents = ProjectDocuments(
-            state_dir / PROJECTS_DIR, state_dir / LOCK_FILE, prepare=_migrate(state_dir)
-        )
+        self.documents = ProjectDocuments(state_dir / PROJECTS_DIR, state_dir / LOCK_FILE)
 
     def _update(self, project: str, change: Callable[[dict[str, Any]], None]) -> None:
         """Change the project's record; NotFound if it has no namespace."""

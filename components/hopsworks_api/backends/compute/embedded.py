@@ -22,8 +22,6 @@ Layout (``state_dir``):
   index never drifts; and once settled the file is a function of the queues alone (an
   undone creation leaves the same bytes). Each instance also recomputes the total from all
   files once, on its first operation, in case files were edited by hand.
-- ``compute-queues.json``: the single file of earlier versions. If present, the first
-  operation splits it into per-project files and renames it ``compute-queues.json.migrated``.
 """
 
 from __future__ import annotations
@@ -46,7 +44,7 @@ from hopsworks_api.backends.compute.base import (
     from_epoch_ms,
     to_epoch_ms,
 )
-from hopsworks_api.backends.compute.jsonstate import (
+from hopsworks_api.backends.jsonstate import (
     ProjectDocuments,
     Transaction,
     encode,
@@ -55,7 +53,6 @@ from hopsworks_api.backends.compute.jsonstate import (
 )
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
 
-STATE_FILE = "compute-queues.json"  # the single-file layout of earlier versions
 PROJECTS_DIR = "projects"
 LOCK_FILE = "compute-queues.lock"
 INDEX_FILE = "compute-capacity.json"
@@ -69,7 +66,7 @@ def _capacity(entry: dict[str, Any] | None) -> Decimal:
     return ZERO if entry is None else Decimal(entry["capacity"])
 
 
-class LocalCompute:
+class EmbeddedCompute:
     def __init__(self, state_dir: Path, parent_queue: str = "root.projects") -> None:
         self.parent_queue = parent_queue
         self.state_dir = Path(state_dir)
@@ -135,16 +132,8 @@ class LocalCompute:
         self._write_index(total, None)
 
     def _prepare(self, documents: ProjectDocuments) -> None:
-        """Once per instance, under the lock: migrate the old single file, then check the
-        total against every project's file (O(projects), once)."""
-        legacy = self.state_dir / STATE_FILE
-        if legacy.exists():
-            queues = json.loads(legacy.read_text(encoding="utf-8"))["queues"]
-            for project, entry in queues.items():
-                documents.write(project, {"version": FORMAT_VERSION, **entry})
-            total = sum((_capacity(e) for e in queues.values()), ZERO)
-            self._write_index(total, None)
-            legacy.replace(legacy.with_name(legacy.name + ".migrated"))
+        """Once per instance, under the lock: check the total against every project's file
+        (O(projects), once)."""
         self._allocated(documents)  # settles a pending note
         total = sum(
             (_capacity(e) for e in documents.read_all().values()),

@@ -1,14 +1,13 @@
 """Small JSON documents on disk, changed under a lock and replaced atomically.
 
-The embedded backends (`LocalCompute`, `NoKubernetes`, `LocalHive`, `NoKafka`) keep their
-desired state this way. Two shapes:
+The embedded backends (`EmbeddedCompute`, `EmbeddedKubernetes`, `EmbeddedHive`,
+`EmbeddedKafka`) keep their desired state this way, one document per project,
+``<directory>/<project>.json`` (`ProjectDocuments`). A step reads and rewrites only the
+documents of the projects it concerns, so its cost does not grow with the number of
+projects (one file of one project, not the state of all). The module sits beside the
+systems' packages, not inside one of them, because all four use it.
 
-- `JsonStateFile`: one document (kept for small, global state);
-- `ProjectDocuments`: one document per project, ``<directory>/<project>.json``. A step of a
-  saga reads and rewrites only the documents of the projects it concerns, so its cost does
-  not grow with the number of projects (one file of one project, not the state of all).
-
-Either way no reader ever sees half a document (write a temporary file in the same
+No reader ever sees half a document (write a temporary file in the same
 directory, fsync it, `os.replace` it over the old one, fsync the directory), and service
 processes sharing one data directory serialise their read-modify-write cycles with `flock`
 on a lock file (plus a thread lock inside one process), so a change is never lost to a
@@ -17,7 +16,7 @@ concurrent one. A change that raises writes nothing.
 A `ProjectDocuments` transaction may change several documents (a share touches the owner's
 and the target's); they are written one after the other under the lock, in an order the
 caller chooses, so a crash in between leaves each document whole, and the backend decides
-which half-done state is harmless (see `NoKafka`, `LocalCompute`).
+which half-done state is harmless (see `EmbeddedKafka`, `EmbeddedCompute`).
 
 Each store counts the files it writes and removes and the bytes it writes (`stats`): the
 tests use that to prove that a project's creation touches a constant number of files of a
@@ -36,9 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 SUFFIX = ".json"
 KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,200}$")
@@ -99,47 +96,6 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-class JsonStateFile:
-    """One JSON document in one file (``<path>``, lock ``<path>.lock``)."""
-
-    def __init__(self, path: Path, empty: Callable[[], dict[str, Any]]) -> None:
-        self.path = path
-        self._empty = empty
-        self._lock_path = path.with_name(path.name + ".lock")
-        self._thread_lock = threading.RLock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with self._thread_lock, file_lock(self._lock_path):
-            yield
-
-    def _load(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return self._empty()
-
-    def _store(self, data: dict[str, Any]) -> None:
-        replace_file(self.path, encode(data))
-
-    def read(self) -> dict[str, Any]:
-        """A consistent snapshot (the file is only ever replaced whole)."""
-        with self._thread_lock:
-            return self._load()
-
-    def update(self, change: Callable[[dict[str, Any]], T]) -> T:
-        """Run `change` on the current document and persist it, unless `change` raises
-        (then nothing is written: a refused operation leaves no trace)."""
-        with self._locked():
-            data = self._load()
-            before = json.dumps(data, sort_keys=True)
-            result = change(data)
-            if json.dumps(data, sort_keys=True) != before:
-                self._store(data)
-            return result
-
-
 @dataclass
 class WriteStats:
     """What a store has written since it was created (or since the caller reset it)."""
@@ -160,9 +116,9 @@ class ProjectDocuments:
     - `transaction` takes the lock (thread + `flock` on ``lock_path``), loads documents on
       demand, and on success writes the changed ones (a document that ``is_empty`` is
       removed: a project that has nothing left leaves no file behind).
-    - ``prepare`` runs once per instance, under the lock, before the first operation: the
-      backends migrate their old single-file layout there. It is retried until it succeeds
-      (a corrupt old file keeps failing every operation rather than being ignored).
+    - ``prepare`` runs once per instance, under the lock, before the first operation (the
+      compute backend checks its cross-project total there). It is retried until it
+      succeeds, so a failure keeps failing every operation rather than being skipped.
     - ``decode`` validates and converts a loaded document; it raises ValueError for a
       document it cannot use (the backends turn that into BackendUnavailable).
     """
