@@ -98,6 +98,14 @@ REFUSED_BEYOND_SCHEMA: dict[str, tuple[tuple[int, ...], str]] = {
         (413,),
         "the project's topic quota, which an admin may have set to anything",
     ),
+    **{
+        f"POST /api/projects/{{project}}/{resource}/shares": (
+            (400,),
+            "the target named in the body may be the project in the path, which shares "
+            "nothing with itself",
+        )
+        for resource in ("datasets/{dataset}", "topics/{topic}", "hive")
+    },
 }
 
 # HOPS_FUZZ_OPERATIONS=<regex> fuzzes only the operations whose label ("GET /api/...")

@@ -74,7 +74,7 @@ def _grants(run: Pass, desired: ProjectState) -> None:
         if set(actual.get(who, ())) != set(privileges):
             run.found(SYSTEM, name, f"privileges of '{who}' missing or wrong", repair)
     for who in sorted(set(actual) - set(expected)):
-        holder, _, username = who.partition("__")
+        holder, _, username = who.rpartition("__")  # the last `__` separates
         if holder == name:
             revoke = lambda u=username: hive.revoke_member(name, u)  # noqa: E731
         else:

@@ -79,7 +79,7 @@ def _acls(run: Pass, project: str | None) -> None:
         holder = principal_project(entry.principal)
         if holder is None:
             continue
-        username = entry.principal.split("__", 1)[1]
+        username = entry.principal.rsplit("__", 1)[1]
         if holder not in world.members:
             if holder not in gone and (project is None or holder == project):
                 gone.add(holder)
@@ -117,7 +117,7 @@ def _acls(run: Pass, project: str | None) -> None:
         holder = principal_project(entry.principal)
         if holder is None:
             continue
-        username = entry.principal.split("__", 1)[1]
+        username = entry.principal.rsplit("__", 1)[1]
         if entry in member_acls(holder, username):
             if (holder, username, "member") not in reported:
                 reported.add((holder, username, "member"))
