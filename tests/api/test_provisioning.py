@@ -9,8 +9,10 @@ import sqlite3
 from typing import Any
 
 from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
 
 from hopsworks_api.backends.errors import BackendUnavailable
+from hopsworks_api.cli import app as cli
 from hopsworks_api.provisioning.converge import reconcile
 from hopsworks_api.provisioning.worker import drain
 from tests.support.api import Api
@@ -99,6 +101,20 @@ def test_a_change_that_only_rolls_forward_is_finished_once_the_system_is_back(
     assert "User:demo__scientist" in {a.principal for a in kafka.describe_acls("demo")}
     assert journal_rows(app) == 1
     assert drain(app.state.runtime).failed  # still down: retried later, not lost
+    settings = app.state.runtime.settings
+    shown = CliRunner(env={"COLUMNS": "300"}).invoke(
+        cli,
+        [
+            "reconcile",
+            "--dry-run",
+            "--db",
+            settings.database_url,
+            "--data-dir",
+            str(settings.data_dir),
+        ],
+    )
+    assert "changes the journal worker has not finished" in shown.output
+    assert "delete user" in shown.output and "broker did not answer" in shown.output
     monkeypatch.undo()
     assert drain(app.state.runtime, everything=True).finished
     assert "User:demo__scientist" not in {a.principal for a in kafka.describe_acls("demo")}

@@ -70,3 +70,22 @@ def reschedule(session: Session, change_id: int, *, error: str, now: datetime) -
     delay = min(timedelta(seconds=2 ** min(row.attempts, 10)), MAX_BACKOFF)
     row.next_attempt_at = now + delay
     row.last_error = error[:1000]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A change not finished yet, as an operator sees it (`hops reconcile`)."""
+
+    id: int
+    reason: str
+    scope: frozenset[str]
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+
+
+def waiting(session: Session) -> list[Waiting]:
+    rows = session.scalars(select(ProvisioningChange).order_by(ProvisioningChange.id))
+    return [
+        Waiting(r.id, r.reason, r.scope, r.attempts, r.next_attempt_at, r.last_error) for r in rows
+    ]
