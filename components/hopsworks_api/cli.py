@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from hops_deploy.lab.cli import lab_app
 from hopsworks_api.config import Settings
 
 app = typer.Typer(
@@ -24,7 +24,6 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 ca_app = typer.Typer(help="The platform certificate authority.", no_args_is_help=True)
 app.add_typer(ca_app, name="ca")
-app.add_typer(lab_app, name="lab")
 
 console = Console(stderr=True)
 
@@ -59,6 +58,15 @@ def serve(
     tls: Annotated[
         bool, typer.Option("--tls", help="HTTPS with a CA-issued certificate; accept client certs")
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes serving this port; periodic jobs run in one process of the "
+            "cluster at a time (README: Running several instances)",
+        ),
+    ] = 1,
 ) -> None:
     """Start the control service; the schema is migrated and the CA created on start."""
     import uvicorn
@@ -69,22 +77,48 @@ def serve(
 
     settings = _settings(host=host, port=port, data_dir=data_dir, database_url=db)
     configure_logging(json_output=settings.log_json)
+    # Built here even for several workers: migrations, the CA and the generated secrets are
+    # then in place before any worker starts (each would also manage on its own, in turn).
     application = create_app(settings)
     rt = application.state.runtime
     options = uvicorn_tls_options(rt) if tls else {}
     scheme = "https" if tls else "http"
     console.print(
         f"[bold]hops[/] serving on {scheme}://{settings.host}:{settings.port}/api "
-        f"(db: {rt.engine.dialect.name}, data: {settings.data_dir})"
+        f"(db: {rt.engine.dialect.name}, data: {settings.data_dir}, workers: {workers})"
     )
+    served: Any = application
+    if workers > 1:
+        # Uvicorn starts each worker afresh and has it import the app: the options given
+        # here reach the workers' Settings through the environment.
+        rt.engine.dispose()
+        os.environ.update(
+            HOPS_HOST=settings.host,
+            HOPS_PORT=str(settings.port),
+            HOPS_DATA_DIR=str(settings.data_dir),
+            HOPS_DATABASE_URL=settings.resolved_database_url,
+        )
+        served = "hopsworks_api.cli:worker_app"
     uvicorn.run(
-        application,
+        served,
+        factory=workers > 1,
+        workers=workers,
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
         **options,
     )
+
+
+def worker_app() -> Any:
+    """The app of one `hops serve --workers` process, configured from the environment."""
+    from hopsworks_api.logging_setup import configure_logging
+    from hopsworks_api.main import create_app
+
+    settings = Settings()
+    configure_logging(json_output=settings.log_json)
+    return create_app(settings)
 
 
 @contextmanager
@@ -322,11 +356,13 @@ def reconcile(
     data_dir: DataDir = None,
     db: DbUrl = None,
 ) -> None:
-    """Compare every backend with the DB, print the drift, and repair it."""
+    """Compare every backend with the DB, print the drift, and repair it; list the changes
+    the journal worker has not finished yet (a system down since)."""
     from rich.table import Table
 
     from hopsworks_api.main import build_runtime
-    from hopsworks_api.reconcile import reconcile as run_reconcile
+    from hopsworks_api.provisioning.converge import reconcile as run_reconcile
+    from hopsworks_api.provisioning.journal import waiting
 
     rt = build_runtime(_settings(data_dir=data_dir, database_url=db))
     report = run_reconcile(rt, project=project, dry_run=dry_run)
@@ -338,6 +374,22 @@ def reconcile(
     Console().print(table if report.drift else "[green]no drift[/]: every backend matches the DB")
     for problem in report.unreachable:
         console.print(f"[red]unreachable[/] {problem}")
+    with rt.read_sessions() as session:
+        changes = waiting(session)
+    if changes:
+        pending = Table(title="changes the journal worker has not finished")
+        for column in ("id", "change", "projects", "attempts", "next attempt (UTC)", "last error"):
+            pending.add_column(column)
+        for change in changes:
+            pending.add_row(
+                str(change.id),
+                change.reason,
+                ", ".join(sorted(change.scope)),
+                str(change.attempts),
+                change.next_attempt_at.isoformat(timespec="seconds"),
+                change.last_error or "",
+            )
+        Console().print(pending)
     if report.unreachable:
         raise typer.Exit(2)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hopsworks_api.pki.keys import KeyAlgorithm
 
 GiB = 1024**3
+EARLIER_EMBEDDED_NAMES = ("local", "none")
+"""What the embedded backends were called in the settings before `embedded`."""
 
 
 class Settings(BaseSettings):
@@ -66,6 +68,13 @@ class Settings(BaseSettings):
     ca_passphrase: SecretStr | None = Field(
         default=None, description="Encrypts CA and user keys at rest; default: generated, 0600"
     )
+    shared_ca_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("HOPS_CA_DIR", "shared_ca_dir"),
+        description="The CA's directory, default data_dir/ca; instances on several hosts "
+        "point this at one shared directory (NFSv4, with locking) and set one "
+        "HOPS_CA_PASSPHRASE",
+    )
     ca_key_algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA_P256
     ca_organization: str = Field(default="Hopsworks", min_length=1, max_length=64)
     cert_validity_days: int = Field(default=365, ge=1, le=3650)
@@ -75,16 +84,18 @@ class Settings(BaseSettings):
     )
 
     # Backends: the embedded defaults need no server; the others name one (issue 4).
-    storage_backend: Literal["local", "webhdfs"] = "local"
+    # `embedded` was `local` (storage, hive, compute) and `none` (kafka, kubernetes) before
+    # one name was chosen for all five; the old values are still accepted (`_embedded`).
+    storage_backend: Literal["embedded", "webhdfs"] = "embedded"
     webhdfs_url: str | None = Field(default=None, description="e.g. https://nn1:9871")
     hdfs_superuser: str = "hdfs"
-    hive_backend: Literal["local", "hiveserver2"] = "local"
+    hive_backend: Literal["embedded", "hiveserver2"] = "embedded"
     hive_host: str | None = Field(default=None, description="HiveServer2 / Spark Thrift Server")
     hive_port: int = Field(default=10000, ge=1, le=65535)
     hive_warehouse: str | None = Field(
         default=None, description="e.g. hdfs://nn:8020/apps/hive/warehouse"
     )
-    kafka_backend: Literal["none", "cluster"] = "none"
+    kafka_backend: Literal["embedded", "cluster"] = "embedded"
     kafka_bootstrap_servers: str | None = None
     kafka_security_protocol: Literal["PLAINTEXT", "SSL"] = Field(
         default="PLAINTEXT", description="SSL: brokers with TLS listeners and client certificates"
@@ -96,14 +107,14 @@ class Settings(BaseSettings):
         default=None, description="the service's client certificate (PEM), a Kafka super user"
     )
     kafka_ssl_key_location: Path | None = Field(default=None, description="its key (PEM)")
-    compute_backend: Literal["local", "yarn"] = "local"
+    compute_backend: Literal["embedded", "yarn"] = "embedded"
     yarn_url: str | None = Field(default=None, description="ResourceManager, e.g. http://rm:8088")
     yarn_user: str | None = Field(
         default=None,
         description="`user.name` sent to a ResourceManager with pseudo authentication; "
         "it must be a YARN admin (yarn.admin.acl)",
     )
-    kubernetes_backend: Literal["none", "cluster"] = "none"
+    kubernetes_backend: Literal["embedded", "cluster"] = "embedded"
     kubernetes_url: str | None = None
     kubernetes_token_file: str | None = None
     backend_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
@@ -111,6 +122,12 @@ class Settings(BaseSettings):
     project_queue_max_capacity: float = Field(default=100, ge=0, le=100)
     reconcile_interval_seconds: float = Field(
         default=300, ge=0, description="Periodic reconciliation in the service; 0 disables it"
+    )
+    journal_interval_seconds: float = Field(
+        default=1,
+        ge=0,
+        description="How often the lease holder finishes journalled changes no request "
+        "finished (a crash, a system that was down); 0 disables it",
     )
     project_serving_cpu: str = "4"
     project_serving_memory: str = "16Gi"
@@ -130,6 +147,19 @@ class Settings(BaseSettings):
     accounting_interval_seconds: float = Field(
         default=60, ge=0, description="Compute and Hive usage polling; 0 disables it"
     )
+    lease_duration_seconds: float = Field(
+        default=15,
+        gt=0,
+        le=3600,
+        description="How long the instance running the periodic jobs holds their DB lease "
+        "without renewing it; a peer takes over this long after it died",
+    )
+    lease_renew_seconds: float = Field(
+        default=5,
+        gt=0,
+        description="How often the lease holder renews, and a standby instance tries to take "
+        "it; less than the lease duration",
+    )
 
     default_storage_bytes: int | None = Field(default=100 * GiB, ge=0)
     default_storage_files: int | None = Field(default=1_000_000, ge=0)
@@ -143,10 +173,22 @@ class Settings(BaseSettings):
     )
     log_json: bool = True
 
-    @field_validator("data_dir")
+    @field_validator("data_dir", "shared_ca_dir")
     @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @field_validator(
+        "storage_backend",
+        "hive_backend",
+        "kafka_backend",
+        "compute_backend",
+        "kubernetes_backend",
+        mode="before",
+    )
+    @classmethod
+    def _embedded(cls, value: object) -> object:
+        return "embedded" if value in EARLIER_EMBEDDED_NAMES else value
 
     @property
     def resolved_database_url(self) -> str:
@@ -171,13 +213,21 @@ class Settings(BaseSettings):
             raise ValueError(f"the chosen backends need {', '.join(missing)}")
         return self
 
+    @model_validator(mode="after")
+    def _lease_renewed_in_time(self) -> Settings:
+        if self.lease_renew_seconds >= self.lease_duration_seconds:
+            raise ValueError(
+                "HOPS_LEASE_RENEW_SECONDS must be less than HOPS_LEASE_DURATION_SECONDS"
+            )
+        return self
+
     @property
     def backends_dir(self) -> Path:
         return self.data_dir / "backends"
 
     @property
     def ca_dir(self) -> Path:
-        return self.data_dir / "ca"
+        return self.shared_ca_dir or self.data_dir / "ca"
 
     @property
     def storage_root(self) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from functools import partial
+from collections.abc import AsyncIterator
+from operator import attrgetter
 
 import anyio
 from fastapi import FastAPI
@@ -17,6 +17,8 @@ from hopsworks_api.audit.middleware import AuditMiddleware
 from hopsworks_api.audit.service import seal
 from hopsworks_api.backends.registry import build_backends
 from hopsworks_api.config import Settings
+from hopsworks_api.coordination.periodic import PeriodicJob, run_periodic_jobs, unfenced
+from hopsworks_api.coordination.shared_keys import require_shared_keys
 from hopsworks_api.datasets import files
 from hopsworks_api.db import migrate
 from hopsworks_api.db.engine import (
@@ -28,8 +30,9 @@ from hopsworks_api.errors import install_error_handlers
 from hopsworks_api.limits import BodyLimit
 from hopsworks_api.metrics import Metrics, MetricsMiddleware
 from hopsworks_api.pki.ca import CertificateAuthority, resolve_passphrase
+from hopsworks_api.provisioning import worker
+from hopsworks_api.provisioning.converge import reconcile
 from hopsworks_api.quotas import accounting
-from hopsworks_api.reconcile import reconcile
 from hopsworks_api.request_context import RequestContextMiddleware
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.security import Passwords, TokenCodec, load_jwt_secret
@@ -79,36 +82,38 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
-async def _periodically(interval: float, job: Callable[[], object], what: str) -> None:
-    """Drift from outside the service (an operator, a failed compensation) heals by itself;
-    usage that jobs build up outside the service is charged and enforced."""
-    while True:
-        await anyio.sleep(interval)
-        try:
-            await anyio.to_thread.run_sync(job)
-        except Exception:
-            log.exception("periodic task failed", extra={"task": what})
+# Run once per cluster, by the instance holding the periodic lease (coordination.periodic).
+# A job is (name, its interval setting, callable(rt, lease)); `unfenced` adapts a job that
+# only takes the runtime.
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
+    # changes a crash or a system that was down left unfinished; on taking the lead (at
+    # start, or from a dead leader) every one of them, its request being gone
+    PeriodicJob(
+        "journal",
+        attrgetter("journal_interval_seconds"),
+        lambda rt, lease: worker.drain(rt, check=lease.check),
+        on_taking_lead=lambda rt, lease: worker.drain(rt, everything=True, check=lease.check),
+    ),
+    PeriodicJob("reconcile", attrgetter("reconcile_interval_seconds"), unfenced(reconcile)),
+    PeriodicJob("quotas", attrgetter("accounting_interval_seconds"), unfenced(accounting.account)),
+    # reservations of uploads whose process died (they go stale, see datasets.files)
+    PeriodicJob(
+        "uploads",
+        attrgetter("upload_idle_timeout_seconds"),
+        unfenced(files.reap_abandoned_uploads),
+    ),
+)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     rt = runtime or build_runtime(settings or Settings())
     audit_key = open_audit_chain(rt)
+    require_shared_keys(rt)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
-            settings = rt.settings
-            if settings.reconcile_interval_seconds > 0:
-                job = partial(reconcile, rt)
-                tasks.start_soon(
-                    _periodically, settings.reconcile_interval_seconds, job, "reconcile"
-                )
-            if settings.accounting_interval_seconds > 0:
-                job = partial(accounting.account, rt)
-                tasks.start_soon(_periodically, settings.accounting_interval_seconds, job, "quotas")
-            # reservations of uploads whose process died (they go stale, see datasets.files)
-            job = partial(files.reap_abandoned_uploads, rt)
-            tasks.start_soon(_periodically, settings.upload_idle_timeout_seconds, job, "uploads")
+            tasks.start_soon(run_periodic_jobs, rt, PERIODIC_JOBS)
             yield
             tasks.cancel_scope.cancel()
 

@@ -55,15 +55,30 @@ def write_secret_file(path: Path, content: str) -> None:
         handle.write(content)
 
 
+def secret_file_once(path: Path) -> str:
+    """The secret in `path`, generated on first use. Several processes starting at once
+    (`hops serve --workers`, instances sharing a data dir) all end up with the same one:
+    each writes its candidate 0600 under a private name and links it into place; the
+    first link wins and the others read the winner's complete file, never a half-written
+    one (creating the final name directly would let a loser read it while still empty)."""
+    if not path.exists():
+        staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        write_secret_file(staging, secrets.token_urlsafe(48))
+        try:
+            with contextlib.suppress(FileExistsError):  # another process won: use theirs
+                os.link(staging, path)
+        finally:
+            staging.unlink()
+    return path.read_text().strip()
+
+
 def load_jwt_secret(settings: Settings) -> str:
-    """Use the configured key, else a key generated once and kept 0600 in the data dir."""
+    """Use the configured key, else a key generated once and kept 0600 in the data dir.
+    Instances that do not share the data dir must all set HOPS_JWT_SECRET, the same on
+    each: a token is then accepted by every instance, whichever issued it."""
     if settings.jwt_secret:
         return settings.jwt_secret
-    path = settings.data_dir / "jwt.secret"
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):  # another process won the race: use theirs
-            write_secret_file(path, secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return secret_file_once(settings.data_dir / "jwt.secret")
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,12 @@ with an HMAC under a key the DB never sees they cannot. The key comes from
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import os
-import secrets
 from pathlib import Path
 
 from hopsworks_api.config import Settings
-from hopsworks_api.security import write_secret_file
+from hopsworks_api.security import secret_file_once
 
 KEY_FILE = "audit.key"
 MIN_KEY_LENGTH = 32  # the fingerprint and every record would let a short key be guessed
@@ -37,25 +34,11 @@ def load_audit_key(settings: Settings, *, create: bool) -> bytes:
     if settings.audit_key is not None and settings.audit_key.get_secret_value():
         return _checked(settings.audit_key.get_secret_value(), "HOPS_AUDIT_KEY")
     path = key_path(settings)
-    if not path.exists():
-        if not create:
-            raise AuditKeyMissing(
-                f"no audit key: set HOPS_AUDIT_KEY or provide {path} (the service's key)"
-            )
-        _publish(path, secrets.token_urlsafe(48))
-    return _checked(path.read_text().strip(), str(path))
-
-
-def _publish(path: Path, key: str) -> None:
-    """Write the key 0600 under a private name, then link it into place: a process that
-    loses the race reads the winner's complete key, never a half-written file."""
-    staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    write_secret_file(staging, key)
-    try:
-        with contextlib.suppress(FileExistsError):  # another process won: use theirs
-            os.link(staging, path)
-    finally:
-        staging.unlink()
+    if not path.exists() and not create:
+        raise AuditKeyMissing(
+            f"no audit key: set HOPS_AUDIT_KEY or provide {path} (the service's key)"
+        )
+    return _checked(secret_file_once(path), str(path))
 
 
 def _checked(key: str, source: str) -> bytes:

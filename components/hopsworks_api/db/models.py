@@ -1,7 +1,7 @@
 """Import every domain's ORM classes so Alembic and tests see one complete metadata."""
 
 from hopsworks_api.audit.models import AuditHead, AuditRecord
-from hopsworks_api.coordination.models import LeaseRow
+from hopsworks_api.coordination.models import ClusterKey, LeaseRow
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.db.base import Base
 from hopsworks_api.members.models import Membership
@@ -19,6 +19,7 @@ __all__ = [
     "AuditRecord",
     "Base",
     "Certificate",
+    "ClusterKey",
     "Dataset",
     "DatasetShare",
     "LeaseRow",

@@ -38,6 +38,7 @@ from hopsworks_api.pki.keys import (
     write_private,
     write_public,
 )
+from hopsworks_api.security import secret_file_once
 
 ROOT_DAYS = 3650
 INTERMEDIATE_DAYS = 1825
@@ -107,7 +108,9 @@ def _ca_extensions(
 
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
-    """Serialise CA initialisation and rotation across processes (service and CLI)."""
+    """Serialise CA initialisation, rotation and CRL publication across processes: the
+    service's workers, the CLI, and instances on other hosts sharing the directory (flock
+    reaches other hosts on NFSv4; README: Running several instances)."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(directory / ".lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -121,12 +124,8 @@ def resolve_passphrase(directory: Path, configured: str | None) -> bytes:
     """The configured passphrase, or one generated once and kept 0600 beside the CA."""
     if configured:
         return configured.encode()
-    path = directory / "passphrase"
-    if not path.exists():
-        with _locked(directory):
-            if not path.exists():
-                write_private(path, secrets.token_urlsafe(32).encode())
-    return path.read_bytes().strip()
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return secret_file_once(directory / "passphrase").encode()
 
 
 class CertificateAuthority:
@@ -202,14 +201,17 @@ class CertificateAuthority:
             )
         )
         cert = _ca_extensions(builder, key, root_key, 0).sign(root_key, signature_hash(root_key))
+        # Built under a staging name and renamed into place complete: another process
+        # listing the intermediates never finds one without its key, certificate or CRL.
         directory = self.directory / "intermediates" / str(number)
-        write_private(directory / "key.pem", encrypt_key(key, self._passphrase))
-        write_public(directory / "cert.pem", cert.public_bytes(serialization.Encoding.PEM))
-        write_public(self.directory / "current", str(number).encode())
+        staging = directory.with_name(f".{number}.{secrets.token_hex(4)}")
+        write_private(staging / "key.pem", encrypt_key(key, self._passphrase))
+        write_public(staging / "cert.pem", cert.public_bytes(serialization.Encoding.PEM))
         intermediate = Intermediate(number, key, cert, directory)
+        write_public(staging / "crl.pem", self.build_crl(intermediate, []))
+        staging.rename(directory)
+        write_public(self.directory / "current", str(number).encode())
         self._intermediates[number] = intermediate
-        intermediate_crl = self.build_crl(intermediate, [])
-        write_public(directory / "crl.pem", intermediate_crl)
         return intermediate
 
     # -- loading -------------------------------------------------------------------------
@@ -349,6 +351,12 @@ class CertificateAuthority:
             )
         crl = builder.sign(intermediate.key, signature_hash(intermediate.key))
         return crl.public_bytes(serialization.Encoding.PEM)
+
+    def publishing(self) -> contextlib.AbstractContextManager[None]:
+        """Held while a CRL is computed from the DB and written: instances sharing the CA
+        directory take turns, so a writer with an older view of the revocations never
+        overwrites a newer CRL."""
+        return _locked(self.directory)
 
     def write_crl(self, intermediate: Intermediate, revoked: Sequence[Revoked]) -> None:
         write_public(intermediate.directory / "crl.pem", self.build_crl(intermediate, revoked))

@@ -5,6 +5,7 @@ at start, so after a `kill -9` the systems match the DB within seconds of the re
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -21,14 +22,19 @@ class DrainReport:
     failed: dict[int, str] = field(default_factory=dict)
 
 
-def drain(rt: Runtime, *, everything: bool = False) -> DrainReport:
+def drain(
+    rt: Runtime, *, everything: bool = False, check: Callable[[], None] = lambda: None
+) -> DrainReport:
     """Apply every due change, oldest first (`everything`: also those still in their
-    request's grace period, e.g. at start, when no request is left to apply them)."""
+    request's grace period, e.g. at start, when no request is left to apply them).
+    `check` raises once this instance no longer holds the lease (fencing): checked before
+    each change, so a deposed leader stops between changes."""
     report = DrainReport()
     with rt.read_sessions() as session:
         moment = now(rt) + (journal.REQUEST_GRACE if everything else timedelta(0))
         changes = journal.due(session, now=moment)
     for change in changes:
+        check()
         try:
             converge_and_finish(rt, change)
             report.finished.append(change.id)

@@ -1,4 +1,4 @@
-"""leases: cluster-wide work runs on one instance at a time, fenced by a growing token
+"""leases and cluster keys: periodic work on one instance at a time, shared keys agreed
 
 Revision ID: 0010
 Revises: 0009
@@ -25,7 +25,14 @@ def upgrade() -> None:
         sa.Column("expires_at", PreciseDateTime, nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_leases")),
     )
+    op.create_table(
+        "cluster_keys",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_cluster_keys")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("cluster_keys")
     op.drop_table("leases")
