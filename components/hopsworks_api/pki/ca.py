@@ -360,10 +360,3 @@ class CertificateAuthority:
 
     def write_crl(self, intermediate: Intermediate, revoked: Sequence[Revoked]) -> None:
         write_public(intermediate.directory / "crl.pem", self.build_crl(intermediate, revoked))
-
-    def crls_pem(self) -> bytes:
-        return b"".join(
-            (i.directory / "crl.pem").read_bytes()
-            for i in self.intermediates()
-            if (i.directory / "crl.pem").exists()
-        )

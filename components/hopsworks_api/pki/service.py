@@ -141,20 +141,24 @@ def revoke(session: Session, *, reason: str, **match: int) -> set[int]:
     return issuers
 
 
+def _revoked(session: Session, issuer: int, now: datetime) -> list[Revoked]:
+    rows = session.execute(
+        select(Certificate.serial, Certificate.revoked_at).where(
+            Certificate.issuer == issuer,
+            Certificate.status == CertStatus.REVOKED,
+            Certificate.not_after > now,
+        )
+    ).all()
+    return [Revoked(int(serial, 16), at or now) for serial, at in rows]
+
+
 def publish_crls(rt: Runtime, issuers: Iterable[int]) -> None:
-    """Rewrite the CRL of each intermediate from the DB (idempotent; safe to repeat)."""
+    """Rewrite the CRL file of each intermediate from the DB (idempotent; safe to repeat),
+    for the services on this host that read it from disk."""
     now = utcnow()
     with rt.ca.publishing(), rt.read_sessions() as session:
         for number in sorted(set(issuers)):
-            rows = session.execute(
-                select(Certificate.serial, Certificate.revoked_at).where(
-                    Certificate.issuer == number,
-                    Certificate.status == CertStatus.REVOKED,
-                    Certificate.not_after > now,
-                )
-            ).all()
-            revoked = [Revoked(int(serial, 16), at or now) for serial, at in rows]
-            rt.ca.write_crl(rt.ca.intermediate(number), revoked)
+            rt.ca.write_crl(rt.ca.intermediate(number), _revoked(session, number, now))
 
 
 def publish_all_crls(rt: Runtime) -> None:
@@ -308,4 +312,12 @@ def chain(rt: Runtime) -> bytes:
 
 
 def crls(rt: Runtime) -> bytes:
-    return rt.ca.crls_pem()
+    """Signed from the DB on every read, not read from this instance's files: every
+    instance serves the same current list even where each keeps its own CA directory
+    (Kubernetes replicas seeded from one archive), and it never goes past `next_update`."""
+    now = utcnow()
+    with rt.read_sessions() as session:
+        return b"".join(
+            rt.ca.build_crl(intermediate, _revoked(session, intermediate.number, now))
+            for intermediate in rt.ca.intermediates()
+        )
