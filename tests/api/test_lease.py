@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -96,3 +100,22 @@ def test_standbys_racing_for_a_new_lease_leave_one_winner(sessions, clock):
     with ThreadPoolExecutor(len(holders)) as pool:
         tokens = list(pool.map(race, holders))
     assert sorted(tokens, key=lambda t: t is None) == [1, None, None, None]
+
+
+def test_a_holder_on_this_host_whose_process_died_is_taken_over_at_once(sessions, clock):
+    """A restarted service need not wait out the lease its killed predecessor held; a live
+    local holder, or one on another host, keeps it until it expires."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer runs
+    host = socket.gethostname()
+    dead = lease(sessions, clock, f"{host}:{gone.pid}:dead")
+    assert dead.acquire() == 1
+    alive = lease(sessions, clock, f"{host}:{os.getpid()}:alive")
+    assert alive.acquire() == 2  # no time passed: the dead holder was taken over
+    with pytest.raises(LeaseLost):
+        dead.check()
+    assert lease(sessions, clock, f"{host}:{os.getpid()}:other").acquire() is None
+    clock.advance(DURATION)
+    remote = lease(sessions, clock, f"another-host:{gone.pid}:far")
+    assert remote.acquire() == 3
+    assert lease(sessions, clock, f"{host}:{os.getpid()}:other").acquire() is None

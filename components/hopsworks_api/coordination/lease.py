@@ -37,6 +37,23 @@ def instance_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def dead_local_holder(holder: str) -> bool:
+    """Whether `holder` (an `instance_id`) ran on this host in a process that no longer
+    exists. A pid reused since answers "alive", which only means waiting for the expiry;
+    taking over wrongly is harmless too, since the fencing token stops the old holder."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's process: alive
+        return False
+    return False
+
+
 class Lease:
     """One instance's handle on the lease `name`; `token` is set while it believes it holds
     the lease (the DB is the judge: see `still_held`)."""
@@ -74,9 +91,16 @@ class Lease:
     def _take_expired(self) -> int | None:
         now = self._now()
         with self._sessions() as session:
+            current = session.scalar(select(LeaseRow.holder).where(LeaseRow.name == self.name))
+            # a holder on this host whose process is gone (killed; restarted service) cannot
+            # renew: take over now rather than after its expiry. The conditional UPDATE names
+            # it, so a live instance that took the lease meanwhile keeps it.
+            free = LeaseRow.expires_at <= now
+            if current is not None and dead_local_holder(current):
+                free = free | (LeaseRow.holder == current)
             taken = session.execute(
                 update(LeaseRow)
-                .where(LeaseRow.name == self.name, LeaseRow.expires_at <= now)
+                .where(LeaseRow.name == self.name, free)
                 .values(
                     holder=self.holder, token=LeaseRow.token + 1, expires_at=now + self._duration
                 )
