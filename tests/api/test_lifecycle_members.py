@@ -23,8 +23,8 @@ from sqlalchemy.exc import OperationalError
 from hopsworks_api.backends.errors import BackendUnavailable
 from hopsworks_api.backends.hive.base import principal as hive_principal
 from hopsworks_api.backends.kafka.base import principal as kafka_principal
-from hopsworks_api.pki import service as pki_service
 from hopsworks_api.projects import service as project_service
+from hopsworks_api.provisioning import apply as provisioning_apply
 from hopsworks_api.users import service as user_service
 from tests.support.api import Api
 
@@ -425,8 +425,6 @@ def test_a_deadlock_victim_answers_503_busy_and_leaves_nothing(
     """The last read of the write transaction (the projects the change reaches, read
     before the change is journalled) fails as a deadlock victim would: nothing is kept
     anywhere, and the client is told to retry, not shown a 500."""
-    from hopsworks_api.provisioning import apply as provisioning_apply
-
     if change == "add":
         before = traces(app, "newbie", newbie_id(app), ("demo",))
         monkeypatch.setattr(provisioning_apply, "related", lost_lock_wait)
@@ -450,10 +448,10 @@ def test_a_deadlock_victim_answers_503_busy_and_leaves_nothing(
 def test_two_projects_sharing_with_each_other_deleted_at_once_never_fail_with_500(
     api: Api, app, live_server, monkeypatch
 ):
-    """Each deletion locks the shares into it, and the other project's row with them, and
-    cascades over the shares out of it: on MariaDB held side by side past their own locks
-    they deadlock, and the victim answers 503 `busy` having done nothing (a retry works).
-    On SQLite the deletions run one after the other."""
+    """Both deletions hold their own project's lock at once (MariaDB; on SQLite writers
+    run one after the other), then tear down and cascade over each other's shares. A
+    deadlock victim, if MariaDB picks one, answers 503 `busy` with everything as it was
+    (a retry works); in the end both projects are gone, never a 500."""
     storage = app.state.runtime.backends.storage
     ok(api.call("outsider", "POST", P, json={"name": "partner"}), 201)
     for who, project, dataset, target in (
@@ -467,14 +465,14 @@ def test_two_projects_sharing_with_each_other_deleted_at_once_never_fail_with_50
         ok(api.call(other, "POST", f"{P}/{target}/shared/{project}::{dataset}/accept"))
     side_by_side = app.state.runtime.engine.dialect.name != "sqlite"
     both_locked = threading.Barrier(2, timeout=WAIT)
-    real = pki_service.valid_by_username  # read by a deletion right after its own lock
+    real = provisioning_apply.related  # read by a deletion right after its own lock
 
-    def valid_by_username(*args: Any, **kwargs: Any) -> Any:
+    def related(*args: Any, **kwargs: Any) -> Any:
         if side_by_side:
             both_locked.wait()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pki_service, "valid_by_username", valid_by_username)
+    monkeypatch.setattr(provisioning_apply, "related", related)
     deletions = {
         "demo": request(live_server, api, "owner", "DELETE", f"{P}/demo"),
         "partner": request(live_server, api, "outsider", "DELETE", f"{P}/partner"),

@@ -112,7 +112,8 @@ def issue_project_user(
 
 
 def valid_by_username(session: Session, *, project_id: int) -> dict[str, Certificate]:
-    """Each member's newest valid certificate in the project (what their Secrets hold)."""
+    """Each member's newest valid, unexpired certificate in the project (what their Secrets
+    hold: provisioning's desired state)."""
     rows = session.execute(
         select(User.username, Certificate)
         .join(Certificate, Certificate.user_id == User.id)
@@ -120,6 +121,7 @@ def valid_by_username(session: Session, *, project_id: int) -> dict[str, Certifi
             Certificate.project_id == project_id,
             Certificate.kind == CertKind.PROJECT_USER,
             Certificate.status == CertStatus.VALID,
+            Certificate.not_after > utcnow(),
         )
         .order_by(Certificate.id)
     ).all()

@@ -22,9 +22,7 @@ from hopsworks_api.projects.models import (
     ProjectStatus,
     ProjectUpdate,
 )
-from hopsworks_api.provisioning import journal
-from hopsworks_api.provisioning.apply import apply, now
-from hopsworks_api.provisioning.desired import related
+from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.schemas import Page, PageParams
@@ -100,16 +98,13 @@ def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
         )
         session.flush()
         pki_service.record_project_user(session, owner_cert, project_id=project.id)
-        change = journal.record(session, reason="create project", scope=[data.name], now=now(rt))
-        session.commit()
-        result = _read(project, Role.DATA_OWNER)
-    project_id = result.id
+        result, project_id = _read(project, Role.DATA_OWNER), project.id
 
-    def undo(session: Session) -> None:
-        session.execute(sa.delete(Project).where(Project.id == project_id))
+        def undo(session: Session) -> None:
+            session.execute(sa.delete(Project).where(Project.id == project_id))
 
-    apply(rt, change, undo=undo)
-    return result
+        commit_change(rt, session, reason="create project", projects=[project_id], undo=undo)
+        return result
 
 
 def list_projects(rt: Runtime, *, user: User, page: PageParams) -> Page[ProjectRead]:
@@ -165,14 +160,13 @@ def delete(rt: Runtime, *, user: User, project: str) -> None:
         row = session.get(Project, resolved.project_id)
         assert row is not None
         row.status = ProjectStatus.DELETING
-        scope = related(session, resolved.project_id)
-        change = journal.record(session, reason="delete project", scope=scope, now=now(rt))
-        session.commit()
-    project_id = resolved.project_id
+        project_id = resolved.project_id
 
-    def undo(session: Session) -> None:
-        session.execute(
-            sa.update(Project).where(Project.id == project_id).values(status=ProjectStatus.ACTIVE)
-        )
+        def undo(session: Session) -> None:
+            session.execute(
+                sa.update(Project)
+                .where(Project.id == project_id)
+                .values(status=ProjectStatus.ACTIVE)
+            )
 
-    apply(rt, change, undo=undo)
+        commit_change(rt, session, reason="delete project", projects=[project_id], undo=undo)

@@ -72,8 +72,12 @@ def _compensate(rt: Runtime, change: journal.Change, undo: Undo) -> None:
 
 
 def converge_and_finish(rt: Runtime, change: journal.Change) -> None:
-    report = converge(rt, change.scope, strict=True)
-    finish(rt, change, removed=report.removed)
+    """Under the scope's converge locks until the finish committed: a second change of the
+    same projects must not finish them at the same time (two finishes deleting the same
+    rows deadlock on MariaDB), nor converge from a DB read taken before this finish."""
+    with rt.provisioning_locks.hold(change.scope):
+        report = converge(rt, change.scope, strict=True)
+        finish(rt, change, removed=report.removed)
 
 
 def finish(rt: Runtime, change: journal.Change, *, removed: list[str]) -> None:

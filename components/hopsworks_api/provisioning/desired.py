@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from hopsworks_api.backends.kafka.base import TopicShare
 from hopsworks_api.datasets.models import Dataset
-from hopsworks_api.db.base import utcnow
 from hopsworks_api.identity import Role
 from hopsworks_api.members.models import Membership
-from hopsworks_api.pki.models import Certificate, CertKind, CertStatus
+from hopsworks_api.pki import service as pki_service
+from hopsworks_api.pki.models import Certificate
 from hopsworks_api.projects.models import Project, ProjectStatus
 from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.sharing.models import (
@@ -140,19 +140,7 @@ def _project_state(
     session: Session, project_id: int, name: str, members: dict[str, Role]
 ) -> ProjectState:
     quota = session.get(ProjectQuota, project_id)
-    certificates: dict[str, Certificate] = {}
-    for username, cert in session.execute(
-        select(User.username, Certificate)
-        .join(Certificate, Certificate.user_id == User.id)
-        .where(
-            Certificate.project_id == project_id,
-            Certificate.kind == CertKind.PROJECT_USER,
-            Certificate.status == CertStatus.VALID,
-            Certificate.not_after > utcnow(),
-        )
-        .order_by(Certificate.id)
-    ):
-        certificates[username] = cert  # the newest wins
+    certificates = pki_service.valid_by_username(session, project_id=project_id)
     datasets = list(session.scalars(select(Dataset.name).where(Dataset.project_id == project_id)))
     state = ProjectState(name, datasets, dict(members), certificates, None)
     if quota is not None:

@@ -10,7 +10,7 @@ so members who join later get them and members who leave lose them.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
@@ -24,6 +24,7 @@ from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.runtime import Runtime
+from hopsworks_api.sharing.ending import undo_accept
 from hopsworks_api.sharing.models import (
     Permission,
     ResourceShare,
@@ -231,19 +232,12 @@ def respond(
         session.flush()
         result, share_id = _read((share, owner, access.project)), share.id
 
-        def undo(session: Session) -> None:
-            session.execute(
-                update(ResourceShare)
-                .where(ResourceShare.id == share_id)
-                .values(status=ShareStatus.PENDING)
-            )
-
         commit_change(
             rt,
             session,
             reason=f"accept {kind.value}",
             projects=[share.owner_project_id, share.target_project_id],
-            undo=undo,
+            undo=undo_accept(ResourceShare, share_id),
         )
         return result
 

@@ -10,7 +10,7 @@ if a system refuses.
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
@@ -23,7 +23,7 @@ from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.sharing.ending import end_dataset_share
+from hopsworks_api.sharing.ending import end_dataset_share, undo_accept
 from hopsworks_api.sharing.models import (
     DatasetShare,
     Permission,
@@ -205,19 +205,12 @@ def respond(rt: Runtime, *, user: User, project: str, ref: str, accept: bool) ->
         session.flush()
         result, share_id = _read(row), share.id
 
-        def undo(session: Session) -> None:
-            session.execute(
-                update(DatasetShare)
-                .where(DatasetShare.id == share_id)
-                .values(status=ShareStatus.PENDING)
-            )
-
         commit_change(
             rt,
             session,
             reason="accept share",
             projects=[dataset.project_id, access.project_id],
-            undo=undo,
+            undo=undo_accept(DatasetShare, share_id),
         )
         return result
 
