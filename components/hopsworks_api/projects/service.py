@@ -57,7 +57,9 @@ def authorize(session: Session, *, project: str, user: User, action: Action) -> 
     return resolved
 
 
-def lock(session: Session, project_id: int, *, exclusive: bool = False) -> bool:
+def lock(
+    session: Session, project_id: int, *, exclusive: bool = False, deleting_too: bool = False
+) -> bool:
     """Lock the project's row for the rest of the transaction; False if it is gone.
 
     The ordering rule that keeps deletion from racing work in flight: every transaction
@@ -67,10 +69,11 @@ def lock(session: Session, project_id: int, *, exclusive: bool = False) -> bool:
     gone. Taking it first also keeps the lock order the same everywhere (no deadlocks with
     the deletion's cascades). A locking read sees the latest committed row, not the
     transaction's snapshot. SQLite needs none of this: its writers are serialised by
-    `BEGIN IMMEDIATE` (db/engine.py). A project being deleted counts as gone."""
-    query = select(Project.id).where(
-        Project.id == project_id, Project.status == ProjectStatus.ACTIVE
-    )
+    `BEGIN IMMEDIATE` (db/engine.py). A project being deleted counts as gone, unless
+    `deleting_too` (an account deletion, which removes its memberships there as well)."""
+    query = select(Project.id).where(Project.id == project_id)
+    if not deleting_too:
+        query = query.where(Project.status == ProjectStatus.ACTIVE)
     return session.scalar(query.with_for_update(read=not exclusive)) is not None
 
 

@@ -2,8 +2,9 @@
 
 A `World` is computed per change for the projects it touches (its *scope*) and per repair
 for all of them; the systems' converge functions compare it with what each system holds.
-Members and topic shares are read for every active project because grants reach across
-projects: a project's expected ACLs depend on who is a member of the projects it shares with.
+Members and topic shares are read for the scope's projects, which include both ends of
+every share: a project's expected ACLs depend on who is a member of the projects it shares
+with.
 """
 
 from __future__ import annotations
@@ -54,12 +55,14 @@ class ProjectState:
 class World:
     """The desired state of the projects in `scope` (None: every project, and anything a
     system holds for a project the DB does not know is stray). A name in scope but not in
-    `want` is a project that must not exist: deleted, being deleted, or never committed."""
+    `want` is a project that must not exist: deleted, being deleted, or never committed.
+    A change's scope holds both ends of every share of its projects (`related`), so the
+    members and topic shares of the scope are all its grants depend on."""
 
     scope: frozenset[str] | None
     want: dict[str, ProjectState]
-    members: dict[str, dict[str, Role]]  # every active project's members
-    topic_shares: list[TopicShare]  # every accepted topic share between active projects
+    members: dict[str, dict[str, Role]]  # active projects' members (of the scope)
+    topic_shares: list[TopicShare]  # accepted topic shares between active projects (of it)
 
     def names(self, existing: Iterable[str] = ()) -> list[str]:
         """The project names to check in a system: the scope, or everything known."""
@@ -75,13 +78,17 @@ class World:
 def load_world(session: Session, scope: Iterable[str] | None = None) -> World:
     scope_set = None if scope is None else frozenset(scope)
     active = Project.status == ProjectStatus.ACTIVE
-    members: dict[str, dict[str, Role]] = {}
-    for name, username, role in session.execute(
+    in_scope = (lambda column: column.in_(scope_set)) if scope_set is not None else None
+    members_query = (
         select(Project.name, User.username, Membership.role)
         .join(Membership, Membership.project_id == Project.id)
         .join(User, User.id == Membership.user_id)
         .where(active)
-    ):
+    )
+    if in_scope is not None:
+        members_query = members_query.where(in_scope(Project.name))
+    members: dict[str, dict[str, Role]] = {}
+    for name, username, role in session.execute(members_query):
         members.setdefault(name, {})[username] = Role(role)
     query = select(Project.id, Project.name).where(active)
     if scope_set is not None:
@@ -91,19 +98,22 @@ def load_world(session: Session, scope: Iterable[str] | None = None) -> World:
         for project_id, name in session.execute(query).all()
     }
     owner, target = Project.__table__.alias("owner"), Project.__table__.alias("target")
+    shares_query = (
+        select(owner.c.name, ResourceShare.resource, target.c.name, ResourceShare.permission)
+        .join(owner, owner.c.id == ResourceShare.owner_project_id)
+        .join(target, target.c.id == ResourceShare.target_project_id)
+        .where(
+            ResourceShare.kind == ShareKind.TOPIC,
+            ResourceShare.status == ShareStatus.ACCEPTED,
+            owner.c.status == ProjectStatus.ACTIVE,
+            target.c.status == ProjectStatus.ACTIVE,
+        )
+    )
+    if in_scope is not None:
+        shares_query = shares_query.where(or_(in_scope(owner.c.name), in_scope(target.c.name)))
     topic_shares = [
         TopicShare(o, resource, t, permission == Permission.EDITABLE)
-        for o, resource, t, permission in session.execute(
-            select(owner.c.name, ResourceShare.resource, target.c.name, ResourceShare.permission)
-            .join(owner, owner.c.id == ResourceShare.owner_project_id)
-            .join(target, target.c.id == ResourceShare.target_project_id)
-            .where(
-                ResourceShare.kind == ShareKind.TOPIC,
-                ResourceShare.status == ShareStatus.ACCEPTED,
-                owner.c.status == ProjectStatus.ACTIVE,
-                target.c.status == ProjectStatus.ACTIVE,
-            )
-        )
+        for o, resource, t, permission in session.execute(shares_query)
     ]
     return World(scope=scope_set, want=want, members=members, topic_shares=topic_shares)
 

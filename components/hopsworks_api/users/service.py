@@ -343,7 +343,9 @@ def delete(rt: Runtime, *, email: str) -> None:
             )
         with busy_on_lock_conflict("deleting the account"), rt.sessions() as session:
             # no plain read before these locking reads: MariaDB's snapshot starts later
-            locked = {pid for pid in project_ids if project_service.lock(session, pid)}
+            locked = {
+                pid for pid in project_ids if project_service.lock(session, pid, deleting_too=True)
+            }
             user = session.scalar(select(User).where(User.id == user_id).with_for_update())
             if user is None:
                 raise NotFound(f"no account with email '{email}'")

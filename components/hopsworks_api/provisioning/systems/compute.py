@@ -4,6 +4,7 @@ are spent, with a container ceiling that carries the project's GPU quota."""
 from __future__ import annotations
 
 from hopsworks_api.backends.compute.base import ComputeQuota, QueueInfo
+from hopsworks_api.errors import NotFound
 from hopsworks_api.provisioning.desired import ProjectState
 from hopsworks_api.provisioning.systems.base import Pass
 
@@ -21,7 +22,7 @@ def container_quota(run: Pass, gpus: int | None) -> ComputeQuota:
 
 def converge(run: Pass) -> None:
     compute, settings, world = run.backends.compute, run.settings, run.world
-    queues = {q.project: q for q in compute.list_project_queues()}
+    queues = {q.project: q for q in _queues(run)}
     for name in world.names(queues):
         desired = world.want.get(name)
         if desired is None:
@@ -59,6 +60,20 @@ def converge(run: Pass) -> None:
                 ),
             )
         _quota(run, queue, desired)
+
+
+def _queues(run: Pass) -> list[QueueInfo]:
+    """Every project queue for a repair; a change asks about its projects only."""
+    compute = run.backends.compute
+    if run.world.scope is None:
+        return compute.list_project_queues()
+    found = []
+    for name in sorted(run.world.scope):
+        try:
+            found.append(compute.queue_info(name))
+        except NotFound:
+            continue
+    return found
 
 
 def _quota(run: Pass, queue: QueueInfo, desired: ProjectState) -> None:

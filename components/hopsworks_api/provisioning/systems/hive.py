@@ -21,7 +21,10 @@ SYSTEM = "hive"
 
 def converge(run: Pass) -> None:
     hive, world = run.backends.hive, run.world
-    existing = set(hive.list_project_databases())
+    if world.scope is None:
+        existing = set(hive.list_project_databases())
+    else:  # a change: ask about its projects only, not list every database
+        existing = {name for name in world.scope if hive.database_exists(name)}
     for name in world.names(existing):
         desired = world.want.get(name)
         if desired is None:
