@@ -20,8 +20,11 @@ import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
 from hopsworks_api.config import Settings
+from hopsworks_api.db import migrate
+from hopsworks_api.db.engine import create_db_engine, create_session_factory
 from hopsworks_api.main import create_app
 from hopsworks_api.tls import uvicorn_tls_options
 from tests.support.api import Api
@@ -49,6 +52,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url = server.create_database(name)
     yield url
     server.drop_database(name)
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    """Write sessions on a migrated DB of each kind, without an app (the lease tests)."""
+    engine = create_db_engine(db_url)
+    migrate.upgrade(engine)
+    yield create_session_factory(engine)
+    engine.dispose()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,18 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hopsworks_api.clock import ManualClock
 from hopsworks_api.coordination.lease import Lease, LeaseLost
-from hopsworks_api.db import migrate
-from hopsworks_api.db.engine import create_db_engine, create_session_factory
 
 DURATION = 10
-
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(db_url)
-    migrate.upgrade(engine)
-    yield create_session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from hopsworks_api.clock import Clock, ManualClock
 from hopsworks_api.config import Settings
 from hopsworks_api.coordination.lease import Lease
 from hopsworks_api.coordination.periodic import PeriodicJob, run_periodic_jobs
-from hopsworks_api.db import migrate
-from hopsworks_api.db.engine import create_db_engine, create_session_factory
 
 LEASE_SECONDS = 60  # far longer than any test waits: a hand-over within it is not expiry
 
@@ -28,14 +25,6 @@ class Instance:
     settings: Settings
     sessions: sessionmaker[Session]
     clock: Clock
-
-
-@pytest.fixture
-def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(db_url)
-    migrate.upgrade(engine)
-    yield create_session_factory(engine)
-    engine.dispose()
 
 
 def instance(sessions: sessionmaker[Session], clock: Clock) -> Any:
