@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv python3-pip)
+command -v bwrap >/dev/null || need_apt+=(bubblewrap)  # the embedded job runner's sandbox
 if [ "${HOPS_WITH_TESTS:-0}" = 1 ] && ! command -v mariadbd >/dev/null && [ ! -x /usr/sbin/mariadbd ]; then
   need_apt+=(mariadb-server)
 fi

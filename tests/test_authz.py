@@ -15,6 +15,7 @@ EXPECTED = {
     Action.VIEW_PROJECT: (Y, Y, Y),
     Action.LIST_FILES: (Y, Y, N),
     Action.RUN_JOBS: (Y, Y, N),
+    Action.STOP_OTHERS_WORK: (N, Y, N),
     Action.UPLOAD_RESTRICTED: (Y, Y, N),
     Action.UPLOAD: (N, Y, N),
     Action.DOWNLOAD: (N, Y, N),
@@ -24,6 +25,7 @@ EXPECTED = {
     Action.LEAVE_PROJECT: (Y, Y, N),
     Action.DELETE_PROJECT: (N, Y, Y),
     Action.SET_QUOTAS: (N, N, Y),
+    Action.MANAGE_ENVIRONMENTS: (N, Y, N),
 }
 
 

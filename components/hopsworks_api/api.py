@@ -8,7 +8,9 @@ from sqlalchemy import text
 from hopsworks_api.audit.views import router as audit_router
 from hopsworks_api.datasets.views import router as datasets_router
 from hopsworks_api.deps import RuntimeDep
+from hopsworks_api.environments.views import router as environments_router
 from hopsworks_api.errors import Unavailable
+from hopsworks_api.jobs.views import router as jobs_router
 from hopsworks_api.members.views import router as members_router
 from hopsworks_api.pki.views import ca_router, credentials_router
 from hopsworks_api.projects.views import router as projects_router
@@ -44,5 +46,7 @@ for router in (
     credentials_router,
     topics_router,
     resource_sharing_router,
+    environments_router,
+    jobs_router,
 ):
     api_router.include_router(router)

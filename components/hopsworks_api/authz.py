@@ -21,6 +21,7 @@ class Action(StrEnum):
     VIEW_PROJECT = "view project, members, datasets, quotas, activity"
     LIST_FILES = "list directories"
     RUN_JOBS = "run jobs and notebooks"
+    STOP_OTHERS_WORK = "stop executions other members started"
     UPLOAD_RESTRICTED = "upload into Resources or Jupyter"
     UPLOAD = "upload into any other dataset"
     DOWNLOAD = "download files (export)"
@@ -30,6 +31,7 @@ class Action(StrEnum):
     LEAVE_PROJECT = "leave the project"
     DELETE_PROJECT = "delete the project"
     SET_QUOTAS = "change quotas"
+    MANAGE_ENVIRONMENTS = "create, rebuild or delete Python environments"
 
 
 _BOTH = frozenset({Role.DATA_OWNER, Role.DATA_SCIENTIST})
@@ -40,6 +42,7 @@ ROLE_MATRIX: dict[Action, frozenset[Role]] = {
     Action.VIEW_PROJECT: _BOTH,
     Action.LIST_FILES: _BOTH,
     Action.RUN_JOBS: _BOTH,
+    Action.STOP_OTHERS_WORK: _OWNER,
     Action.UPLOAD_RESTRICTED: _BOTH,
     Action.UPLOAD: _OWNER,
     Action.DOWNLOAD: _OWNER,
@@ -49,6 +52,7 @@ ROLE_MATRIX: dict[Action, frozenset[Role]] = {
     Action.LEAVE_PROJECT: _BOTH,
     Action.DELETE_PROJECT: _OWNER,
     Action.SET_QUOTAS: _NOBODY,
+    Action.MANAGE_ENVIRONMENTS: _OWNER,
 }
 
 ADMIN_ACTIONS = frozenset(

@@ -171,6 +171,30 @@ class Settings(BaseSettings):
         description="An upload that receives nothing for this long is answered 408 and its "
         "quota reservation released; reservations left by a crash are released after twice it",
     )
+    package_index_url: str | None = Field(
+        default=None,
+        description="Python package index environments are built from (pip --index-url); "
+        "default: pip's own (PyPI). Ignored when HOPS_WHEELHOUSE is set",
+    )
+    wheelhouse: Path | None = Field(
+        default=None,
+        description="A directory of wheels: environments are built offline from it only "
+        "(pip --no-index --find-links)",
+    )
+    default_python: Path | None = Field(
+        default=None,
+        description="Interpreter of every project's read-only `default` environment; "
+        "default: the one the service runs on",
+    )
+    environment_build_timeout_seconds: float = Field(
+        default=1800, gt=0, description="An environment build running longer fails"
+    )
+    environments_interval_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="How often builds interrupted by a restart are marked FAILED and the "
+        "environments of deleted projects removed; 0 disables it",
+    )
     log_json: bool = True
 
     @field_validator("data_dir", "shared_ca_dir")

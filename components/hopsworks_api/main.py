@@ -26,7 +26,9 @@ from hopsworks_api.db.engine import (
     create_read_session_factory,
     create_session_factory,
 )
+from hopsworks_api.environments import service as environments
 from hopsworks_api.errors import install_error_handlers
+from hopsworks_api.jobs import service as jobs
 from hopsworks_api.limits import BodyLimit
 from hopsworks_api.metrics import Metrics, MetricsMiddleware
 from hopsworks_api.pki.ca import CertificateAuthority, resolve_passphrase
@@ -101,6 +103,19 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         "uploads",
         attrgetter("upload_idle_timeout_seconds"),
         unfenced(files.reap_abandoned_uploads),
+    ),
+    # environment builds a restart interrupted fail; directories of deleted ones go
+    PeriodicJob(
+        "environments",
+        attrgetter("environments_interval_seconds"),
+        unfenced(environments.reap),
+    ),
+    # executions an earlier process of the service ran died with it (`--die-with-parent`)
+    PeriodicJob(
+        "executions",
+        attrgetter("journal_interval_seconds"),
+        unfenced(jobs.fail_orphans),
+        on_taking_lead=unfenced(jobs.fail_orphans),
     ),
 )
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hopsworks_api.backends.registry import Backends
 from hopsworks_api.clock import Clock, SystemClock
 from hopsworks_api.config import Settings
+from hopsworks_api.jobs.registry import ExecutionRegistry
 from hopsworks_api.pki.ca import CertificateAuthority
 from hopsworks_api.provisioning.locks import NameLocks
 from hopsworks_api.security import Passwords, TokenCodec
@@ -27,3 +28,4 @@ class Runtime:
     backends: Backends
     clock: Clock = field(default_factory=SystemClock)  # tests swap in a ManualClock
     provisioning_locks: NameLocks = field(default_factory=NameLocks)
+    executions: ExecutionRegistry = field(default_factory=ExecutionRegistry)

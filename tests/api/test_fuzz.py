@@ -99,6 +99,22 @@ REFUSED_BEYOND_SCHEMA: dict[str, tuple[tuple[int, ...], str]] = {
         "the project's topic quota, which an admin may have set to anything",
     ),
     **{
+        f"{method} /api/projects/{{project}}/environments{path}": (
+            (400,),
+            "requirements are parsed line by line as PEP 508 specifiers (no pip options, "
+            "URLs or paths)",
+        )
+        for method, path in (("POST", ""), ("PUT", "/{name}"))
+    },
+    **{
+        f"{method} /api/projects/{{project}}/jobs{path}": (
+            (400,),
+            "app_path must name an existing file of one of the project's datasets, and a job "
+            "type's runtime (pyspark) must be installed in its environment",
+        )
+        for method, path in (("POST", ""), ("PUT", "/{job}"))
+    },
+    **{
         f"POST /api/projects/{{project}}/{resource}/shares": (
             (400,),
             "the target named in the body may be the project in the path, which shares "
@@ -316,6 +332,7 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
         db_url,
         login_account_max_failures=10**9,
         login_client_max_failures=10**9,
+        wheelhouse=tmp_path / "wheelhouse",  # environment builds fail at once, offline
     )
 
 

@@ -70,6 +70,7 @@ def test_embedded_backends_load_no_cluster_client(tmp_path: Path) -> None:
         "EmbeddedHive",
         "EmbeddedKafka",
         "EmbeddedKubernetes",
+        "EmbeddedRunner",
         "EmbeddedStorage",
     ]
     loaded = set(result["modules"])

@@ -30,7 +30,7 @@ from hopsworks_api.runtime import Runtime
 log = logging.getLogger(__name__)
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-AUDITED_READS = frozenset({"file.read", "project.activity", "credentials.read"})
+AUDITED_READS = frozenset({"file.read", "project.activity", "credentials.read", "execution.log"})
 REFUSED = 400  # every answer from here up is a refusal, audited whatever the method
 PROJECT_CREATE = "project.create"
 _PROJECT_PATH = re.compile(r"^/api/projects/([^/]+)(?:/|$)")

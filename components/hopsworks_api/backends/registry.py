@@ -13,6 +13,7 @@ from hopsworks_api.backends.kafka.base import KafkaBackend
 from hopsworks_api.backends.kafka.embedded import EmbeddedKafka
 from hopsworks_api.backends.kubernetes.base import KubernetesBackend
 from hopsworks_api.backends.kubernetes.embedded import EmbeddedKubernetes
+from hopsworks_api.backends.runner.base import JobRunner
 from hopsworks_api.backends.storage.base import StorageBackend
 from hopsworks_api.backends.storage.embedded import EmbeddedStorage
 from hopsworks_api.config import Settings
@@ -25,6 +26,7 @@ class Backends:
     kafka: KafkaBackend
     compute: ComputeBackend
     kubernetes: KubernetesBackend
+    runner: JobRunner
 
 
 def build_backends(settings: Settings) -> Backends:
@@ -92,4 +94,23 @@ def build_backends(settings: Settings) -> Backends:
         )
     else:
         kubernetes = EmbeddedKubernetes(state / "kubernetes")
-    return Backends(storage=storage, hive=hive, kafka=kafka, compute=compute, kubernetes=kubernetes)
+    runner: JobRunner
+    if isinstance(storage, EmbeddedStorage):
+        from hopsworks_api.backends.runner.embedded import EmbeddedRunner
+
+        runner = EmbeddedRunner(state / "runs", storage)
+    else:  # the embedded runner mounts datasets from local disk
+        from hopsworks_api.backends.runner.unavailable import UnavailableRunner
+
+        runner = UnavailableRunner(
+            "jobs cannot run here yet: the embedded job runner needs the embedded storage "
+            "(it mounts datasets from local disk), and this service uses WebHDFS"
+        )
+    return Backends(
+        storage=storage,
+        hive=hive,
+        kafka=kafka,
+        compute=compute,
+        kubernetes=kubernetes,
+        runner=runner,
+    )

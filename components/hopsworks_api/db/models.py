@@ -4,6 +4,8 @@ from hopsworks_api.audit.models import AuditHead, AuditRecord
 from hopsworks_api.coordination.models import ClusterKey, LeaseRow
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.db.base import Base
+from hopsworks_api.environments.models import Environment
+from hopsworks_api.jobs.models import Execution, Job
 from hopsworks_api.members.models import Membership
 from hopsworks_api.pki.models import Certificate
 from hopsworks_api.projects.models import Project
@@ -22,6 +24,9 @@ __all__ = [
     "ClusterKey",
     "Dataset",
     "DatasetShare",
+    "Environment",
+    "Execution",
+    "Job",
     "LeaseRow",
     "Membership",
     "Project",

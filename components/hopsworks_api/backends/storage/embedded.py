@@ -138,6 +138,10 @@ class EmbeddedStorage:
     def _dataset_dir(self, project: str, dataset: str) -> Path:
         return self.projects_dir / project / dataset
 
+    def dataset_path(self, project: str, dataset: str) -> Path:
+        """The dataset's directory on this host: what the embedded job runner mounts."""
+        return self._dataset_dir(project, dataset)
+
     def _resolve(self, project: str, dataset: str, path: tuple[str, ...]) -> Path:
         base = self._dataset_dir(project, dataset)
         target = base.joinpath(*path)

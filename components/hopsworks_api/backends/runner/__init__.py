@@ -1,0 +1,1 @@
+"""Run a user's program for a project (jobs now, notebook kernels later)."""

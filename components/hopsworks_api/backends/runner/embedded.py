@@ -1,0 +1,257 @@
+"""Runs on this host under bubblewrap (`bwrap`), the sandbox Flatpak uses.
+
+The program sees an empty root with only: /usr and the /lib* directories read-only (what an
+interpreter needs), the environment's interpreter prefix (and the prefix its `bin/python`
+links to) read-only, the project's datasets the service chose under `/hopsfs/<dataset>`
+(read-only unless the member's role may write there), its credentials read-only, a scratch
+working directory and a private /tmp. Every namespace is unshared (no network: the network
+namespace has only a loopback), it runs as an unprivileged uid with no capabilities, dies
+with the service (`--die-with-parent`) and cannot reach the service's terminal
+(`--new-session`). stdout and stderr go to files in the run's directory, readable while it
+runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+from hopsworks_api.backends.runner.base import Outcome, RunHandle, RunSpec, Stream
+from hopsworks_api.backends.storage.embedded import EmbeddedStorage
+from hopsworks_api.errors import Unavailable
+
+NOBODY = "65534"
+SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# read-only extras some programs need (TLS roots, `alternatives` links); absent is fine
+OPTIONAL_RO = ("/etc/ssl", "/etc/alternatives", "/etc/ca-certificates")
+POLL_SECONDS = 0.05
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (the sandbox's own init and the program), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # the command name may hold spaces and parentheses: the ppid follows the last ')'
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _signal(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+class _Run:
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.outcome: Outcome | None = None
+        self.done = threading.Event()
+
+
+class EmbeddedRunner:
+    datasets_dir = "/hopsfs"
+    credentials_dir = "/credentials"
+    scratch_dir = "/scratch"
+
+    def __init__(self, runs_dir: Path, storage: EmbeddedStorage) -> None:
+        self.runs_dir = runs_dir
+        self.storage = storage
+        self._runs: dict[str, _Run] = {}
+        self._lock = threading.Lock()
+
+    def _bwrap(self) -> str:
+        found = shutil.which("bwrap")
+        if found is None:
+            raise Unavailable(
+                "the embedded job runner needs bubblewrap (`bwrap`), which is not installed",
+                code="runner_unavailable",
+            )
+        return found
+
+    def check(self) -> None:
+        self._bwrap()
+
+    def _prefixes(self, interpreter: Path) -> list[Path]:
+        """The prefix of the interpreter and of every link on its way to the real binary
+        (a venv links to its base, which may link further): all must exist inside. A prefix
+        holding the service's own data (e.g. `/`) is refused rather than shown."""
+        prefixes: set[Path] = set()
+        current, hops = Path(os.path.abspath(interpreter)), 0
+        while True:
+            prefixes.add(current.parent.parent)
+            if not current.is_symlink() or hops > 40:
+                break
+            current = Path(os.path.abspath(current.parent / os.readlink(current)))
+            hops += 1
+        shown = []
+        usr = Path("/usr")
+        root = Path(os.path.realpath(self.storage.root))
+        for prefix in sorted(prefixes):
+            if prefix == usr or usr in prefix.parents:
+                continue  # shown already
+            if root == prefix or prefix in root.parents:
+                raise Unavailable(
+                    f"the interpreter's prefix {prefix} holds the service's data; "
+                    "refusing to show it to a job",
+                    code="runner_unavailable",
+                )
+            shown.append(prefix)
+        return shown
+
+    def _arguments(self, spec: RunSpec, run_dir: Path) -> list[str]:
+        args = [self._bwrap(), "--unshare-all", "--unshare-user", "--die-with-parent"]
+        args += ["--new-session", "--uid", NOBODY, "--gid", NOBODY, "--cap-drop", "ALL"]
+        args += ["--clearenv", "--ro-bind", "/usr", "/usr"]
+        for name in SYSTEM_DIRS:
+            if os.path.islink(name):
+                args += ["--symlink", os.readlink(name), name]
+            elif os.path.isdir(name):
+                args += ["--ro-bind", name, name]
+        for name in OPTIONAL_RO:
+            args += ["--ro-bind-try", name, name]
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # noqa: S108 - the sandbox's own
+        for prefix in self._prefixes(spec.interpreter):
+            args += ["--ro-bind", str(prefix), str(prefix)]
+        for name in ("passwd", "group"):
+            args += ["--ro-bind", str(run_dir / name), f"/etc/{name}"]
+        args += ["--dir", self.datasets_dir]
+        for mount in spec.mounts:
+            host = self.storage.dataset_path(spec.project, mount.dataset)
+            if host.is_dir():
+                flag = "--bind" if mount.writable else "--ro-bind"
+                args += [flag, str(host), f"{self.datasets_dir}/{mount.dataset}"]
+        args += ["--ro-bind", str(run_dir / "credentials"), self.credentials_dir]
+        args += ["--bind", str(run_dir / "scratch"), self.scratch_dir, "--chdir", self.scratch_dir]
+        env = {
+            "PATH": f"{spec.interpreter.parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": self.scratch_dir,
+            "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",  # so the log is readable while the run lasts
+            **spec.env,
+            "HOPS_PROJECT": spec.project,
+            "HOPS_USER": spec.identity,
+            "HOPS_DATASETS_DIR": self.datasets_dir,
+            "HOPS_CREDENTIALS_DIR": self.credentials_dir,
+        }
+        for key, value in sorted(env.items()):
+            args += ["--setenv", key, value]
+        return [*args, "--", *spec.argv]
+
+    def start(self, spec: RunSpec) -> RunHandle:
+        run_dir = self.runs_dir / spec.run_id
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir(parents=True, mode=0o700)
+        (run_dir / "scratch").mkdir(mode=0o700)
+        credentials = run_dir / "credentials"
+        credentials.mkdir(mode=0o700)
+        for name, content in spec.credentials.items():
+            fd = os.open(credentials / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+        # an account for the sandbox's uid, so `getpass`, Java and Spark find a user name
+        (run_dir / "passwd").write_text(
+            f"{spec.identity}:x:{NOBODY}:{NOBODY}::/scratch:/bin/false\n"
+        )
+        (run_dir / "group").write_text(f"{spec.identity}:x:{NOBODY}:\n")
+        argv = self._arguments(spec, run_dir)
+        with (
+            open(run_dir / "stdout.log", "wb") as out,
+            open(run_dir / "stderr.log", "wb") as err,
+        ):
+            process = subprocess.Popen(  # noqa: S603 - a fixed program, no shell
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
+                env={"PATH": "/usr/bin:/bin"},
+            )
+        with self._lock:
+            self._runs[spec.run_id] = _Run(process)
+        return RunHandle(run_id=spec.run_id, pid=process.pid, run_dir=run_dir)
+
+    def _reaped(self, run: _Run, status: int, usage: object) -> Outcome:
+        outcome = Outcome(
+            exit_code=os.waitstatus_to_exitcode(status),
+            # the sandbox's processes are reaped by bwrap, so their time is counted in its
+            cpu_seconds=usage.ru_utime + usage.ru_stime,  # type: ignore[attr-defined]
+        )
+        run.process.returncode = outcome.exit_code  # reaped here, not by Popen
+        run.outcome = outcome
+        run.done.set()
+        return outcome
+
+    def _run(self, handle: RunHandle) -> _Run:
+        with self._lock:
+            run = self._runs.get(handle.run_id)
+        if run is None:
+            raise KeyError(f"no run {handle.run_id} in this process")
+        return run
+
+    def poll(self, handle: RunHandle) -> Outcome | None:
+        run = self._run(handle)
+        if run.done.is_set():
+            return run.outcome
+        try:
+            pid, status, usage = os.wait4(handle.pid, os.WNOHANG)
+        except ChildProcessError:  # a concurrent `wait` reaped it: its outcome follows
+            run.done.wait()
+            return run.outcome
+        return None if pid == 0 else self._reaped(run, status, usage)
+
+    def wait(self, handle: RunHandle) -> Outcome:
+        run = self._run(handle)
+        if run.done.is_set():
+            assert run.outcome is not None
+            return run.outcome
+        try:
+            _pid, status, usage = os.wait4(handle.pid, 0)
+        except ChildProcessError:
+            run.done.wait()
+            assert run.outcome is not None
+            return run.outcome
+        return self._reaped(run, status, usage)
+
+    def kill(self, handle: RunHandle, grace_seconds: float = 3.0) -> None:
+        run = self._run(handle)
+        if run.done.is_set():
+            return
+        # the program first, so it may clean up; bwrap itself would just die and take the
+        # sandbox with it (`--die-with-parent`), which is what the SIGKILL below does
+        _signal(_descendants(handle.pid), signal.SIGTERM)
+        if run.done.wait(grace_seconds):
+            return
+        _signal([*_descendants(handle.pid), handle.pid], signal.SIGKILL)
+
+    def log_path(self, handle: RunHandle, stream: Stream) -> Path:
+        return handle.run_dir / f"{stream.value}.log"
+
+    def leftover(self, run_id: str) -> RunHandle | None:
+        run_dir = self.runs_dir / run_id
+        return RunHandle(run_id=run_id, pid=0, run_dir=run_dir) if run_dir.is_dir() else None
+
+    def cleanup(self, handle: RunHandle) -> None:
+        shutil.rmtree(handle.run_dir / "credentials", ignore_errors=True)
+        shutil.rmtree(handle.run_dir, ignore_errors=True)
+        with self._lock:
+            self._runs.pop(handle.run_id, None)
