@@ -195,6 +195,12 @@ class Settings(BaseSettings):
         description="How often builds interrupted by a restart are marked FAILED and the "
         "environments of deleted projects removed; 0 disables it",
     )
+    scheduler_interval_seconds: float = Field(
+        default=10,
+        ge=0,
+        description="How often the lease holder starts the scheduled jobs that are due; "
+        "0 disables schedules",
+    )
     log_json: bool = True
 
     @field_validator("data_dir", "shared_ca_dir")

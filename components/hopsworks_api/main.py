@@ -28,6 +28,7 @@ from hopsworks_api.db.engine import (
 )
 from hopsworks_api.environments import service as environments
 from hopsworks_api.errors import install_error_handlers
+from hopsworks_api.jobs import schedules
 from hopsworks_api.jobs import service as jobs
 from hopsworks_api.limits import BodyLimit
 from hopsworks_api.metrics import Metrics, MetricsMiddleware
@@ -117,6 +118,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         unfenced(jobs.fail_orphans),
         on_taking_lead=unfenced(jobs.fail_orphans),
     ),
+    # scheduled jobs that are due, once each (claimed in the DB), as their creators
+    PeriodicJob("schedules", attrgetter("scheduler_interval_seconds"), schedules.fire_due),
 )
 
 

@@ -9,9 +9,10 @@ from hopsworks_api.config import Settings
 
 
 def test_settings(data_dir: Path, db_url: str, **overrides: Any) -> Settings:
-    """The journal worker is off: a test that wants it drains explicitly (or turns it on),
-    so no background pass races what a test asserts about the journal."""
+    """The journal worker and the scheduler are off: a test that wants them runs a pass
+    explicitly (or turns them on), so no background pass races what a test asserts."""
     overrides.setdefault("journal_interval_seconds", 0)
+    overrides.setdefault("scheduler_interval_seconds", 0)
     return Settings(
         data_dir=data_dir,
         database_url=db_url,

@@ -15,7 +15,8 @@ from hopsworks_api.schemas import ApiModel
 
 JOB_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 ENVIRONMENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-# five cron fields (minute hour day month weekday), UTC; stored only, not yet scheduled
+# five cron fields (minute hour day month weekday), UTC: the shape only, croniter checks
+# the values (jobs.cron)
 # (ASCII classes only: JSON Schema's and Python's `\s` disagree on Unicode spaces)
 CRON = r"^ *([0-9A-Za-z*/,?#-]+ +){4}[0-9A-Za-z*/,?#-]+ *$"
 
@@ -54,6 +55,8 @@ class Job(CreatedAtMixin, Base):
     environment: Mapped[str] = mapped_column(String(64), nullable=False)
     resources_json: Mapped[str] = mapped_column(Text, nullable=False)
     schedule: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # the schedule's next fire time (naive UTC); NULL without a schedule (jobs.schedules)
+    next_run_at: Mapped[datetime | None] = mapped_column(PreciseDateTime, nullable=True, index=True)
     created_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
     )
@@ -118,6 +121,7 @@ class JobRead(ApiModel):
     environment: str
     resources: Resources
     schedule: str | None
+    next_run_at: datetime | None
     creator: str | None
     created_at: datetime
 

@@ -32,6 +32,7 @@ from hopsworks_api.db.base import utcnow
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.environments import service as environments
 from hopsworks_api.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, Unavailable
+from hopsworks_api.jobs import cron
 from hopsworks_api.jobs.models import (
     ACTIVE_STATES,
     Execution,
@@ -76,6 +77,7 @@ def _job_read(session: Session, job: Job) -> JobRead:
         environment=job.environment,
         resources=Resources.model_validate(json.loads(job.resources_json)),
         schedule=job.schedule,
+        next_run_at=job.next_run_at,
         creator=creator.email if creator else None,
         created_at=job.created_at,
     )
@@ -218,6 +220,7 @@ def _write_access(rt: Runtime, session: Session, *, user: User, project: str) ->
 
 
 def create_job(rt: Runtime, *, user: User, project: str, data: JobCreate) -> JobRead:
+    next_run_at = cron.next_run(data.schedule, rt.clock)
     with rt.read_sessions() as read:
         access = project_service.authorize(read, project=project, user=user, action=Action.RUN_JOBS)
         _validate(rt, read, access, data)
@@ -233,6 +236,7 @@ def create_job(rt: Runtime, *, user: User, project: str, data: JobCreate) -> Job
             environment=data.environment,
             resources_json=data.resources.model_dump_json(),
             schedule=data.schedule,
+            next_run_at=next_run_at,
             created_by=user.id,
         )
         session.add(job)
@@ -243,6 +247,7 @@ def create_job(rt: Runtime, *, user: User, project: str, data: JobCreate) -> Job
 
 
 def update_job(rt: Runtime, *, user: User, project: str, job: str, data: JobUpdate) -> JobRead:
+    next_run_at = cron.next_run(data.schedule, rt.clock)
     with rt.read_sessions() as read:
         access = project_service.authorize(read, project=project, user=user, action=Action.RUN_JOBS)
         _validate(rt, read, access, data)
@@ -255,7 +260,9 @@ def update_job(rt: Runtime, *, user: User, project: str, job: str, data: JobUpda
         row.args_json = json.dumps(data.args)
         row.environment = data.environment
         row.resources_json = data.resources.model_dump_json()
-        row.schedule = data.schedule
+        if row.schedule != data.schedule:  # an unchanged schedule keeps its next run
+            row.schedule = data.schedule
+            row.next_run_at = next_run_at
         session.flush()
         result = _job_read(session, row)
         session.commit()
