@@ -146,16 +146,10 @@ def create(rt: Runtime, *, user: User, project: str, data: DatasetCreate) -> Dat
     deletion of the project waits for this creation (and trashes its directory) or this
     answers 404 having made nothing. Authorized again under the lock."""
     action = Action.MANAGE_DATASETS
-    with rt.read_sessions() as read:
-        project_id = project_service.authorize(
-            read, project=project, user=user, action=action
-        ).project_id
     with rt.sessions() as session:
-        if not project_service.lock(session, project_id):
-            raise NotFound(f"project '{project}' not found")
-        access = project_service.authorize(session, project=project, user=user, action=action)
-        if access.project_id != project_id:  # cannot be while its row is locked; be sure
-            raise NotFound(f"project '{project}' not found")
+        access = project_service.locked_access(
+            rt, session, user=user, project=project, action=action
+        )
         dataset = Dataset(
             project_id=access.project_id, name=data.name, description=data.description
         )

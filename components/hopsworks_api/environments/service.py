@@ -192,20 +192,9 @@ def _default(settings: Settings) -> EnvironmentRead:
 
 
 def _locked_access(rt: Runtime, session: Session, *, user: User, project: str) -> ProjectAccess:
-    """The project's shared lock first (as topics.service): a deletion of the project waits
-    for this write, or this finds the project gone (404)."""
-    with rt.read_sessions() as read:
-        project_id = project_service.authorize(
-            read, project=project, user=user, action=Action.MANAGE_ENVIRONMENTS
-        ).project_id
-    if not project_service.lock(session, project_id):
-        raise NotFound(f"project '{project}' not found")
-    access = project_service.authorize(
-        session, project=project, user=user, action=Action.MANAGE_ENVIRONMENTS
+    return project_service.locked_access(
+        rt, session, user=user, project=project, action=Action.MANAGE_ENVIRONMENTS
     )
-    if access.project_id != project_id:
-        raise NotFound(f"project '{project}' not found")
-    return access
 
 
 def _refuse_default(name: str, what: str) -> None:

@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
-from hopsworks_api.backends.runner.base import DatasetMount, JobRunner, RunHandle, RunSpec, Stream
+from hopsworks_api.backends.runner.base import (
+    DatasetMount,
+    JobApp,
+    JobRunner,
+    RunHandle,
+    RunSpec,
+    Stream,
+)
 from hopsworks_api.backends.storage import validate_relative_path
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.db.base import utcnow
@@ -207,16 +214,9 @@ def _validate(rt: Runtime, session: Session, access: ProjectAccess, data: JobUpd
 def _write_access(rt: Runtime, session: Session, *, user: User, project: str) -> ProjectAccess:
     """Authorize, then take the project's shared lock (see projects.service.lock) and
     authorize again, so a deletion of the project is ordered with this change."""
-    with rt.read_sessions() as read:
-        project_id = project_service.authorize(
-            read, project=project, user=user, action=Action.RUN_JOBS
-        ).project_id
-    if not project_service.lock(session, project_id):
-        raise NotFound(f"project '{project}' not found")
-    access = project_service.authorize(session, project=project, user=user, action=Action.RUN_JOBS)
-    if access.project_id != project_id:
-        raise NotFound(f"project '{project}' not found")
-    return access
+    return project_service.locked_access(
+        rt, session, user=user, project=project, action=Action.RUN_JOBS
+    )
 
 
 def create_job(rt: Runtime, *, user: User, project: str, data: JobCreate) -> JobRead:
@@ -324,6 +324,19 @@ def _command(runner: JobRunner, job: Job, python: Path, args: list[str]) -> list
     return [str(python), app, *args]
 
 
+def _job_app(job: Job, args: list[str]) -> JobApp:
+    """The job as cluster runners submit it (they build their own command)."""
+    resources = Resources.model_validate(json.loads(job.resources_json))
+    return JobApp(
+        job=job.name,
+        type=job.type,
+        app_path=job.app_path,
+        main_class=job.main_class,
+        args=tuple(args),
+        **resources.model_dump(),
+    )
+
+
 def start(
     rt: Runtime, *, user: User, project: str, job: str, data: ExecutionStart
 ) -> ExecutionRead:
@@ -343,6 +356,7 @@ def start(
         args = data.args if data.args is not None else json.loads(row.args_json)
         gpus = Resources.model_validate(json.loads(row.resources_json)).gpus
         argv = _command(runner, row, python, args)
+        app = _job_app(row, args)
         job_id, job_name = row.id, row.name
     files = _credential_files(rt, user=user, project=project)
     with rt.sessions() as session:
@@ -371,6 +385,7 @@ def start(
         argv=argv,
         mounts=mounts,
         credentials=files,
+        app=app,
     )
     try:
         handle = runner.start(spec)

@@ -64,16 +64,9 @@ def _resolve(rt: Runtime, *, project: str, user: User, action: Action) -> int:
 def _locked_access(
     session: Session, *, project_id: int, project: str, user: User, action: Action
 ) -> ProjectAccess:
-    """Lock the project by its id as the transaction's first statement, then authorize:
-    404 if it was deleted meanwhile, so no row or grant is made for a project that is gone.
-    Locking first also means every plain read after it (MariaDB's snapshot starts at the
-    first) sees what committed before the lock was granted, e.g. shares accepted since."""
-    if not project_service.lock(session, project_id):
-        raise NotFound(f"project '{project}' not found")
-    access = project_service.authorize(session, project=project, user=user, action=action)
-    if access.project_id != project_id:  # cannot be while its row is locked; be sure
-        raise NotFound(f"project '{project}' not found")
-    return access
+    return project_service.lock_and_authorize(
+        session, project_id=project_id, project=project, user=user, action=action
+    )
 
 
 def _ensure_another_owner(session: Session, access: ProjectAccess, leaving: Membership) -> None:

@@ -12,7 +12,7 @@ import fnmatch
 import ipaddress
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from hopsworks_api.clock import naive_utc
 from hopsworks_api.db.base import utcnow
 from hopsworks_api.errors import BadRequest, Forbidden, Unauthorized
 from hopsworks_api.identity import project_user
@@ -39,10 +40,6 @@ from hopsworks_api.users.models import User
 HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
 )
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _pem(cert: x509.Certificate) -> str:
@@ -68,8 +65,8 @@ def _record(
         user_id=user_id,
         issuer=issuer.number,
         status=CertStatus.VALID,
-        not_before=_naive(cert.not_valid_before_utc),
-        not_after=_naive(cert.not_valid_after_utc),
+        not_before=naive_utc(cert.not_valid_before_utc),
+        not_after=naive_utc(cert.not_valid_after_utc),
         cert_pem=_pem(cert),
         key_pem=key_pem.decode() if key_pem else None,
     )

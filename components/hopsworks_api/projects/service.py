@@ -77,6 +77,33 @@ def lock(
     return session.scalar(query.with_for_update(read=not exclusive)) is not None
 
 
+def lock_and_authorize(
+    session: Session, *, project_id: int, project: str, user: User, action: Action
+) -> ProjectAccess:
+    """Take the project's shared lock by its id as the write transaction's first statement,
+    then authorize: 404 if it was deleted meanwhile, so nothing is made for a project that is
+    gone. Locking first also means every plain read after it (MariaDB's snapshot starts at
+    the first) sees what committed before the lock was granted, e.g. shares accepted since."""
+    if not lock(session, project_id):
+        raise NotFound(f"project '{project}' not found")
+    access = authorize(session, project=project, user=user, action=action)
+    if access.project_id != project_id:  # cannot be while its row is locked; be sure
+        raise NotFound(f"project '{project}' not found")
+    return access
+
+
+def locked_access(
+    rt: Runtime, session: Session, *, user: User, project: str, action: Action
+) -> ProjectAccess:
+    """Authorize in a read-only transaction (to learn the id, and refuse early), then
+    `lock_and_authorize` in the write transaction `session`."""
+    with rt.read_sessions() as read:
+        project_id = authorize(read, project=project, user=user, action=action).project_id
+    return lock_and_authorize(
+        session, project_id=project_id, project=project, user=user, action=action
+    )
+
+
 def _read(project: Project, role: str | None) -> ProjectRead:
     return ProjectRead.model_validate(project).model_copy(update={"role": role})
 

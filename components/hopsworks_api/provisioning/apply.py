@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
+from hopsworks_api.clock import naive_utc
 from hopsworks_api.datasets.models import Dataset, UploadReservation
 from hopsworks_api.members.models import Membership
 from hopsworks_api.pki import service as pki_service
@@ -32,10 +33,6 @@ from hopsworks_api.runtime import Runtime
 log = logging.getLogger(__name__)
 
 Undo = Callable[[Session], None]
-
-
-def now(rt: Runtime):  # type: ignore[no-untyped-def]
-    return rt.clock.now().replace(tzinfo=None)
 
 
 def apply(rt: Runtime, change: journal.Change, *, undo: Undo | None) -> None:
@@ -137,7 +134,7 @@ def _revoke_non_members(session: Session, scope: frozenset[str]) -> set[int]:
 def _release(rt: Runtime, change: journal.Change) -> None:
     try:
         with rt.sessions() as session:
-            journal.release(session, change.id, now=now(rt))
+            journal.release(session, change.id, now=naive_utc(rt.clock.now()))
             session.commit()
     except Exception:  # the entry is still due after its grace period
         log.warning("could not hand the change to the worker", extra={"change": change.id})
@@ -156,6 +153,6 @@ def commit_change(
     scope: set[str] = set()
     for project_id in projects:
         scope |= related(session, project_id)
-    change = journal.record(session, reason=reason, scope=scope, now=now(rt))
+    change = journal.record(session, reason=reason, scope=scope, now=naive_utc(rt.clock.now()))
     session.commit()
     apply(rt, change, undo=undo)

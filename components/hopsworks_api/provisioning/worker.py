@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from hopsworks_api.clock import naive_utc
 from hopsworks_api.provisioning import journal
-from hopsworks_api.provisioning.apply import converge_and_finish, now
+from hopsworks_api.provisioning.apply import converge_and_finish
 from hopsworks_api.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def drain(
     each change, so a deposed leader stops between changes."""
     report = DrainReport()
     with rt.read_sessions() as session:
-        moment = now(rt) + (journal.REQUEST_GRACE if everything else timedelta(0))
+        moment = naive_utc(rt.clock.now()) + (journal.REQUEST_GRACE if everything else timedelta(0))
         changes = journal.due(session, now=moment)
     for change in changes:
         check()
@@ -46,7 +47,7 @@ def drain(
                 extra={"change": change.id, "reason": change.reason, "error": message},
             )
             with rt.sessions() as session:
-                journal.reschedule(session, change.id, error=message, now=now(rt))
+                journal.reschedule(session, change.id, error=message, now=naive_utc(rt.clock.now()))
                 session.commit()
     if report.finished:
         log.info("changes applied", extra={"changes": report.finished})

@@ -32,22 +32,9 @@ def list_topics(rt: Runtime, *, user: User, project: str) -> list[TopicRead]:
 
 
 def _locked_access(rt: Runtime, session: Session, *, user: User, project: str) -> ProjectAccess:
-    """Authorize in a read-only transaction, then make the project's shared lock (by that
-    id) the write transaction's first statement and authorize again: 404 if the project was
-    deleted meanwhile. The same shape as members.service: MariaDB's snapshot starts at a
-    transaction's first plain read, so reading first would fix it before the lock's wait."""
-    with rt.read_sessions() as read:
-        project_id = project_service.authorize(
-            read, project=project, user=user, action=Action.MANAGE_DATASETS
-        ).project_id
-    if not project_service.lock(session, project_id):
-        raise NotFound(f"project '{project}' not found")
-    access = project_service.authorize(
-        session, project=project, user=user, action=Action.MANAGE_DATASETS
+    return project_service.locked_access(
+        rt, session, user=user, project=project, action=Action.MANAGE_DATASETS
     )
-    if access.project_id != project_id:  # cannot be while its row is locked; be sure
-        raise NotFound(f"project '{project}' not found")
-    return access
 
 
 def create(rt: Runtime, *, user: User, project: str, data: TopicCreate) -> TopicRead:
