@@ -6,7 +6,7 @@ FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY components ./components
-RUN python -m venv /opt/hops && /opt/hops/bin/pip install --no-cache-dir .
+RUN python -m venv /opt/hops && /opt/hops/bin/pip install --no-cache-dir '.[notebooks]'
 
 FROM python:3.11-slim-bookworm
 COPY --from=build /opt/hops /opt/hops

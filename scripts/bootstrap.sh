@@ -27,6 +27,9 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-extras=""
-[ "${HOPS_WITH_TESTS:-0}" = 1 ] && extras="[test]"
+extras="[notebooks]"  # JupyterLab for notebook servers in the default environment
+[ "${HOPS_WITH_TESTS:-0}" = 1 ] && extras="[notebooks,test]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
+# the model servers' environment (kserve, scikit-learn): built once per machine, cached by
+# its requirements' hash under ~/.cache/hopsworks-api (servings/model_server_env.py)
+.venv/bin/python -m hopsworks_api.servings.model_server_env >/dev/null

@@ -26,6 +26,9 @@ EXPECTED = {
     Action.DELETE_PROJECT: (N, Y, Y),
     Action.SET_QUOTAS: (N, N, Y),
     Action.MANAGE_ENVIRONMENTS: (N, Y, N),
+    Action.REGISTER_MODELS: (Y, Y, N),
+    Action.DELETE_MODEL_VERSIONS: (N, Y, N),
+    Action.SERVE_MODELS: (Y, Y, N),
 }
 
 
@@ -77,7 +80,7 @@ def test_owner_is_a_superset_of_scientist():
         ("Resources", False, Action.UPLOAD_RESTRICTED),
         ("Jupyter", False, Action.UPLOAD_RESTRICTED),
         ("Logs", False, Action.UPLOAD),
-        ("Models", False, Action.UPLOAD),
+        ("Models", False, Action.UPLOAD_RESTRICTED),
         ("Resources", True, Action.UPLOAD),
     ],
 )

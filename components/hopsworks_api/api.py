@@ -12,9 +12,12 @@ from hopsworks_api.environments.views import router as environments_router
 from hopsworks_api.errors import Unavailable
 from hopsworks_api.jobs.views import router as jobs_router
 from hopsworks_api.members.views import router as members_router
+from hopsworks_api.model_registry.views import router as models_router
+from hopsworks_api.notebooks.views import router as notebooks_router
 from hopsworks_api.pki.views import ca_router, credentials_router
 from hopsworks_api.projects.views import router as projects_router
 from hopsworks_api.quotas.views import router as quotas_router
+from hopsworks_api.servings.views import router as servings_router
 from hopsworks_api.sharing.resource_views import router as resource_sharing_router
 from hopsworks_api.sharing.views import router as sharing_router
 from hopsworks_api.topics.views import router as topics_router
@@ -48,5 +51,8 @@ for router in (
     resource_sharing_router,
     environments_router,
     jobs_router,
+    models_router,
+    notebooks_router,
+    servings_router,
 ):
     api_router.include_router(router)

@@ -21,8 +21,8 @@ class Action(StrEnum):
     VIEW_PROJECT = "view project, members, datasets, quotas, activity"
     LIST_FILES = "list directories"
     RUN_JOBS = "run jobs and notebooks"
-    STOP_OTHERS_WORK = "stop executions other members started"
-    UPLOAD_RESTRICTED = "upload into Resources or Jupyter"
+    STOP_OTHERS_WORK = "stop executions or notebook servers of other members (list the servers)"
+    UPLOAD_RESTRICTED = "upload into Resources, Jupyter or Models"
     UPLOAD = "upload into any other dataset"
     DOWNLOAD = "download files (export)"
     MANAGE_DATASETS = "create or delete datasets, edit metadata"
@@ -32,6 +32,9 @@ class Action(StrEnum):
     DELETE_PROJECT = "delete the project"
     SET_QUOTAS = "change quotas"
     MANAGE_ENVIRONMENTS = "create, rebuild or delete Python environments"
+    REGISTER_MODELS = "register model versions"
+    DELETE_MODEL_VERSIONS = "delete a model version"
+    SERVE_MODELS = "create, start, stop, delete servings and predict"
 
 
 _BOTH = frozenset({Role.DATA_OWNER, Role.DATA_SCIENTIST})
@@ -53,13 +56,17 @@ ROLE_MATRIX: dict[Action, frozenset[Role]] = {
     Action.DELETE_PROJECT: _OWNER,
     Action.SET_QUOTAS: _NOBODY,
     Action.MANAGE_ENVIRONMENTS: _OWNER,
+    Action.REGISTER_MODELS: _BOTH,
+    Action.DELETE_MODEL_VERSIONS: _OWNER,
+    Action.SERVE_MODELS: _BOTH,
 }
 
 ADMIN_ACTIONS = frozenset(
     {Action.VIEW_PROJECT, Action.MANAGE_MEMBERS, Action.DELETE_PROJECT, Action.SET_QUOTAS}
 )
 
-RESTRICTED_UPLOAD_DATASETS = frozenset({"Resources", "Jupyter"})
+# the datasets data scientists write: their code, their notebooks, the models they register
+RESTRICTED_UPLOAD_DATASETS = frozenset({"Resources", "Jupyter", "Models"})
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,128 @@ class Settings(BaseSettings):
         description="How often the lease holder starts the scheduled jobs that are due; "
         "0 disables schedules",
     )
+    sandbox_extra_endpoints: list[str] = Field(
+        default_factory=list,
+        description="host:port services a sandboxed run may reach besides this API, Kafka's "
+        "bootstrap servers, HiveServer2 and WebHDFS (e.g. the Hive metastore, Kafka brokers "
+        "advertised under other names); nothing else is reachable",
+    )
+    instance_heartbeat_seconds: float = Field(
+        default=2,
+        gt=0,
+        le=600,
+        description="How often an instance records that it lives and looks for stop requests "
+        "and runs whose member, project or account is gone; once it missed three, its "
+        "executions are failed (its runs died with it)",
+    )
+    notebook_idle_timeout_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=7 * 24 * 60,
+        description="A notebook server with no activity for this long is stopped, unless its "
+        "start asked for another timeout",
+    )
+    notebook_start_timeout_seconds: float = Field(
+        default=120, gt=0, description="A notebook server not answering after this long FAILED"
+    )
+    notebook_check_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="How often the instance running a notebook server checks its activity, "
+        "its member's membership and charges its usage",
+    )
+    model_server_python: Path | None = Field(
+        default=None,
+        description="Interpreter of the model servers (kserve, scikit-learn, joblib installed); "
+        "default: the one `python -m hopsworks_api.servings.model_server_env` builds and "
+        "caches per machine",
+    )
+    serving_start_timeout_seconds: float = Field(
+        default=120, gt=0, description="A serving whose instances do not all answer by then FAILED"
+    )
+    serving_check_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="How often the instance running a serving charges its usage and checks "
+        "that its member may still run work in the project (a deleted project's model "
+        "servers stop within this)",
+    )
+    storage_dir: Path | None = Field(
+        default=None,
+        description="Where the embedded storage keeps the datasets; default data_dir/storage. "
+        "With HOPS_JOB_RUNNER=spark, a file system every Spark host mounts at this same path",
+    )
+    job_runner: Literal["embedded", "spark", "yarn", "kubernetes"] = Field(
+        default="embedded",
+        description="Where jobs run: embedded (sandboxed processes here), spark (PySpark jobs "
+        "on the Spark standalone master HOPS_SPARK_MASTER_URL, their drivers sandboxed here "
+        "with this host's network; python jobs stay embedded), yarn (pyspark/spark jobs "
+        "through spark-submit in YARN cluster mode, ResourceManager HOPS_YARN_URL; python "
+        "jobs refused), kubernetes (a spark-operator SparkApplication or a batch/v1 Job in "
+        "the project's namespace, API server HOPS_KUBERNETES_URL)",
+    )
+    yarn_rm_addresses: list[str] = Field(
+        default_factory=list,
+        description="The ResourceManagers' client RPC addresses host:port "
+        "(yarn.resourcemanager.address; two or more: HA) for spark-submit; default: the "
+        "host of HOPS_YARN_URL, port 8032",
+    )
+    hadoop_default_fs: str | None = Field(
+        default=None,
+        description="fs.defaultFS of jobs on YARN or Kubernetes (e.g. hdfs://nn:8020): their "
+        "app files and datasets are read from <it>/Projects/<project>",
+    )
+    yarn_python: str = Field(
+        default="python3",
+        description="The Python of PySpark drivers and executors in YARN containers "
+        "(spark.pyspark.python); it must exist on every NodeManager",
+    )
+    kubernetes_spark_image: str = Field(
+        default="apache/spark:4.0.0-python3",
+        description="Image of the driver and executors of a SparkApplication",
+    )
+    kubernetes_spark_version: str = Field(
+        default="4.0.0", description="spec.sparkVersion of a SparkApplication"
+    )
+    kubernetes_spark_service_account: str = Field(
+        default="spark",
+        description="Service account of Spark drivers in every project namespace (it must "
+        "be allowed to create executor pods there)",
+    )
+    kubernetes_python_image: str = Field(
+        default="python:3.11-slim", description="Image of the batch/v1 Job of a python job"
+    )
+    spark_master_url: str | None = Field(
+        default=None, description="The Spark standalone master, e.g. spark://master:7077"
+    )
+    spark_driver_host: str | None = Field(
+        default=None,
+        description="This host's address the executors connect back to (spark.driver.host)",
+    )
+    spark_driver_port: int = Field(
+        default=7079, ge=1, le=65535, description="The drivers' first port (spark.driver.port)"
+    )
+    spark_block_manager_port: int = Field(
+        default=7089,
+        ge=1,
+        le=65535,
+        description="The drivers' first block manager port (spark.blockManager.port)",
+    )
+    spark_port_max_retries: int = Field(
+        default=8,
+        ge=0,
+        description="Ports tried above each first port: concurrent drivers on this host",
+    )
+    spark_executor_python: str | None = Field(
+        default=None,
+        description="The Python of the executors on the workers (spark.pyspark.python); "
+        "default: the job environment's own path",
+    )
+    spark_metastore_uri: str | None = Field(
+        default=None,
+        description="The Hive metastore of the drivers (thrift://host:9083); unset: Spark's "
+        "own catalog",
+    )
     log_json: bool = True
 
     @field_validator("data_dir", "shared_ca_dir")
@@ -231,8 +353,12 @@ class Settings(BaseSettings):
             "kafka_bootstrap_servers": self.kafka_backend == "cluster",
             "hive_host": self.hive_backend == "hiveserver2",
             "hive_warehouse": self.hive_backend == "hiveserver2",
-            "yarn_url": self.compute_backend == "yarn",
-            "kubernetes_url": self.kubernetes_backend == "cluster",
+            "yarn_url": self.compute_backend == "yarn" or self.job_runner == "yarn",
+            "kubernetes_url": self.kubernetes_backend == "cluster"
+            or self.job_runner == "kubernetes",
+            "spark_master_url": self.job_runner == "spark",
+            "spark_driver_host": self.job_runner == "spark",
+            "hadoop_default_fs": self.job_runner in ("yarn", "kubernetes"),
         }
         missing = [
             f"HOPS_{key.upper()}"
@@ -261,4 +387,4 @@ class Settings(BaseSettings):
 
     @property
     def storage_root(self) -> Path:
-        return self.data_dir / "storage"
+        return self.storage_dir or self.data_dir / "storage"

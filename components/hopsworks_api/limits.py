@@ -16,7 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hopsworks_api.asgi import NamedRoutes
 from hopsworks_api.errors import error_body
 
-STREAMING_ROUTES = frozenset({"file.upload"})  # the routes bounded by quota instead
+# the routes bounded otherwise: uploads by the storage quota, the Jupyter proxy by what
+# Jupyter accepts into the member's own `Jupyter` dataset (streamed, never held here)
+STREAMING_ROUTES = frozenset({"file.upload", "jupyter.proxy"})
 
 
 class _LimitedExchange:

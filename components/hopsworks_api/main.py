@@ -30,8 +30,10 @@ from hopsworks_api.environments import service as environments
 from hopsworks_api.errors import install_error_handlers
 from hopsworks_api.jobs import schedules
 from hopsworks_api.jobs import service as jobs
+from hopsworks_api.jobs.watch import Watcher
 from hopsworks_api.limits import BodyLimit
 from hopsworks_api.metrics import Metrics, MetricsMiddleware
+from hopsworks_api.notebooks import service as notebooks
 from hopsworks_api.pki.ca import CertificateAuthority, resolve_passphrase
 from hopsworks_api.provisioning import worker
 from hopsworks_api.provisioning.converge import reconcile
@@ -39,6 +41,7 @@ from hopsworks_api.quotas import accounting
 from hopsworks_api.request_context import RequestContextMiddleware
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.security import Passwords, TokenCodec, load_jwt_secret
+from hopsworks_api.servings import service as servings
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +114,27 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         attrgetter("environments_interval_seconds"),
         unfenced(environments.reap),
     ),
-    # executions an earlier process of the service ran died with it (`--die-with-parent`)
+    # executions of an instance that is gone (an earlier process, a peer that stopped
+    # beating) died with it (`--die-with-parent`); never those of a live instance
     PeriodicJob(
         "executions",
         attrgetter("journal_interval_seconds"),
         unfenced(jobs.fail_orphans),
         on_taking_lead=unfenced(jobs.fail_orphans),
+    ),
+    # notebook servers whose service process is gone died with it: end their rows
+    PeriodicJob(
+        "notebooks",
+        attrgetter("journal_interval_seconds"),
+        unfenced(notebooks.fail_orphans),
+        on_taking_lead=unfenced(notebooks.fail_orphans),
+    ),
+    # servings whose service process is gone: their model servers died with it
+    PeriodicJob(
+        "servings",
+        attrgetter("journal_interval_seconds"),
+        unfenced(servings.fail_orphans),
+        on_taking_lead=unfenced(servings.fail_orphans),
     ),
     # scheduled jobs that are due, once each (claimed in the DB), as their creators
     PeriodicJob("schedules", attrgetter("scheduler_interval_seconds"), schedules.fire_due),
@@ -130,10 +148,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(run_periodic_jobs, rt, PERIODIC_JOBS)
-            yield
-            tasks.cancel_scope.cancel()
+        # this instance's heartbeat, and its runs that must stop (jobs.watch)
+        watcher = Watcher(rt)
+        watcher.start()
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(run_periodic_jobs, rt, PERIODIC_JOBS)
+                yield
+                tasks.cancel_scope.cancel()
+        finally:
+            await anyio.to_thread.run_sync(notebooks.stop_all, rt)
+            await anyio.to_thread.run_sync(servings.stop_all, rt)
+            await anyio.to_thread.run_sync(watcher.stop)
 
     app = FastAPI(
         lifespan=lifespan,

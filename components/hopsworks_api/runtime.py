@@ -11,9 +11,11 @@ from hopsworks_api.backends.registry import Backends
 from hopsworks_api.clock import Clock, SystemClock
 from hopsworks_api.config import Settings
 from hopsworks_api.jobs.registry import ExecutionRegistry
+from hopsworks_api.notebooks.registry import NotebookRegistry
 from hopsworks_api.pki.ca import CertificateAuthority
 from hopsworks_api.provisioning.locks import NameLocks
 from hopsworks_api.security import Passwords, TokenCodec
+from hopsworks_api.servings.registry import ServingRegistry
 
 
 @dataclass
@@ -29,3 +31,5 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)  # tests swap in a ManualClock
     provisioning_locks: NameLocks = field(default_factory=NameLocks)
     executions: ExecutionRegistry = field(default_factory=ExecutionRegistry)
+    notebooks: NotebookRegistry = field(default_factory=NotebookRegistry)
+    servings: ServingRegistry = field(default_factory=ServingRegistry)

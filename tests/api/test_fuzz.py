@@ -114,6 +114,10 @@ REFUSED_BEYOND_SCHEMA: dict[str, tuple[tuple[int, ...], str]] = {
         )
         for method, path in (("POST", ""), ("PUT", "/{job}"))
     },
+    "POST /api/projects/{project}/models": (
+        (400,),
+        "path must name a directory holding files inside the project's Models dataset",
+    ),
     **{
         f"POST /api/projects/{{project}}/{resource}/shares": (
             (400,),

@@ -47,7 +47,7 @@ def deployed(lab_machine: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     inventory_dir = base / "inventory"
     shutil.copytree(REPO / "inventories" / "lab" / "group_vars", inventory_dir / "group_vars")
     config = lifecycle.LabConfig(
-        name=NAME, hosts=3, cache_dir=lab_machine, inventory_dir=inventory_dir
+        name=NAME, hosts=3, cache_dir=lab_machine, inventory_dir=inventory_dir, shared_dir=True
     )
     lab = lifecycle.up(config)
     try:
@@ -177,4 +177,85 @@ def test_control_service_over_tls_creates_a_project_whose_hive_database_is_in_th
         if "lab_demo" in rows.stdout:
             break
         time.sleep(1)
-    assert "lab_demo\tfile:/srv/hops/warehouse/lab_demo.db" in rows.stdout, rows.stdout
+    assert "lab_demo\tfile:/srv/hops/shared/warehouse/lab_demo.db" in rows.stdout, rows.stdout
+
+
+PEOPLE_CSV = b"name,age\nada,36\ngrace,45\nlinus,28\n"
+# Reads the uploaded file and writes the table on the executors (on the workers, which see
+# the datasets and the warehouse on the lab's shared directory), and says where they ran.
+SPARK_JOB = b"""
+import os, socket
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.getOrCreate()
+project = os.environ["HOPS_PROJECT"]
+path = "file://" + os.environ["HOPS_DATASETS_DIR"] + "/Resources/data/people.csv"
+people = spark.read.csv(path, header=True, inferSchema=True)
+people.repartition(2).write.mode("overwrite").saveAsTable(project + ".people")
+hosts = people.rdd.map(lambda _: socket.gethostname()).distinct().collect()
+print("executors on", ",".join(sorted(hosts)))
+print("rows written", spark.table(project + ".people").count())
+spark.stop()
+"""
+
+
+def _until_done(api: httpx.Client, url: str, headers: dict, seconds: float) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        body = api.get(url, headers=headers).json()
+        if body["state"] in ("FINISHED", "FAILED", "KILLED"):
+            return body
+        time.sleep(1)
+    raise AssertionError(f"{url} did not end in {seconds:.0f} s: {body}")
+
+
+@pytest.mark.lab
+def test_a_pyspark_job_runs_on_the_spark_cluster_and_writes_a_hive_table(
+    deployed: dict, tmp_path: Path
+):
+    lab1, addr = host(deployed, "1"), address(deployed, "1")
+    chain = tmp_path / "ca.pem"
+    chain.write_text(lab1.file("/etc/hops/pki/ca-chain.pem").content_string)
+    project = "lab_jobs"
+    with httpx.Client(base_url=f"https://{addr}:8181", verify=str(chain), timeout=120) as api:
+        user = {"email": "owner@example.org", "password": "correct horse battery"}
+        assert api.post("/api/auth/register", json=user).status_code in (201, 409)
+        token = api.post("/api/auth/login", json=user).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        created = api.post("/api/projects", json={"name": project}, headers=headers)
+        assert created.status_code == 201, created.text
+        files = f"/api/projects/{project}/datasets/Resources/files"
+        for path, data in (("data/people.csv", PEOPLE_CSV), ("jobs/people.py", SPARK_JOB)):
+            uploaded = api.put(f"{files}/{path}", content=data, headers=headers)
+            assert uploaded.status_code == 201, uploaded.text
+        job = {
+            "name": "people",
+            "type": "pyspark",
+            "app_path": "Resources/jobs/people.py",
+            "resources": {"executors": 2, "executor_cores": 1, "executor_memory_mb": 512},
+        }
+        jobs = f"/api/projects/{project}/jobs"
+        reply = api.post(jobs, json=job, headers=headers)
+        assert reply.status_code == 201, reply.text
+        started = api.post(f"{jobs}/people/executions", json={}, headers=headers)
+        assert started.status_code == 201, started.text
+        url = f"{jobs}/people/executions/{started.json()['id']}"
+        done = _until_done(api, url, headers, 300)
+        stdout = api.get(f"{url}/log", params={"stream": "stdout"}, headers=headers).text
+        stderr = api.get(f"{url}/log", params={"stream": "stderr"}, headers=headers).text
+    assert (done["state"], done["exit_code"]) == ("FINISHED", 0), stderr[-6000:]
+    assert "rows written 3" in stdout, stdout
+    # the executors ran on the workers, not on the control host
+    ran_on = stdout.split("executors on ", 1)[1].split()[0].split(",")
+    assert ran_on and set(ran_on) <= {f"{NAME}2", f"{NAME}3"}, stdout
+    assert f"spark://{addr}:7077" in stderr and f"{project}/people/" in stderr
+    rows = lab1.run(
+        "cd /srv/hops/hive && SPARK_HOME=/opt/hops/spark-venv/lib/python3.11/site-packages/pyspark"
+        " /opt/hops/spark-venv/bin/beeline -u jdbc:hive2://%s:10000/default -n hops"
+        " --silent=true --outputformat=csv2 -e 'SELECT name, age FROM %s.people ORDER BY name'",
+        addr,
+        project,
+    )
+    assert rows.rc == 0, rows.stderr[-3000:]
+    # beeline may echo its prompt before the header: the header and rows end its output
+    assert rows.stdout.split()[-4:] == ["name,age", "ada,36", "grace,45", "linus,28"], rows.stdout

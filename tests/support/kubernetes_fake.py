@@ -26,8 +26,28 @@ Active. Deletion removes the namespace and everything in it at once, unless
 with 403 Forbidden "... because it is being terminated", as NamespaceLifecycle does)
 until `finish_terminations()`.
 
+Workloads (for the job runners; paths as in the API reference):
+
+    /apis/batch/v1/namespaces/{ns}/jobs[/{name}]                     Job
+    /apis/sparkoperator.k8s.io/v1beta2/namespaces/{ns}/sparkapplications[/{name}]
+                                                 SparkApplication (the spark-operator CRD)
+    /api/v1/namespaces/{ns}/pods[/{name}]                            Pod
+    /api/v1/namespaces/{ns}/pods/{name}/log                          the container's log
+
+A SparkApplication is validated as an API server with the CRD installed validates it:
+against the CRD's `openAPIV3Schema` (the package's copy,
+`hopsworks_api/backends/runner/schemas/`), unknown fields refused as with strict field
+validation (422 Invalid). DELETE takes `DeleteOptions` (`propagationPolicy`, recorded in
+`deletions`); `Foreground` and `Background` delete the object's dependents (objects whose
+`ownerReferences` name its uid), `Orphan` leaves them. Nothing runs: pods appear only
+through `add_pod`, states change only through `set_status` (no controllers), logs through
+`set_log` (`GET .../log` answers 400 "ContainerCreating" for a pod whose log is unset, as
+for a container that has not started).
+
 What it does not do: admission beyond that, quota accounting (status.used is reported as
-zeros), quantity canonicalisation, watches, server-side apply, RBAC enforcement.
+zeros unless a test sets it), quantity canonicalisation, watches, server-side apply, RBAC
+enforcement, controllers (no Job or spark-operator runs pods), the Foreground deletion's
+intermediate state (the object is gone at once).
 """
 
 from __future__ import annotations
@@ -36,6 +56,7 @@ import asyncio
 import base64
 import binascii
 import copy
+import functools
 import json
 import re
 import threading
@@ -44,9 +65,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+
+from hopsworks_api.backends.runner.kubernetes import crd_json_schema
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -96,7 +120,17 @@ KINDS = {
     "rolebindings": Kind(
         "rolebindings", "RoleBinding", f"{RBAC_GROUP}/v1", True, re.compile(r"^[^/%]+$")
     ),
+    "jobs": Kind("jobs", "Job", "batch/v1", True, DNS_SUBDOMAIN),
+    "pods": Kind("pods", "Pod", "v1", True, DNS_SUBDOMAIN),
+    "sparkapplications": Kind(
+        "sparkapplications",
+        "SparkApplication",
+        "sparkoperator.k8s.io/v1beta2",
+        True,
+        DNS_SUBDOMAIN,
+    ),
 }
+CUSTOM_KINDS = {"sparkapplications"}
 
 
 class ApiError(Exception):
@@ -135,6 +169,11 @@ def status_body(status: str, message: str, reason: str, code: int, details: dict
     }
 
 
+@functools.cache
+def crd_validator() -> jsonschema.protocols.Validator:
+    return jsonschema.Draft7Validator(crd_json_schema())
+
+
 def matches(labels: dict[str, str], selector: str) -> bool:
     for term in (t.strip() for t in selector.split(",") if t.strip()):
         if "!=" in term:
@@ -162,6 +201,8 @@ class KubernetesFake:
     fault: str | None = None
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    deletions: list[tuple[str, str, str, str]] = field(default_factory=list)
+    logs: dict[tuple[str, str], bytes] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _version: int = 1000
 
@@ -179,6 +220,44 @@ class KubernetesFake:
                 if key[0] == "namespaces" and obj["status"]["phase"] == "Terminating":
                     self._purge_namespace(key[2])
 
+    def add_pod(
+        self, namespace: str, name: str, labels: dict[str, str], owner: tuple[str, str]
+    ) -> None:
+        """A pod as a controller would create it for the object `owner` = (plural, name)."""
+        with self.lock:
+            parent = self.objects[(owner[0], namespace, owner[1])]
+            self.create(
+                "pods",
+                namespace,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": name,
+                        "labels": labels,
+                        "ownerReferences": [
+                            {
+                                "apiVersion": parent["apiVersion"],
+                                "kind": parent["kind"],
+                                "name": owner[1],
+                                "uid": parent["metadata"]["uid"],
+                                "controller": True,
+                            }
+                        ],
+                    },
+                    "spec": {"containers": [{"name": "main", "image": "example"}]},
+                },
+            )
+
+    def set_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """What a controller would write to the status subresource."""
+        with self.lock:
+            self.objects[(plural, namespace, name)]["status"] = copy.deepcopy(status)
+
+    def set_log(self, namespace: str, pod: str, text: bytes) -> None:
+        with self.lock:
+            self.logs[(namespace, pod)] = text
+
     def writes(self) -> int:
         return sum(1 for method, _ in self.requests if method in ("POST", "PUT", "DELETE"))
 
@@ -194,13 +273,10 @@ class KubernetesFake:
                 f"the API version/kind in the data ({obj.get('apiVersion')}/{obj.get('kind')}) "
                 f"does not match the expected ({kind.api_version}/{kind.kind})",
             )
-        try:
-            kubernetes_validate.validate(obj, self.kube_version, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            where = ".".join(str(p) for p in exc.path)
-            raise ApiError(
-                400, "BadRequest", f"strict decoding error: {where}: {exc.message}"
-            ) from exc
+        if kind.plural in CUSTOM_KINDS:
+            self._check_custom(kind, obj)
+        else:
+            self._check_core(obj)
         metadata = obj.get("metadata") or {}
         name = metadata.get("name")
         if not name:
@@ -234,6 +310,28 @@ class KubernetesFake:
                     kind.plural,
                 )
         getattr(self, f"_check_{kind.plural}", lambda obj, name: None)(obj, name)
+
+    def _check_core(self, obj: dict[str, Any]) -> None:
+        try:
+            kubernetes_validate.validate(obj, self.kube_version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = ".".join(str(p) for p in exc.path)
+            raise ApiError(
+                400, "BadRequest", f"strict decoding error: {where}: {exc.message}"
+            ) from exc
+
+    def _check_custom(self, kind: Kind, obj: dict[str, Any]) -> None:
+        error = jsonschema.exceptions.best_match(crd_validator().iter_errors(obj))
+        if error is not None:
+            where = ".".join(str(p) for p in error.absolute_path)
+            raise ApiError(
+                422,
+                "Invalid",
+                f"{kind.kind}.{kind.api_version.split('/')[0]} is invalid: {where}: "
+                f"{error.message}",
+                (obj.get("metadata") or {}).get("name", ""),
+                kind.plural,
+            )
 
     def _check_resourcequotas(self, obj: dict[str, Any], name: str) -> None:
         for resource, value in ((obj.get("spec") or {}).get("hard") or {}).items():
@@ -396,11 +494,29 @@ class KubernetesFake:
             del self.objects[key]
         self.objects.pop(("namespaces", "", namespace), None)
 
-    def delete(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+    def delete(self, plural: str, namespace: str, name: str, body: bytes = b"") -> dict[str, Any]:
         key = (plural, namespace, name)
         current = self.objects.get(key)
         if current is None:
             raise ApiError(404, "NotFound", f'{plural} "{name}" not found', name, plural)
+        policy = ""
+        if body.strip():
+            try:
+                options = json.loads(body)
+            except ValueError as exc:
+                raise ApiError(400, "BadRequest", f"invalid DeleteOptions: {exc}") from exc
+            if options.get("kind", "DeleteOptions") != "DeleteOptions":
+                raise ApiError(400, "BadRequest", "the body is not DeleteOptions")
+            policy = options.get("propagationPolicy") or ""
+            if policy not in ("", "Foreground", "Background", "Orphan"):
+                raise ApiError(400, "BadRequest", f"unknown propagationPolicy {policy!r}")
+        self.deletions.append((plural, namespace, name, policy))
+        if plural != "namespaces" and policy != "Orphan":
+            uid = current["metadata"]["uid"]
+            for other, obj in list(self.objects.items()):
+                owners = obj["metadata"].get("ownerReferences") or []
+                if other[1] == namespace and any(o.get("uid") == uid for o in owners):
+                    del self.objects[other]
         if plural == "namespaces":
             current["status"]["phase"] = "Terminating"
             current["metadata"].setdefault(
@@ -477,7 +593,7 @@ class KubernetesFake:
                             )
                         return JSONResponse(obj)
                     if request.method == "DELETE" and name is not None:
-                        return JSONResponse(self.delete(plural, namespace, name))
+                        return JSONResponse(self.delete(plural, namespace, name, body))
                     try:
                         obj = json.loads(body)
                     except ValueError as exc:
@@ -502,7 +618,7 @@ class KubernetesFake:
 
         @app.api_route("/api/v1/namespaces/{ns}/{plural}", methods=methods)
         async def core_collection(request: Request, ns: str, plural: str) -> JSONResponse:
-            if plural not in ("resourcequotas", "secrets"):
+            if plural not in ("resourcequotas", "secrets", "pods"):
                 return ApiError(
                     404, "NotFound", "the server could not find the requested resource"
                 ).response()
@@ -510,7 +626,7 @@ class KubernetesFake:
 
         @app.api_route("/api/v1/namespaces/{ns}/{plural}/{name}", methods=methods)
         async def core_item(request: Request, ns: str, plural: str, name: str) -> JSONResponse:
-            if plural not in ("resourcequotas", "secrets"):
+            if plural not in ("resourcequotas", "secrets", "pods"):
                 return ApiError(
                     404, "NotFound", "the server could not find the requested resource"
                 ).response()
@@ -525,5 +641,38 @@ class KubernetesFake:
         @app.api_route(rbac + "/{name}", methods=methods)
         async def binding(request: Request, ns: str, name: str) -> JSONResponse:
             return handle(request, "rolebindings", ns, name, await request.body())
+
+        @app.get("/api/v1/namespaces/{ns}/pods/{name}/log")
+        def pod_log(ns: str, name: str) -> Response:
+            with self.lock:
+                if ("pods", ns, name) not in self.objects:
+                    return ApiError(404, "NotFound", f'pods "{name}" not found', name).response()
+                text = self.logs.get((ns, name))
+            if text is None:
+                return ApiError(
+                    400,
+                    "BadRequest",
+                    f'container "main" in pod "{name}" is waiting to start: ContainerCreating',
+                ).response()
+            return Response(text, media_type="text/plain")
+
+        jobs = "/apis/batch/v1/namespaces/{ns}/jobs"
+        sparkapps = "/apis/sparkoperator.k8s.io/v1beta2/namespaces/{ns}/sparkapplications"
+
+        @app.api_route(jobs, methods=methods)
+        async def job_collection(request: Request, ns: str) -> JSONResponse:
+            return handle(request, "jobs", ns, None, await request.body())
+
+        @app.api_route(jobs + "/{name}", methods=methods)
+        async def job_item(request: Request, ns: str, name: str) -> JSONResponse:
+            return handle(request, "jobs", ns, name, await request.body())
+
+        @app.api_route(sparkapps, methods=methods)
+        async def spark_collection(request: Request, ns: str) -> JSONResponse:
+            return handle(request, "sparkapplications", ns, None, await request.body())
+
+        @app.api_route(sparkapps + "/{name}", methods=methods)
+        async def spark_item(request: Request, ns: str, name: str) -> JSONResponse:
+            return handle(request, "sparkapplications", ns, name, await request.body())
 
         return app

@@ -36,6 +36,15 @@ rules rather than against itself:
   entry, the same key repeated in one object, values as strings, in HashMap order), "list" (`"entry": [...]`,
   numbers) or "absent" (Hadoop 2.x has no map); `app_queue` "leaf" (older releases report
   the leaf name) or "path" (newer ones report the full path).
+- `GET /ws/v1/cluster/apps/{appid}` (*Cluster Application API*): `{"app": {...}}` as in the
+  list; 404 with a `NotFoundException` RemoteException for an unknown (or forgotten) id.
+- `GET|PUT /ws/v1/cluster/apps/{appid}/state` (*Cluster Application State API*): GET gives
+  `{"state": ...}`; PUT `{"state": "KILLED"}` (JSON) needs `user.name` (401 without) naming
+  the application's owner or an admin (403 otherwise); any other target state is 400; an
+  application already in a final state answers 200 with that state; otherwise the kill is
+  accepted (202, with the state the application had) and the application is KILLED
+  (finalStatus KILLED) at once. Applications are only ever changed by the test hooks or a
+  kill: this fake runs nothing.
 - `state` of the Capacity Scheduler queues: a STOPPED queue refuses new applications
   (`submit_application` raises `Refused`) and shows DRAINING while some still run.
 
@@ -519,6 +528,70 @@ class YarnFake:
                 except Invalid as exc:
                     return JSONResponse(remote_exception(str(exc)), status_code=400)
             return Response(text, media_type="application/json")
+
+        def not_found(app_id: str) -> JSONResponse:
+            return JSONResponse(
+                {
+                    "RemoteException": {
+                        "exception": "NotFoundException",
+                        "message": f"java.lang.Exception: app with id: {app_id} not found",
+                        "javaClassName": "org.apache.hadoop.yarn.webapp.NotFoundException",
+                    }
+                },
+                status_code=404,
+            )
+
+        @app.get("/ws/v1/cluster/apps/{app_id}")
+        def one_app(app_id: str) -> Response:
+            with self.lock:
+                found = self.apps.get(app_id)
+                if found is None:
+                    return not_found(app_id)
+                return JSONResponse({"app": self.app_object(found)})
+
+        @app.get("/ws/v1/cluster/apps/{app_id}/state")
+        def app_state(app_id: str) -> Response:
+            with self.lock:
+                found = self.apps.get(app_id)
+                if found is None:
+                    return not_found(app_id)
+                return JSONResponse({"state": found.state})
+
+        @app.put("/ws/v1/cluster/apps/{app_id}/state")
+        async def kill_app(request: Request, app_id: str) -> Response:
+            user = request.query_params.get("user.name")
+            if not user:
+                return PlainTextResponse(
+                    "Unable to obtain user name, user not authenticated", status_code=401
+                )
+            if "json" not in request.headers.get("content-type", ""):
+                return PlainTextResponse("Unsupported Media Type", status_code=415)
+            try:
+                target = json.loads(await request.body()).get("state")
+            except (ValueError, AttributeError):
+                target = None
+            with self.lock:
+                found = self.apps.get(app_id)
+                if found is None:
+                    return not_found(app_id)
+                if target != "KILLED":
+                    return JSONResponse(
+                        remote_exception("Only 'KILLED' is allowed as a target state."),
+                        status_code=400,
+                    )
+                if user != found.user and user not in self.admins:
+                    return PlainTextResponse(
+                        f"Unauthorized user {user}: cannot kill {app_id}", status_code=403
+                    )
+                before = found.state
+            if before in FINISHED:
+                return JSONResponse({"state": before})
+            self.update_application(app_id, state="KILLED")
+            return JSONResponse(
+                {"state": before},
+                status_code=202,
+                headers={"Location": f"/ws/v1/cluster/apps/{app_id}"},
+            )
 
         @app.get("/ws/v1/cluster/scheduler-conf")
         def get_conf(request: Request) -> Response:

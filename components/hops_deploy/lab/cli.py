@@ -127,6 +127,14 @@ def up(
         typer.Option(help="Wheel directory served to the hosts (default: CACHE/wheelhouse)"),
     ] = None,
     boot_timeout: Annotated[float, typer.Option(help="Seconds to wait for ssh")] = 120.0,
+    shared: Annotated[
+        bool,
+        typer.Option(
+            "--shared",
+            help="Bind one directory into every host at /srv/hops/shared (a shared file "
+            "system, as inventories/lab expects for Spark jobs)",
+        ),
+    ] = False,
 ) -> None:
     """Create N hosts, the bridge, the apt proxy and the wheelhouse server; write hosts.yml."""
     console = Console(stderr=True)
@@ -137,6 +145,7 @@ def up(
         inventory_dir=inventory,
         wheelhouse_dir=wheelhouse,
         boot_timeout=boot_timeout,
+        shared_dir=shared,
     )
     started = time.monotonic()
     columns = (SpinnerColumn(), TextColumn("{task.description:<16}"), BarColumn())

@@ -194,10 +194,17 @@ def unmount(root: Path, attempts: int = 20) -> None:
         raise LabError(f"cannot unmount {root}: see `fuser -vm {root}`")
 
 
-def nspawn_argv(root: Path, name: str, bridge: str) -> list[str]:
+SHARED_MOUNT = "/srv/hops/shared"
+"""Where every host of a lab sees the lab's one shared directory: it stands in for the
+shared file system (HDFS, NFS) a real site's hosts have, so that files a Spark executor
+writes on one host (a table in the warehouse) are what the driver and Hive see on another."""
+
+
+def nspawn_argv(root: Path, name: str, bridge: str, shared: Path | None = None) -> list[str]:
     """The systemd-nspawn command that boots a host. `--register=no --keep-unit`: there is
     no system bus/machined on a CI box; `--resolv-conf=off`: the host writes its own; no
-    journal link into this machine's /var/log."""
+    journal link into this machine's /var/log. `shared`: bound at SHARED_MOUNT."""
+    bind = [f"--bind={shared}:{SHARED_MOUNT}"] if shared is not None else []
     return [
         command("systemd-nspawn"),
         "--boot",
@@ -209,10 +216,13 @@ def nspawn_argv(root: Path, name: str, bridge: str) -> list[str]:
         "--console=passive",
         "--resolv-conf=off",
         "--link-journal=no",
+        *bind,
     ]
 
 
-def boot(root: Path, name: str, bridge: str, paths: HostPaths, log: Path) -> ProcessRef:
+def boot(
+    root: Path, name: str, bridge: str, paths: HostPaths, log: Path, shared: Path | None = None
+) -> ProcessRef:
     """Start the host under the supervisor (detached; it restarts nspawn on reboot)."""
     package_parent = str(Path(hops_deploy.__file__).resolve().parents[1])
     env = dict(os.environ)
@@ -223,7 +233,7 @@ def boot(root: Path, name: str, bridge: str, paths: HostPaths, log: Path) -> Pro
         "hops_deploy.lab.supervisor",
         str(paths.pidfile),
         "--",
-        *nspawn_argv(root, name, bridge),
+        *nspawn_argv(root, name, bridge, shared),
     ]
     return spawn(argv, log, env)
 

@@ -1,7 +1,8 @@
 """`up`, `status` and `down` of a lab, composed from the other modules.
 
 `up`: packages -> root filesystem (cached) -> ssh key -> bridge -> apt proxy -> wheelhouse
-server -> per host: overlay, identity, boot -> wait for ssh -> inventory. Every created
+server -> a shared directory if asked (every host's /srv/hops/shared) -> per host: overlay,
+identity, boot -> wait for ssh -> inventory. Every created
 resource is recorded in the state file before the next step, and any failure (or Ctrl-C)
 runs `down` on what exists, so a failed `up` leaves nothing behind.
 
@@ -90,6 +91,9 @@ class LabConfig:
     wheelhouse_dir: Path | None = None
     boot_timeout: float = 120.0
     install_packages: bool = True
+    shared_dir: bool = False
+    """Bind one directory of the lab into every host at /srv/hops/shared (hosts.SHARED_MOUNT),
+    standing in for a site's shared file system."""
 
     def validate(self) -> None:
         if not NAME_RE.match(self.name):
@@ -120,7 +124,9 @@ def _subnets_of_other_labs(cache_dir: Path, name: str) -> list[IPv4Network]:
     return found
 
 
-def _start_hosts(lab: LabState, lower: Path, key: Path, apt_url: str, pip_conf: str) -> None:
+def _start_hosts(
+    lab: LabState, lower: Path, key: Path, apt_url: str, pip_conf: str, shared_dir: bool
+) -> None:
     subnet = IPv4Network(lab.subnet or "")
     assert lab.bridge is not None
     specs = [
@@ -128,6 +134,9 @@ def _start_hosts(lab: LabState, lower: Path, key: Path, apt_url: str, pip_conf: 
         for h in lab.hosts  # planned in order, addresses fixed
     ]
     pub = sshkeys.public_key(key)
+    shared = lab.dir / "shared" if shared_dir else None
+    if shared is not None:
+        shared.mkdir(mode=0o755, exist_ok=True)
     for host, spec in zip(lab.hosts, specs, strict=True):
         paths = hosts.HostPaths(Path(host.base))
         hosts.mount_overlay(lower, paths)
@@ -139,7 +148,12 @@ def _start_hosts(lab: LabState, lower: Path, key: Path, apt_url: str, pip_conf: 
         hosts.write_files(paths.root, files)
         hosts.generate_host_keys(paths.root, host.name)
         host.supervisor = hosts.boot(
-            paths.root, host.name, lab.bridge, paths, lab.dir / "logs" / f"{host.name}.log"
+            paths.root,
+            host.name,
+            lab.bridge,
+            paths,
+            lab.dir / "logs" / f"{host.name}.log",
+            shared,
         )
         lab.save()
 
@@ -175,7 +189,7 @@ def up(config: LabConfig, reporter: Reporter | None = None) -> LabState:
     lower = ensure_rootfs(spec, cache_dir, report.note)
 
     lab = LabState(name=config.name, cache_dir=str(cache_dir), rootfs=str(lower))
-    leftovers = [lab.dir / "hosts", lab.dir / "logs"]
+    leftovers = [lab.dir / "hosts", lab.dir / "logs", lab.dir / "shared"]
     for path in leftovers:
         if path.exists():
             _refuse_if_mounted(path)
@@ -232,7 +246,9 @@ def up(config: LabConfig, reporter: Reporter | None = None) -> LabState:
         lab.save()
 
         report.step("hosts")
-        _start_hosts(lab, lower, key, apt_url, wheels.pip_conf(bridge_ip, wheel_port))
+        _start_hosts(
+            lab, lower, key, apt_url, wheels.pip_conf(bridge_ip, wheel_port), config.shared_dir
+        )
 
         report.step("ssh")
         _wait_for_hosts(lab, key, config.boot_timeout)
@@ -318,7 +334,12 @@ def _down(lab: LabState, timeout: float, report: Reporter) -> DownResult:
             lambda: inventory.remove_if_unchanged(Path(lab.inventory or ""), lab.inventory_sha256),
         )
     if not result.errors:
-        for leftover in (lab.dir / "ssh", lab.dir / "hosts", lab.dir / "apt-cacher-ng"):
+        for leftover in (
+            lab.dir / "ssh",
+            lab.dir / "hosts",
+            lab.dir / "apt-cacher-ng",
+            lab.dir / "shared",
+        ):
             if leftover.exists():
                 _refuse_if_mounted(leftover)
                 shutil.rmtree(leftover)

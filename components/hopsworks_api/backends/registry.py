@@ -95,7 +95,32 @@ def build_backends(settings: Settings) -> Backends:
     else:
         kubernetes = EmbeddedKubernetes(state / "kubernetes")
     runner: JobRunner
-    if isinstance(storage, EmbeddedStorage):
+    if settings.job_runner in ("yarn", "kubernetes"):
+        runner = _cluster_runner(settings, storage)
+    elif settings.job_runner == "spark" and isinstance(storage, EmbeddedStorage):
+        from hopsworks_api.backends.runner.spark_standalone import (
+            SparkCluster,
+            SparkStandaloneRunner,
+        )
+
+        assert settings.spark_master_url is not None and settings.spark_driver_host is not None
+        runner = SparkStandaloneRunner(
+            state / "runs",
+            storage,
+            SparkCluster(
+                master_url=settings.spark_master_url,
+                driver_host=settings.spark_driver_host,
+                driver_port=settings.spark_driver_port,
+                block_manager_port=settings.spark_block_manager_port,
+                port_max_retries=settings.spark_port_max_retries,
+                executor_python=settings.spark_executor_python,
+                metastore_uri=settings.spark_metastore_uri,
+                warehouse=settings.hive_warehouse
+                if settings.hive_backend == "hiveserver2"
+                else None,
+            ),
+        )
+    elif isinstance(storage, EmbeddedStorage):
         from hopsworks_api.backends.runner.embedded import EmbeddedRunner
 
         runner = EmbeddedRunner(state / "runs", storage)
@@ -113,4 +138,43 @@ def build_backends(settings: Settings) -> Backends:
         compute=compute,
         kubernetes=kubernetes,
         runner=runner,
+    )
+
+
+def _cluster_runner(settings: Settings, storage: StorageBackend) -> JobRunner:
+    """The YARN or Kubernetes job runner (docs/jobs-cluster.md): the ResourceManager and the
+    API server are the compute and kubernetes backends' own settings."""
+    timeout = settings.backend_timeout_seconds
+    runs = settings.backends_dir / "runs"
+    assert settings.hadoop_default_fs is not None
+    if settings.job_runner == "yarn":
+        from hopsworks_api.backends.runner.yarn import YarnRunner, parse_rm_addresses
+
+        assert settings.yarn_url is not None
+        return YarnRunner(
+            runs,
+            rm_url=settings.yarn_url,
+            rm_addresses=parse_rm_addresses(settings.yarn_rm_addresses) or None,
+            default_fs=settings.hadoop_default_fs,
+            python=settings.yarn_python,
+            timeout=timeout,
+        )
+    from hopsworks_api.backends.runner.kubernetes import KubernetesRunner
+
+    assert settings.kubernetes_url is not None
+
+    def read_app(project: str, dataset: str, path: tuple[str, ...]) -> bytes:
+        return b"".join(storage.open_read(project, dataset, path))
+
+    return KubernetesRunner(
+        runs,
+        api_url=settings.kubernetes_url,
+        token_file=settings.kubernetes_token_file,
+        default_fs=settings.hadoop_default_fs,
+        read_app=read_app,
+        timeout=timeout,
+        spark_image=settings.kubernetes_spark_image,
+        spark_version=settings.kubernetes_spark_version,
+        spark_service_account=settings.kubernetes_spark_service_account,
+        python_image=settings.kubernetes_python_image,
     )

@@ -5,12 +5,15 @@ from hopsworks_api.coordination.models import ClusterKey, LeaseRow
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.db.base import Base
 from hopsworks_api.environments.models import Environment
-from hopsworks_api.jobs.models import Execution, Job
+from hopsworks_api.jobs.models import Execution, Job, RunnerInstance
 from hopsworks_api.members.models import Membership
+from hopsworks_api.model_registry.models import ModelVersion, RegisteredModel
+from hopsworks_api.notebooks.models import NotebookServer
 from hopsworks_api.pki.models import Certificate
 from hopsworks_api.projects.models import Project
 from hopsworks_api.provisioning.models import ProvisioningChange
 from hopsworks_api.quotas.models import ProjectQuota
+from hopsworks_api.servings.models import Serving
 from hopsworks_api.sharing.models import DatasetShare
 from hopsworks_api.topics.models import Topic
 from hopsworks_api.users.models import ApiKey, User
@@ -29,9 +32,14 @@ __all__ = [
     "Job",
     "LeaseRow",
     "Membership",
+    "ModelVersion",
+    "NotebookServer",
     "Project",
     "ProjectQuota",
     "ProvisioningChange",
+    "RegisteredModel",
+    "RunnerInstance",
+    "Serving",
     "Topic",
     "User",
 ]

@@ -15,6 +15,8 @@ from hopsworks_api.schemas import ApiModel
 
 JOB_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 ENVIRONMENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+# a Java class's binary name (`org.example.Main`, `Outer$Inner`): never an option of spark-submit
+JAVA_CLASS = r"^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$"
 # five cron fields (minute hour day month weekday), UTC: the shape only, croniter checks
 # the values (jobs.cron)
 # (ASCII classes only: JSON Schema's and Python's `\s` disagree on Unicode spaces)
@@ -83,6 +85,21 @@ class Execution(Base):
     gpu_millis: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     credits: Mapped[int] = mapped_column(BigInteger, default=0, nullable=False)
     run_handle: Mapped[str | None] = mapped_column(String(4096), nullable=True)
+    # the instance (coordination.lease.instance_id) whose process runs it: only that one
+    # can stop or watch it; others ask through stop_requested_at (jobs.watch)
+    instance: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    stop_requested_at: Mapped[datetime | None] = mapped_column(PreciseDateTime, nullable=True)
+
+
+class RunnerInstance(Base):
+    """One row per live instance of the service, renewed every instance_heartbeat_seconds:
+    an execution whose instance's row went stale (or whose local process is gone) died with
+    it, and the lease holder fails it (jobs.service.fail_orphans)."""
+
+    __tablename__ = "runner_instances"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    heartbeat_at: Mapped[datetime] = mapped_column(PreciseDateTime, nullable=False)
 
 
 class Resources(ApiModel):
@@ -101,7 +118,7 @@ Args = list[Annotated[str, Field(max_length=1024)]]
 class JobUpdate(ApiModel):
     type: JobType = JobType.PYTHON
     app_path: str = Field(min_length=1, max_length=4096)
-    main_class: str | None = Field(default=None, max_length=255)
+    main_class: str | None = Field(default=None, max_length=255, pattern=JAVA_CLASS)
     args: Args = Field(default_factory=list, max_length=100)
     environment: str = Field(default="default", pattern=ENVIRONMENT_NAME)
     resources: Resources = Field(default_factory=Resources)

@@ -1,7 +1,10 @@
 """The executions this process runs: their handles and who asked to stop them.
 
 Hung on the Runtime (one per app), not a module global. A run dies with the process that
-started it (`--die-with-parent`), so only this process can stop or watch its runs.
+started it (`--die-with-parent`), so only this process can stop or watch its runs; other
+instances ask it through the DB (`Execution.stop_requested_at`), which its watcher reads
+(`jobs.watch`). `instance` names this process in the DB (`Execution.instance`, its
+heartbeat row).
 """
 
 from __future__ import annotations
@@ -11,16 +14,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from hopsworks_api.backends.runner.base import RunHandle
+from hopsworks_api.coordination.lease import instance_id
 
 
 @dataclass
 class ExecutionRegistry:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
-    """Executions submitted before this are not this process's: they died with an earlier one."""
+    instance: str = field(default_factory=instance_id)
     _handles: dict[int, RunHandle] = field(default_factory=dict)
     _stops: set[int] = field(default_factory=set)
     _threads: dict[int, threading.Thread] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _wake: threading.Event = field(default_factory=threading.Event)
 
     def register(self, execution_id: int, handle: RunHandle, monitor: threading.Thread) -> bool:
         """Record a started run; True if a stop was asked for before it was recorded."""
@@ -51,3 +56,13 @@ class ExecutionRegistry:
     def running(self) -> set[int]:
         with self._lock:
             return set(self._handles)
+
+    def wake(self) -> None:
+        """Have the watcher look now (a member, project or account change just committed)
+        rather than at its next beat."""
+        self._wake.set()
+
+    def sleep(self, seconds: float) -> None:
+        """The watcher's pause between passes; a `wake` ends it early."""
+        if self._wake.wait(seconds):
+            self._wake.clear()

@@ -11,35 +11,35 @@ that started them, so executions left active by an earlier process are failed by
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import logging
 import math
-import subprocess
 import threading
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
 from hopsworks_api.backends.runner.base import (
-    DatasetMount,
     JobApp,
     JobRunner,
+    Limits,
     RunHandle,
     RunSpec,
     Stream,
 )
+from hopsworks_api.backends.runner.forward import platform_endpoints
 from hopsworks_api.backends.storage import validate_relative_path
+from hopsworks_api.clock import naive_utc
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.db.base import utcnow
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.environments import service as environments
 from hopsworks_api.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, Unavailable
-from hopsworks_api.jobs import cron
+from hopsworks_api.jobs import cron, run_view, spark, watch
 from hopsworks_api.jobs.models import (
     ACTIVE_STATES,
     Execution,
@@ -54,7 +54,6 @@ from hopsworks_api.jobs.models import (
     Resources,
     Usage,
 )
-from hopsworks_api.pki.credentials import credentials as member_credentials
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.quotas import accounting
@@ -66,8 +65,10 @@ from hopsworks_api.users.models import User
 log = logging.getLogger(__name__)
 
 LOGS_DATASET = "Logs"
-PROBE_TIMEOUT_S = 30
-RESTARTED = "the service restarted while this execution ran; it was stopped with it\n"
+RESTARTED = (
+    "the service restarted (or the instance running this execution stopped) while it ran; "
+    "it was stopped with it\n"
+)
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -176,35 +177,20 @@ def _app_location(
     return dataset, parts
 
 
-def _interpreter(rt: Runtime, access: ProjectAccess, data: JobUpdate) -> Path:
+def _interpreter(rt: Runtime, access: ProjectAccess, data: JobUpdate) -> tuple[Path, Path | None]:
+    """The environment's python and, for the Spark types, its Spark home (jobs.spark)."""
     python = environments.python_for(rt, project_id=access.project_id, name=data.environment)
-    if data.type == JobType.SPARK:
-        raise BadRequest(
-            "'spark' jobs (a jar and a main class) are not supported by the embedded runner "
-            "yet; run the program as a 'pyspark' or 'python' job",
-            code="job_type_unsupported",
-        )
-    if data.type == JobType.PYSPARK:
-        probe = subprocess.run(  # noqa: S603 - the environment's own interpreter, no shell
-            [
-                str(python),
-                "-c",
-                "import importlib.util as u, sys; sys.exit(u.find_spec('pyspark') is None)",
-            ],
-            capture_output=True,
-            timeout=PROBE_TIMEOUT_S,
-            check=False,
-        )
-        if probe.returncode != 0:
-            raise BadRequest(
-                f"pyspark is not installed in environment '{data.environment}'",
-                code="pyspark_missing",
-            )
-    return python
+    if data.type in spark.SPARK_TYPES:
+        return python, spark.spark_home(python, data.environment)
+    return python, None
 
 
-def _validate(rt: Runtime, session: Session, access: ProjectAccess, data: JobUpdate) -> Path:
+def _validate(
+    rt: Runtime, session: Session, access: ProjectAccess, data: JobUpdate
+) -> tuple[Path, Path | None]:
     _app_location(session, rt, access, data.app_path)
+    memory_mb = _run_limits(data.type, data.resources).memory_mb or 0
+    spark.check_job(data.type, data.app_path, data.main_class, memory_mb)
     return _interpreter(rt, access, data)
 
 
@@ -291,36 +277,29 @@ def delete_job(rt: Runtime, *, user: User, project: str, job: str) -> None:
 # --- executions ------------------------------------------------------------------------
 
 
-def _credential_files(rt: Runtime, *, user: User, project: str) -> dict[str, bytes]:
-    """The member's own bundle, as the credentials endpoint builds it (pki.credentials)."""
-    bundle = member_credentials(rt, user=user, project=project)
-    return {
-        "certificate.pem": bundle.certificate.encode(),
-        "private_key.pem": bundle.private_key.encode(),
-        "ca_chain.pem": bundle.ca_chain.encode(),
-        "keystore.p12": base64.b64decode(bundle.keystore),
-        "keystore.password": bundle.keystore_password.encode(),
-        "truststore.p12": base64.b64decode(bundle.truststore),
-        "truststore.password": bundle.truststore_password.encode(),
-    }
+def _limits(job: Job) -> Limits:
+    return _run_limits(JobType(job.type), Resources.model_validate(json.loads(job.resources_json)))
 
 
-def _mounts(session: Session, access: ProjectAccess) -> list[DatasetMount]:
-    """The project's own datasets, writable where the member's role may upload."""
-    names = session.scalars(
-        select(Dataset.name).where(Dataset.project_id == access.project_id).order_by(Dataset.name)
-    )
-    return [
-        DatasetMount(name, authz.allowed(access, authz.write_action(name, shared=False)))
-        for name in names
-    ]
+def _run_limits(job_type: JobType, resources: Resources) -> Limits:
+    """The run's cores and memory; a (py)spark run in local mode also holds its executor's
+    memory in the same JVM."""
+    memory = resources.memory_mb
+    if job_type != JobType.PYTHON:
+        memory += resources.executor_memory_mb
+    return Limits(cores=resources.cores, memory_mb=memory)
 
 
-def _command(runner: JobRunner, job: Job, python: Path, args: list[str]) -> list[str]:
+def _command(
+    runner: JobRunner, job: Job, python: Path, home: Path | None, args: list[str]
+) -> list[str]:
     app = f"{runner.datasets_dir}/{job.app_path}"
-    if job.type == JobType.PYSPARK:
-        cores = Resources.model_validate(json.loads(job.resources_json)).cores
-        return [str(python.parent / "spark-submit"), "--master", f"local[{cores}]", app, *args]
+    if home is not None:  # the Spark types: in local mode, the driver's heap is the run's
+        resources = Resources.model_validate(json.loads(job.resources_json))
+        memory_mb = _limits(job).memory_mb or resources.memory_mb
+        return spark.submit_command(
+            home, JobType(job.type), app, job.main_class, resources.cores, memory_mb, args
+        )
     return [str(python), app, *args]
 
 
@@ -350,15 +329,17 @@ def start(
             app_path=row.app_path,
             main_class=row.main_class,
             environment=row.environment,
+            resources=Resources.model_validate(json.loads(row.resources_json)),
         )
-        python = _validate(rt, read, access, spec_job)
-        mounts = _mounts(read, access)
+        python, home = _validate(rt, read, access, spec_job)
+        mounts = run_view.dataset_mounts(read, access)
         args = data.args if data.args is not None else json.loads(row.args_json)
         gpus = Resources.model_validate(json.loads(row.resources_json)).gpus
-        argv = _command(runner, row, python, args)
+        argv = _command(runner, row, python, home, args)
         app = _job_app(row, args)
+        limits = _limits(row)
         job_id, job_name = row.id, row.name
-    files = _credential_files(rt, user=user, project=project)
+    files = run_view.credential_files(rt, runner, access, user=user, project=project)
     with rt.sessions() as session:
         access = _write_access(rt, session, user=user, project=project)
         accounting.admit_compute(
@@ -373,6 +354,7 @@ def start(
             args_json=json.dumps(args),
             submitted_at=utcnow(),
             submitted_by=user.id,
+            instance=rt.executions.instance,
         )
         session.add(execution)
         session.commit()
@@ -385,7 +367,10 @@ def start(
         argv=argv,
         mounts=mounts,
         credentials=files,
+        env=spark.run_env(python, home, runner.credentials_dir),
         app=app,
+        endpoints=platform_endpoints(rt.settings),
+        limits=limits,
     )
     try:
         handle = runner.start(spec)
@@ -583,28 +568,54 @@ def stop(rt: Runtime, *, user: User, project: str, job: str, execution_id: int) 
                 f"own executions in project '{project}'"
             )
         state = execution.state
-    if state in ACTIVE_STATES:
-        handle = rt.executions.request_stop(execution_id)
-        if handle is not None:
-            _kill_later(rt.backends.runner, handle)
-        elif execution_id not in rt.executions.running() and state != ExecutionState.INITIALIZING:
-            # no process of ours runs it: it died with an earlier process of the service
-            _finish(rt, execution_id, state=ExecutionState.KILLED, exit_code=None, cpu_seconds=0)
+    if state in ACTIVE_STATES and not watch.kill_here(rt, execution_id):
+        _stop_elsewhere(rt, execution_id)
     return get_execution(rt, user=user, project=project, job=job, execution_id=execution_id)
 
 
+def _stop_elsewhere(rt: Runtime, execution_id: int) -> None:
+    """A run this process does not hold: recorded as asked in the DB, where the watcher of
+    the instance that runs it finds it within a heartbeat (`jobs.watch`); if that instance
+    is gone, the run died with it and the execution ends KILLED now. One of ours still
+    starting is stopped once registered (`kill_here` noted the request)."""
+    now = naive_utc(rt.clock.now())
+    with rt.sessions() as session:
+        row = session.get(Execution, execution_id)
+        if row is None or row.state not in ACTIVE_STATES:
+            return
+        if row.stop_requested_at is None:
+            row.stop_requested_at = now
+        instance = row.instance
+        gone = instance != rt.executions.instance and watch.instance_gone(
+            session, instance, now=now, beat_s=rt.settings.instance_heartbeat_seconds
+        )
+        session.commit()
+    if gone:
+        _finish(rt, execution_id, state=ExecutionState.KILLED, exit_code=None, cpu_seconds=0)
+
+
 def fail_orphans(rt: Runtime) -> int:
-    """Fail the executions an earlier process of the service left active: their runs died
-    with it. Their leftover logs are kept and their credentials removed."""
+    """Fail the executions whose instance is gone (`watch.instance_gone`: an earlier process
+    of the service, or another instance that stopped beating): their runs died with it.
+    Never those of a live instance. Their leftover logs are kept (when the run's directory
+    is on this host) and their credentials removed; heartbeat rows of gone instances go."""
+    now = naive_utc(rt.clock.now())
+    beat_s = rt.settings.instance_heartbeat_seconds
+    mine_instance = rt.executions.instance
     with rt.read_sessions() as session:
-        rows = session.execute(
-            select(Execution.id, Job.name, Execution.project_id)
+        candidates = session.execute(
+            select(Execution.id, Job.name, Execution.project_id, Execution.instance)
             .join(Job, Job.id == Execution.job_id)
             .where(
                 Execution.state.in_(ACTIVE_STATES),
-                Execution.submitted_at < rt.executions.started_at,
+                or_(Execution.instance.is_(None), Execution.instance != mine_instance),
             )
         ).all()
+        gone = {
+            instance: watch.instance_gone(session, instance, now=now, beat_s=beat_s)
+            for instance in {r.instance for r in candidates}
+        }
+        rows = [r for r in candidates if gone[r.instance]]
         projects = dict(
             session.execute(
                 select(Project.id, Project.name).where(Project.id.in_({r.project_id for r in rows}))
@@ -613,7 +624,7 @@ def fail_orphans(rt: Runtime) -> int:
     mine = rt.executions.running()
     runner = rt.backends.runner
     failed = 0
-    for execution_id, job, project_id in rows:
+    for execution_id, job, project_id, _instance in rows:
         if execution_id in mine or project_id not in projects:
             continue
         project = projects[project_id]
@@ -630,4 +641,5 @@ def fail_orphans(rt: Runtime) -> int:
             runner.cleanup(leftover)
         _finish(rt, execution_id, state=ExecutionState.FAILED, exit_code=None, cpu_seconds=0)
         failed += 1
+    watch.forget_stale_instances(rt, now=now)
     return failed

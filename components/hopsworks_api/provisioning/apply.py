@@ -103,6 +103,7 @@ def finish(rt: Runtime, change: journal.Change, *, removed: list[str]) -> None:
         issuers |= _revoke_non_members(session, change.scope)
         journal.forget(session, change.id)
         session.commit()
+    rt.executions.wake()  # (jobs.watch) for changes the journal worker finishes
     for project, dataset, token in uploads:
         rt.backends.storage.discard_upload(project, dataset, token)
     pki_service.publish_crls(rt, issuers)
@@ -155,4 +156,6 @@ def commit_change(
         scope |= related(session, project_id)
     change = journal.record(session, reason=reason, scope=scope, now=naive_utc(rt.clock.now()))
     session.commit()
+    # runs of a member, project or account that is gone end now, not at the next beat
+    rt.executions.wake()
     apply(rt, change, undo=undo)

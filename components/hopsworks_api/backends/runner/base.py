@@ -20,10 +20,56 @@ class Stream(StrEnum):
 
 @dataclass(frozen=True)
 class DatasetMount:
-    """One of the project's datasets, shown at `<datasets dir>/<dataset>`."""
+    """One of the project's datasets, shown at `<datasets dir>/<dataset>`; or, with `owner`,
+    the dataset `owner` shared with the project, shown as the API names it to the receiving
+    project (`<owner>::<dataset>`)."""
 
     dataset: str
     writable: bool
+    owner: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.dataset if self.owner is None else f"{self.owner}::{self.dataset}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A platform service (host and TCP port) a run may reach; nothing else is reachable."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the run's process tree may use at most (None: no limit of that kind)."""
+
+    cores: float | None = None
+    memory_mb: int | None = None
+
+
+@dataclass(frozen=True)
+class JobApp:
+    """The job as its owner described it, for runners that hand it to a cluster (YARN,
+    Kubernetes) and so build their own submission instead of running `RunSpec.argv` here."""
+
+    job: str
+    type: str
+    """`python`, `pyspark` or `spark` (jobs.models.JobType)."""
+    app_path: str
+    """`<dataset>/<path>` inside the project."""
+    main_class: str | None = None
+    args: tuple[str, ...] = ()
+    cores: int = 1
+    memory_mb: int = 1024
+    gpus: int = 0
+    executors: int = 1
+    executor_cores: int = 1
+    executor_memory_mb: int = 1024
 
 
 @dataclass(frozen=True)
@@ -41,6 +87,11 @@ class RunSpec:
     credentials: dict[str, bytes] = field(default_factory=dict)
     """File name -> content, materialised 0600 in a 0700 directory for the run only."""
     env: dict[str, str] = field(default_factory=dict)
+    endpoints: tuple[Endpoint, ...] = ()
+    """The platform services the run may reach, by their own names (`forward`)."""
+    limits: Limits = field(default_factory=Limits)
+    app: JobApp | None = None
+    """Set for job runs: what cluster runners submit (the embedded runner runs `argv`)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +116,9 @@ class JobRunner(Protocol):
     """Where the datasets appear inside the sandbox (HOPS_DATASETS_DIR)."""
     credentials_dir: str
     """Where the credentials appear inside the sandbox (HOPS_CREDENTIALS_DIR)."""
+    scratch_dir: str
+    """The run's working directory inside the sandbox (HOME); a server listens on a unix
+    socket there (notebooks), which the service reaches at `scratch_path`."""
 
     def check(self) -> None:
         """Raise `Unavailable` (503) if runs cannot start here, before anything is recorded."""
@@ -85,6 +139,10 @@ class JobRunner(Protocol):
 
     def log_path(self, handle: RunHandle, stream: Stream) -> Path:
         """The file the stream is written to while the run lasts (readable meanwhile)."""
+        ...
+
+    def scratch_path(self, handle: RunHandle) -> Path:
+        """Where the run's `scratch_dir` is on this host, while the run lasts."""
         ...
 
     def leftover(self, run_id: str) -> RunHandle | None:

@@ -3,12 +3,14 @@
 The program sees an empty root with only: /usr and the /lib* directories read-only (what an
 interpreter needs), the environment's interpreter prefix (and the prefix its `bin/python`
 links to) read-only, the project's datasets the service chose under `/hopsfs/<dataset>`
-(read-only unless the member's role may write there), its credentials read-only, a scratch
-working directory and a private /tmp. Every namespace is unshared (no network: the network
-namespace has only a loopback), it runs as an unprivileged uid with no capabilities, dies
-with the service (`--die-with-parent`) and cannot reach the service's terminal
-(`--new-session`). stdout and stderr go to files in the run's directory, readable while it
-runs.
+(read-only unless the member's role may write there) and the datasets shared with the
+project under `/hopsfs/<owner>::<dataset>`, its credentials read-only, a scratch working
+directory and a private /tmp. Every namespace is unshared: the network namespace has only a
+loopback, on which the platform services of `RunSpec.endpoints` are forwarded (`forward`),
+and nothing else is reachable. It runs as an unprivileged uid with no capabilities, in a
+cgroup of its own holding `RunSpec.limits` (`cgroups`), dies with the service
+(`--die-with-parent`) and cannot reach the service's terminal (`--new-session`). stdout and
+stderr go to files in the run's directory, readable while it runs.
 """
 
 from __future__ import annotations
@@ -19,16 +21,28 @@ import shutil
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from hopsworks_api.backends.runner import forward
 from hopsworks_api.backends.runner.base import Outcome, RunHandle, RunSpec, Stream
+from hopsworks_api.backends.runner.cgroups import Cgroups, RunCgroup
 from hopsworks_api.backends.storage.embedded import EmbeddedStorage
 from hopsworks_api.errors import Unavailable
 
 NOBODY = "65534"
+FORWARDER = "/.hops-forward.py"
+"""The sandbox's half of its network (`sandbox_forward.py`), started before the program."""
 SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # read-only extras some programs need (TLS roots, `alternatives` links); absent is fine
-OPTIONAL_RO = ("/etc/ssl", "/etc/alternatives", "/etc/ca-certificates")
+# (and Debian's JDK configuration, which /usr/lib/jvm/*/conf links to: Java and Spark)
+OPTIONAL_RO = (
+    "/etc/ssl",
+    "/etc/alternatives",
+    "/etc/ca-certificates",
+    *sorted(str(p) for p in Path("/etc").glob("java-*")),
+)
 POLL_SECONDS = 0.05
 
 
@@ -61,10 +75,24 @@ def _signal(pids: list[int], sig: int) -> None:
 
 
 class _Run:
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        forwarder: forward.HostForwarder | None,
+        cgroup: RunCgroup | None,
+    ) -> None:
         self.process = process
+        self.forwarder = forwarder
+        self.cgroup = cgroup
         self.outcome: Outcome | None = None
         self.done = threading.Event()
+
+    def release(self) -> None:
+        """What the run held outside its sandbox, once its processes are gone."""
+        if self.forwarder is not None:
+            self.forwarder.close()
+        if self.cgroup is not None:
+            self.cgroup.remove()
 
 
 class EmbeddedRunner:
@@ -72,11 +100,24 @@ class EmbeddedRunner:
     credentials_dir = "/credentials"
     scratch_dir = "/scratch"
 
-    def __init__(self, runs_dir: Path, storage: EmbeddedStorage) -> None:
+    def __init__(
+        self,
+        runs_dir: Path,
+        storage: EmbeddedStorage,
+        cgroups: Cgroups | None = None,
+        extra_args: Callable[[RunSpec], list[str]] | None = None,
+    ) -> None:
         self.runs_dir = runs_dir
         self.storage = storage
+        self.cgroups = cgroups if cgroups is not None else Cgroups()
+        # more bwrap options of a run, after the others (a Spark driver's network, binds)
+        self.extra_args = extra_args
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
+        # bwrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that
+        # started it ends: a request's worker thread ends when idle, long before its run.
+        # One thread that lives as long as the service starts every run.
+        self._starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runner-start")
 
     def _bwrap(self) -> str:
         found = shutil.which("bwrap")
@@ -117,8 +158,10 @@ class EmbeddedRunner:
             shown.append(prefix)
         return shown
 
-    def _arguments(self, spec: RunSpec, run_dir: Path) -> list[str]:
+    def _arguments(self, spec: RunSpec, run_dir: Path, net: forward.HostForwarder) -> list[str]:
         args = [self._bwrap(), "--unshare-all", "--unshare-user", "--die-with-parent"]
+        # a host name that resolves inside (Java's getLocalHost: log4j, Spark): not this host's
+        args += ["--hostname", "localhost"]
         args += ["--new-session", "--uid", NOBODY, "--gid", NOBODY, "--cap-drop", "ALL"]
         args += ["--clearenv", "--ro-bind", "/usr", "/usr"]
         for name in SYSTEM_DIRS:
@@ -133,14 +176,25 @@ class EmbeddedRunner:
             args += ["--ro-bind", str(prefix), str(prefix)]
         for name in ("passwd", "group"):
             args += ["--ro-bind", str(run_dir / name), f"/etc/{name}"]
+        # `localhost` and the platform services' names resolve to the sandbox's loopback
+        for name in ("hosts", "nsswitch.conf"):
+            args += ["--ro-bind", str(net.net_dir / name), f"/etc/{name}"]
+        program = list(spec.argv)
+        if net.routes:
+            args += ["--ro-bind", str(net.net_dir), forward.INSIDE_DIR]
+            args += ["--ro-bind", str(forward.SCRIPT), FORWARDER]
+            routes = f"{forward.INSIDE_DIR}/routes"
+            program = [str(spec.interpreter), "-I", "-S", FORWARDER, routes, "--", *program]
         args += ["--dir", self.datasets_dir]
         for mount in spec.mounts:
-            host = self.storage.dataset_path(spec.project, mount.dataset)
+            host = self.storage.dataset_path(mount.owner or spec.project, mount.dataset)
             if host.is_dir():
                 flag = "--bind" if mount.writable else "--ro-bind"
-                args += [flag, str(host), f"{self.datasets_dir}/{mount.dataset}"]
+                args += [flag, str(host), f"{self.datasets_dir}/{mount.name}"]
         args += ["--ro-bind", str(run_dir / "credentials"), self.credentials_dir]
         args += ["--bind", str(run_dir / "scratch"), self.scratch_dir, "--chdir", self.scratch_dir]
+        if self.extra_args is not None:
+            args += self.extra_args(spec)
         env = {
             "PATH": f"{spec.interpreter.parent}:/usr/local/bin:/usr/bin:/bin",
             "HOME": self.scratch_dir,
@@ -154,7 +208,7 @@ class EmbeddedRunner:
         }
         for key, value in sorted(env.items()):
             args += ["--setenv", key, value]
-        return [*args, "--", *spec.argv]
+        return [*args, "--", *program]
 
     def start(self, spec: RunSpec) -> RunHandle:
         run_dir = self.runs_dir / spec.run_id
@@ -172,7 +226,26 @@ class EmbeddedRunner:
             f"{spec.identity}:x:{NOBODY}:{NOBODY}::/scratch:/bin/false\n"
         )
         (run_dir / "group").write_text(f"{spec.identity}:x:{NOBODY}:\n")
-        argv = self._arguments(spec, run_dir)
+        net = forward.HostForwarder(run_dir / "net", spec.endpoints)
+        net.start()
+        cgroup = None
+        try:
+            argv = self._arguments(spec, run_dir, net)
+            cgroup = self.cgroups.create(spec.run_id, spec.limits)
+            if cgroup is not None:
+                argv = cgroup.enter_command(argv)
+            process = self._starter.submit(self._spawn, run_dir, argv).result()
+        except BaseException:
+            net.close()
+            if cgroup is not None:
+                cgroup.remove()
+            raise
+        with self._lock:
+            self._runs[spec.run_id] = _Run(process, net, cgroup)
+        return RunHandle(run_id=spec.run_id, pid=process.pid, run_dir=run_dir)
+
+    @staticmethod
+    def _spawn(run_dir: Path, argv: list[str]) -> subprocess.Popen[bytes]:
         with (
             open(run_dir / "stdout.log", "wb") as out,
             open(run_dir / "stderr.log", "wb") as err,
@@ -186,9 +259,7 @@ class EmbeddedRunner:
                 close_fds=True,
                 env={"PATH": "/usr/bin:/bin"},
             )
-        with self._lock:
-            self._runs[spec.run_id] = _Run(process)
-        return RunHandle(run_id=spec.run_id, pid=process.pid, run_dir=run_dir)
+        return process
 
     def _reaped(self, run: _Run, status: int, usage: object) -> Outcome:
         outcome = Outcome(
@@ -197,6 +268,7 @@ class EmbeddedRunner:
             cpu_seconds=usage.ru_utime + usage.ru_stime,  # type: ignore[attr-defined]
         )
         run.process.returncode = outcome.exit_code  # reaped here, not by Popen
+        run.release()  # the sandbox's processes died with its pid namespace
         run.outcome = outcome
         run.done.set()
         return outcome
@@ -245,6 +317,9 @@ class EmbeddedRunner:
 
     def log_path(self, handle: RunHandle, stream: Stream) -> Path:
         return handle.run_dir / f"{stream.value}.log"
+
+    def scratch_path(self, handle: RunHandle) -> Path:
+        return handle.run_dir / "scratch"
 
     def leftover(self, run_id: str) -> RunHandle | None:
         run_dir = self.runs_dir / run_id

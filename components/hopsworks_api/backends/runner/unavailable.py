@@ -12,6 +12,7 @@ from hopsworks_api.errors import Unavailable
 class UnavailableRunner:
     datasets_dir = "/hopsfs"
     credentials_dir = "/credentials"
+    scratch_dir = "/scratch"
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -33,6 +34,9 @@ class UnavailableRunner:
 
     def log_path(self, handle: RunHandle, stream: Stream) -> Path:
         return handle.run_dir / f"{stream.value}.log"
+
+    def scratch_path(self, handle: RunHandle) -> Path:
+        return handle.run_dir / "scratch"
 
     def leftover(self, run_id: str) -> RunHandle | None:
         return None

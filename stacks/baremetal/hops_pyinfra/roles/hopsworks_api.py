@@ -4,12 +4,12 @@ services, its schema migrated, run by systemd and checked over TLS."""
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, server
+from pyinfra.operations import apt, files, pip, server
 from pyinfra.operations.util import any_changed
 
 from hops_pyinfra.context import RoleContext
 from hops_pyinfra.facts import lines_of
-from hops_pyinfra.roles.ca import install_package
+from hops_pyinfra.roles.ca import install_package, pip_args
 from hops_pyinfra.services import converge
 
 ENV_FILE = "/etc/hops/hopsworks_api.env"
@@ -23,6 +23,31 @@ def _with_env(venv: str, command: str) -> str:
 def hopsworks_api(role: RoleContext) -> None:
     v = role.vars
     package = install_package(role, "The control service package is installed")
+    drivers = []
+    if v["hopsworks_api_job_runner"] == "spark":
+        apt.packages(
+            name="What job drivers need is installed",
+            packages=v["hopsworks_api_job_packages"],
+            update=True,
+            cache_time=3600,
+        )
+        drivers.append(
+            pip.packages(
+                name="Pyspark of the cluster's version is in the service's virtualenv",
+                packages=[f"pyspark=={v['hops_pyspark_version']}"],
+                virtualenv=v["hops_venv"],
+                extra_install_args=pip_args(v["hops_pip_find_links"]),
+                _env={"PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+            )
+        )
+    if v["hopsworks_api_storage_dir"]:
+        files.directory(
+            name="The datasets' directory exists",
+            path=v["hopsworks_api_storage_dir"],
+            user=v["hops_user"],
+            group=v["hops_group"],
+            mode="0750",
+        )
     files.directory(
         name="The service's state directory exists",
         path=v["hops_data_dir"],
@@ -55,7 +80,7 @@ def hopsworks_api(role: RoleContext) -> None:
         commands=[migrate.format("db upgrade")],
         _if=lambda: "(current)" not in " ".join(lines_of(migrate.format("db check") + " 2>&1")),
     )
-    started = converge("hopsworks-api", [package, config, unit], "The control service")
+    started = converge("hopsworks-api", [package, *drivers, config, unit], "The control service")
     url = f"https://{v['hopsworks_api_bind_address']}:{v['hopsworks_api_port']}/api/health"
     server.shell(
         name="The control service answers over TLS",

@@ -1,0 +1,164 @@
+"""Relay HTTP and websockets between a member and their own Jupyter server's unix socket.
+
+The member's credentials end here: what reaches Jupyter carries only its own token, which
+the service adds, never the member's bearer token, API key or cookies; and nothing of
+Jupyter's token goes back. Bodies stream both ways (a notebook upload or download is not
+held in memory). Jupyter's `base_url` is the proxy's prefix, so the paths pass unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import anyio
+import httpx
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.asyncio.client import ClientConnection, unix_connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from hopsworks_api.backends.runner.sockets import async_http_transport
+from hopsworks_api.errors import Unavailable
+from hopsworks_api.notebooks.service import ProxyTarget
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# the member's credentials for the control service, and what would make Jupyter take the
+# request for a browser's of another origin: never forwarded
+NOT_FORWARDED = HOP_BY_HOP | {"host", "authorization", "x-api-key", "cookie", "origin"}
+WS_NOT_FORWARDED = NOT_FORWARDED | {
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    "sec-websocket-protocol",
+}
+CONNECT_TIMEOUT_S = 10
+
+
+def _upstream_path(scope: dict) -> str:
+    path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string") or b""
+    return (path + (b"?" + query if query else b"")).decode("latin-1")
+
+
+def _headers(pairs: list[tuple[bytes, bytes]], dropped: frozenset[str]) -> list[tuple[str, str]]:
+    return [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in pairs
+        if k.decode("latin-1").lower() not in dropped
+    ]
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    async for chunk in request.stream():
+        if chunk:
+            yield chunk
+
+
+async def forward_http(request: Request, target: ProxyTarget) -> StreamingResponse:
+    headers = _headers(request.scope["headers"], NOT_FORWARDED)
+    headers += [("host", "localhost"), ("authorization", f"token {target.token}")]
+    has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
+    client = httpx.AsyncClient(
+        transport=async_http_transport(target.socket_path),
+        base_url="http://localhost",
+        timeout=httpx.Timeout(CONNECT_TIMEOUT_S, read=None),
+    )
+    upstream = client.build_request(
+        request.method,
+        _upstream_path(request.scope),
+        headers=headers,
+        content=_body(request) if has_body else None,
+    )
+    try:
+        reply = await client.send(upstream, stream=True)
+    except httpx.HTTPError as exc:
+        await client.aclose()
+        raise Unavailable(
+            "the notebook server does not answer", code="notebook_unreachable"
+        ) from exc
+
+    async def close() -> None:
+        await reply.aclose()
+        await client.aclose()
+
+    return StreamingResponse(
+        reply.aiter_raw(),
+        status_code=reply.status_code,
+        headers=dict(_headers(reply.headers.raw, HOP_BY_HOP | {"content-length"})),
+        background=BackgroundTask(close),
+    )
+
+
+async def forward_websocket(websocket: WebSocket, target: ProxyTarget) -> None:
+    """Open the same websocket on Jupyter, then accept the member's with the subprotocol
+    Jupyter chose, and relay messages both ways until either side closes."""
+    try:
+        upstream = await unix_connect(
+            path=str(target.socket_path),
+            uri=f"ws://localhost{_upstream_path(websocket.scope)}",
+            additional_headers=[
+                *_headers(websocket.scope["headers"], WS_NOT_FORWARDED),
+                ("Authorization", f"token {target.token}"),
+            ],
+            subprotocols=websocket.scope.get("subprotocols") or None,
+            open_timeout=CONNECT_TIMEOUT_S,
+            max_size=None,
+            compression=None,
+            ping_interval=None,
+        )
+    except InvalidStatus as exc:
+        await websocket.close(code=4000 + exc.response.status_code)
+        return
+    except (OSError, InvalidHandshake, TimeoutError):
+        await websocket.close(code=1011, reason="the notebook server does not answer")
+        return
+    async with upstream:
+        await websocket.accept(subprotocol=upstream.subprotocol)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_to_upstream, websocket, upstream, tasks.cancel_scope)
+            await _to_member(websocket, upstream)
+            tasks.cancel_scope.cancel()
+
+
+async def _to_upstream(
+    websocket: WebSocket, upstream: ClientConnection, scope: anyio.CancelScope
+) -> None:
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            if message.get("text") is not None:
+                await upstream.send(message["text"])
+            elif message.get("bytes") is not None:
+                await upstream.send(message["bytes"])
+    except (WebSocketDisconnect, ConnectionClosed):
+        pass
+    await upstream.close()
+    scope.cancel()
+
+
+async def _to_member(websocket: WebSocket, upstream: ClientConnection) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async for data in upstream:
+            if isinstance(data, str):
+                await websocket.send_text(data)
+            else:
+                await websocket.send_bytes(data)
+    with contextlib.suppress(Exception):  # the member may be gone already
+        await websocket.close(code=upstream.close_code or 1000)

@@ -1,0 +1,62 @@
+"""The servings this process runs: their model servers' handles and sockets.
+
+Hung on the Runtime (one per app). A model server dies with the process that started it
+(`--die-with-parent`), and its socket is reachable only on this host, so only this process
+serves its predictions; the row names the process (`Serving.instance`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from hopsworks_api.backends.runner.base import RunHandle
+
+
+@dataclass
+class LiveServing:
+    serving_id: int
+    name: str
+    project: str
+    project_id: int
+    user_id: int
+    started_at: datetime
+    """Naive UTC, as in the row: tells this run of the serving from a later one."""
+    handles: list[RunHandle] = field(default_factory=list)
+    sockets: list[Path] = field(default_factory=list)
+    """Where the service connects to each instance (short links when the paths are long)."""
+    link_dirs: list[Path] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    reason: str = "stopped by a member"
+    ready: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    _turn: itertools.count = field(default_factory=itertools.count)
+
+    def next_socket(self) -> Path:
+        """Round robin over the instances (`next` on a count is atomic under the GIL)."""
+        return self.sockets[next(self._turn) % len(self.sockets)]
+
+
+@dataclass
+class ServingRegistry:
+    _servings: dict[int, LiveServing] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, live: LiveServing) -> None:
+        with self._lock:
+            self._servings[live.serving_id] = live
+
+    def get(self, serving_id: int) -> LiveServing | None:
+        with self._lock:
+            return self._servings.get(serving_id)
+
+    def forget(self, serving_id: int) -> None:
+        with self._lock:
+            self._servings.pop(serving_id, None)
+
+    def running(self) -> set[int]:
+        with self._lock:
+            return set(self._servings)
