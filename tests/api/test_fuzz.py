@@ -115,8 +115,10 @@ REFUSED_BEYOND_SCHEMA: dict[str, tuple[tuple[int, ...], str]] = {
         for method, path in (("POST", ""), ("PUT", "/{job}"))
     },
     "POST /api/projects/{project}/models": (
-        (400,),
-        "path must name a directory holding files inside the project's Models dataset",
+        (400, 422),
+        "path must name a directory holding files inside the project's Models dataset; "
+        "metric names and input_example may not hold lone surrogates (JSON allows them, no "
+        "UTF-8 column stores them)",
     ),
     **{
         f"POST /api/projects/{{project}}/{resource}/shares": (

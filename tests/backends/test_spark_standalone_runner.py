@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from hopsworks_api.backends.registry import build_backends
-from hopsworks_api.backends.runner.base import DatasetMount, JobApp, RunHandle, RunSpec
+from hopsworks_api.backends.runner import spark_standalone
+from hopsworks_api.backends.runner.base import DatasetMount, JobApp, Outcome, RunHandle, RunSpec
 from hopsworks_api.backends.runner.spark_standalone import SparkCluster, SparkStandaloneRunner
 from hopsworks_api.backends.storage.embedded import EmbeddedStorage
 from hopsworks_api.config import Settings
@@ -29,7 +30,8 @@ CLUSTER = SparkCluster(
 
 
 class RecordingSandbox:
-    """Stands in for the embedded sandbox: records what it is asked to start."""
+    """Stands in for the embedded sandbox: records what it is asked to start; its runs end
+    having used 1.5 s of CPU."""
 
     def __init__(self) -> None:
         self.started: list[RunSpec] = []
@@ -37,6 +39,12 @@ class RecordingSandbox:
     def start(self, spec: RunSpec) -> RunHandle:
         self.started.append(spec)
         return RunHandle(run_id=spec.run_id, pid=1, run_dir=Path("/nowhere"))
+
+    def wait(self, handle: RunHandle) -> Outcome:
+        return Outcome(exit_code=0, cpu_seconds=1.5)
+
+    def cleanup(self, handle: RunHandle) -> None:
+        pass
 
 
 def spec(kind: str = "pyspark", **app: object) -> RunSpec:
@@ -177,6 +185,26 @@ def test_a_pyspark_run_starts_spark_submit_in_the_sandbox(tmp_path: Path):
     [driver] = sandbox.started
     assert driver.argv == runner.submit_command(spec())
     assert driver.endpoints == ()
+
+
+def test_a_run_is_charged_its_drivers_cpu_and_the_executor_cores_it_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    moments = iter([100.0, 110.0, 200.0, 230.0])
+    monkeypatch.setattr(spark_standalone.time, "monotonic", lambda: next(moments))
+    with socket.socket() as master:
+        master.bind(("127.0.0.1", 0))
+        master.listen()
+        url = f"spark://127.0.0.1:{master.getsockname()[1]}"
+        cluster = SparkCluster(master_url=url, driver_host="127.0.0.1")
+        runner = SparkStandaloneRunner(tmp_path / "runs", EmbeddedStorage(tmp_path / "s"), cluster)
+        runner.sandbox = RecordingSandbox()  # type: ignore[assignment]
+        spark_run = runner.start(spec(executors=2, executor_cores=3))
+        # 10 s holding 2 executors x 3 cores, on top of the driver's own 1.5 s
+        assert runner.wait(spark_run).cpu_seconds == pytest.approx(61.5)
+        runner.cleanup(spark_run)
+        python_run = runner.start(spec("python"))
+        assert runner.wait(python_run).cpu_seconds == pytest.approx(1.5)  # holds no executors
 
 
 def test_a_master_that_does_not_answer_is_a_503_before_anything_starts(tmp_path: Path):

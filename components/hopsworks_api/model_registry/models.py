@@ -12,9 +12,9 @@ import json
 import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, StringConstraints, field_validator
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,6 +24,7 @@ from hopsworks_api.schemas import ApiModel
 MODELS_DATASET = "Models"
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 MAX_FILES = 10_000
+MetricName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
 class Framework(StrEnum):
@@ -80,7 +81,7 @@ class ModelCreate(ApiModel):
         description="a directory: `Models/<dir>`",
         examples=["Models/iris"],
     )
-    metrics: dict[str, float] = Field(default_factory=dict, max_length=100)
+    metrics: dict[MetricName, float] = Field(default_factory=dict, max_length=100)
     description: str | None = Field(default=None, max_length=4096)
     input_example: Any = Field(default=None, description="any JSON value, kept as given")
 
@@ -88,8 +89,6 @@ class ModelCreate(ApiModel):
     @classmethod
     def _finite(cls, metrics: dict[str, float]) -> dict[str, float]:
         for key, value in metrics.items():
-            if not 0 < len(key) <= 128:
-                raise ValueError("metric names have 1 to 128 characters")
             _unicode(key, "a metric name")
             if not math.isfinite(value):
                 raise ValueError(f"metric '{key}' is not a finite number")

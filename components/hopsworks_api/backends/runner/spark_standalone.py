@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -70,6 +72,8 @@ class SparkStandaloneRunner:
         self.cluster = cluster
         self.storage = storage
         self.sandbox = EmbeddedRunner(runs_dir, storage, extra_args=self._driver_options)
+        self._allocated: dict[str, tuple[int, float]] = {}  # run id -> (cores, monotonic start)
+        self._lock = threading.Lock()
 
     # --- what a driver sees --------------------------------------------------------------
 
@@ -164,17 +168,38 @@ class SparkStandaloneRunner:
             ) from error
 
     def start(self, spec: RunSpec) -> RunHandle:
+        cores = 0
         if is_spark_run(spec):
+            assert spec.app is not None
             self._probe_master()
             # the driver has the host's network: no relays to platform services are needed
             spec = dataclasses.replace(spec, argv=self.submit_command(spec), endpoints=())
-        return self.sandbox.start(spec)
+            cores = max(1, spec.app.executors) * spec.app.executor_cores
+        handle = self.sandbox.start(spec)
+        with self._lock:
+            self._allocated[handle.run_id] = (cores, time.monotonic())
+        return handle
+
+    def _charged(self, handle: RunHandle, outcome: Outcome | None) -> Outcome | None:
+        """The driver's measured CPU time plus the executors' allocated core-seconds: the
+        cores the application may hold on the cluster (`spark.cores.max`) for as long as the
+        driver ran. The workers' own CPU time is not reported back to the service (the
+        master's JSON drops an application's cores once it ends), so what a project pays
+        for is what it held, as on Kubernetes."""
+        if outcome is None:
+            return None
+        with self._lock:
+            cores, started = self._allocated.get(handle.run_id, (0, 0.0))
+        held = cores * (time.monotonic() - started) if cores else 0.0
+        return dataclasses.replace(outcome, cpu_seconds=outcome.cpu_seconds + held)
 
     def poll(self, handle: RunHandle) -> Outcome | None:
-        return self.sandbox.poll(handle)
+        return self._charged(handle, self.sandbox.poll(handle))
 
     def wait(self, handle: RunHandle) -> Outcome:
-        return self.sandbox.wait(handle)
+        outcome = self._charged(handle, self.sandbox.wait(handle))
+        assert outcome is not None
+        return outcome
 
     def kill(self, handle: RunHandle, grace_seconds: float = 3.0) -> None:
         # SIGTERM to spark-submit stops the SparkContext, which kills its executors
@@ -187,4 +212,6 @@ class SparkStandaloneRunner:
         return self.sandbox.leftover(run_id)
 
     def cleanup(self, handle: RunHandle) -> None:
+        with self._lock:
+            self._allocated.pop(handle.run_id, None)
         self.sandbox.cleanup(handle)
