@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from hopsworks_api.backends.runner.base import RunHandle
+from hopsworks_api.live_runs import LiveRegistry
 
 
 @dataclass
@@ -35,40 +36,4 @@ class LiveServer:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-@dataclass
-class NotebookRegistry:
-    _servers: dict[int, LiveServer] = field(default_factory=dict)
-    _stops: dict[int, str] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, live: LiveServer) -> None:
-        """Register a started server; a stop asked for before this is passed on to it."""
-        with self._lock:
-            self._servers[live.server_id] = live
-            reason = self._stops.pop(live.server_id, None)
-        if reason is not None:
-            live.reason = reason
-            live.stop.set()
-
-    def request_stop(self, server_id: int, reason: str) -> None:
-        """Stop the server now, or as soon as its start registers it."""
-        with self._lock:
-            live = self._servers.get(server_id)
-            if live is None:
-                self._stops[server_id] = reason
-        if live is not None:
-            live.reason = reason
-            live.stop.set()
-
-    def get(self, server_id: int) -> LiveServer | None:
-        with self._lock:
-            return self._servers.get(server_id)
-
-    def forget(self, server_id: int) -> None:
-        with self._lock:
-            self._servers.pop(server_id, None)
-            self._stops.pop(server_id, None)
-
-    def running(self) -> set[int]:
-        with self._lock:
-            return set(self._servers)
+NotebookRegistry = LiveRegistry[LiveServer]

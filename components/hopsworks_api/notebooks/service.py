@@ -280,7 +280,7 @@ def start(rt: Runtime, *, user: User, project: str, data: JupyterStart) -> Jupyt
     watcher = threading.Thread(
         target=_watch, args=(rt, runner, live), name=f"notebook-{server_id}", daemon=True
     )
-    rt.notebooks.add(live)
+    rt.notebooks.add(server_id, live)
     watcher.start()
     return get(rt, user=user, project=project)
 
@@ -578,16 +578,7 @@ def stop_member(rt: Runtime, *, user: User, project: str, email: str) -> None:
 
 
 def stop_all(rt: Runtime) -> None:
-    """Stop this process's servers as it shuts down (they would die with it anyway; an app
-    stopped inside a longer-lived process, as in tests, must not leave them behind)."""
-    servers = [rt.notebooks.get(i) for i in rt.notebooks.running()]
-    for live in servers:
-        if live is not None:
-            live.reason = "the service stopped"
-            live.stop.set()
-    for live in servers:
-        if live is not None:
-            live.done.wait(STOP_WAIT_S)
+    rt.notebooks.stop_all("the service stopped", STOP_WAIT_S)
 
 
 # --- the proxy's target ----------------------------------------------------------------

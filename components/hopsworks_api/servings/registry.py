@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from hopsworks_api.backends.runner.base import RunHandle
+from hopsworks_api.live_runs import LiveRegistry
 
 
 @dataclass
@@ -40,23 +41,4 @@ class LiveServing:
         return self.sockets[next(self._turn) % len(self.sockets)]
 
 
-@dataclass
-class ServingRegistry:
-    _servings: dict[int, LiveServing] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, live: LiveServing) -> None:
-        with self._lock:
-            self._servings[live.serving_id] = live
-
-    def get(self, serving_id: int) -> LiveServing | None:
-        with self._lock:
-            return self._servings.get(serving_id)
-
-    def forget(self, serving_id: int) -> None:
-        with self._lock:
-            self._servings.pop(serving_id, None)
-
-    def running(self) -> set[int]:
-        with self._lock:
-            return set(self._servings)
+ServingRegistry = LiveRegistry[LiveServing]

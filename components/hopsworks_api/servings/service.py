@@ -375,7 +375,7 @@ def start(rt: Runtime, *, user: User, project: str, name: str) -> ServingRead:
         if isinstance(exc, AppError):
             raise
         raise Unavailable(f"serving '{name}' could not start: {exc}") from exc
-    rt.servings.add(live)
+    rt.servings.add(live.serving_id, live)
     threading.Thread(
         target=_watch, args=(rt, runner, live), name=f"serving-{serving_id}", daemon=True
     ).start()
@@ -622,16 +622,7 @@ def delete(rt: Runtime, *, user: User, project: str, name: str) -> None:
 
 
 def stop_all(rt: Runtime) -> None:
-    """Stop this process's servings as it shuts down (they would die with it anyway; an app
-    stopped inside a longer-lived process, as in tests, must not leave them behind)."""
-    servings = [rt.servings.get(i) for i in rt.servings.running()]
-    for live in servings:
-        if live is not None:
-            live.reason = "the service stopped"
-            live.stop.set()
-    for live in servings:
-        if live is not None:
-            live.done.wait(STOP_WAIT_S)
+    rt.servings.stop_all("the service stopped", STOP_WAIT_S)
 
 
 # --- predictions -----------------------------------------------------------------------
