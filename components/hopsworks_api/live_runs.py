@@ -15,6 +15,9 @@ from typing import Generic, Protocol, TypeVar
 
 
 class Live(Protocol):
+    project_id: int
+    user_id: int
+    """Whose server it is: it must not outlive their right to run work in the project."""
     stop: threading.Event
     """Set to ask the server's watcher to stop it; `reason` says why."""
     reason: str

@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from hopsworks_api.clock import naive_utc
 from hopsworks_api.jobs import service
 from hopsworks_api.jobs.models import Execution, ExecutionState, Job, RunnerInstance
 from hopsworks_api.main import create_app
+from hopsworks_api.projects.models import Project
+from hopsworks_api.users.models import User
 from tests.api.test_jobs import SLEEPER, J, make_job, run, until_done, until_logged
 from tests.support.api import Api
 
@@ -161,3 +166,39 @@ def test_only_executions_of_gone_instances_are_failed(api: Api, app):
     with rt.sessions() as session:  # the stale heartbeat row went, the live one stays
         assert session.get(RunnerInstance, "otherhost:2:bbbb") is None
         assert session.get(RunnerInstance, "otherhost:1:aaaa") is not None
+
+
+@dataclass
+class FakeServer:
+    """Stands in for a live notebook or model server: what the watcher looks at."""
+
+    project_id: int
+    user_id: int
+    stop: threading.Event = field(default_factory=threading.Event)
+    reason: str = ""
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def test_servers_of_a_member_who_left_are_asked_to_stop_at_once(settings):
+    """Not at the next heartbeat (600 s here): the removal wakes the instance's watcher."""
+    slow = create_app(settings.model_copy(update={"instance_heartbeat_seconds": 600}))
+    with TestClient(slow, raise_server_exceptions=False) as client:
+        api = Api.with_actors(client)
+        rt = slow.state.runtime
+        with rt.read_sessions() as session:
+            project_id = session.scalar(select(Project.id).where(Project.name == "demo"))
+            ids = dict(session.execute(select(User.email, User.id)).all())
+        theirs = FakeServer(project_id, ids[api.email("scientist")])
+        owners = FakeServer(project_id, ids[api.email("owner")])
+        rt.notebooks.add(1, theirs)
+        rt.servings.add(1, owners)
+        rt.servings.add(2, theirs_too := FakeServer(project_id, theirs.user_id))
+        removed = api.call("owner", "DELETE", "/api/projects/demo/members/scientist@example.org")
+        assert removed.status_code == 204
+        _eventually(lambda: theirs.stop.is_set() and theirs_too.stop.is_set(), "the stops")
+        assert theirs.reason == "its member may no longer run work in the project"
+        assert not owners.stop.is_set()
+        for key in (1, 2):
+            rt.servings.forget(key)
+        rt.notebooks.forget(1)
+    slow.state.runtime.engine.dispose()

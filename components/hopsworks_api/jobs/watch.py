@@ -8,7 +8,8 @@ change just committed, `provisioning.apply`) one thread per instance
 - stops (KILLED, logs kept) every run of this instance that another instance asked to stop
   (`Execution.stop_requested_at`), or whose execution row is gone, whose project is no
   longer active, or whose submitter is no longer a member whose role may run jobs (removed,
-  role changed, account deleted or disabled): `may_run`.
+  role changed, account deleted or disabled): `may_run`; and asks its notebook and model
+  servers to stop on the same rule (`stop_servers`), so a removal stops them at once too.
 
 A run's process lives in the instance that started it (`--die-with-parent`), so only that
 instance can stop it; a pass reads only its own runs, one small query each.
@@ -145,14 +146,33 @@ def kill_here(rt: Runtime, execution_id: int) -> bool:
     return True
 
 
+def stop_servers(rt: Runtime) -> int:
+    """Ask this instance's notebook and model servers whose member may no longer run work
+    in the project to stop (their own watchers stop them and record why); how many."""
+    asked = 0
+    for registry in (rt.notebooks, rt.servings):
+        servers = [(key, registry.get(key)) for key in registry.running()]
+        with rt.read_sessions() as session:
+            ending = [
+                key
+                for key, live in servers
+                if live is not None and not may_run(session, live.project_id, live.user_id)
+            ]
+        for key in ending:
+            registry.request_stop(key, "its member may no longer run work in the project")
+        asked += len(ending)
+    return asked
+
+
 def sweep(rt: Runtime) -> set[int]:
-    """One pass: the heartbeat, then stop what must end; returns what it stopped."""
+    """One pass: the heartbeat, then stop what must end; returns the executions it stopped."""
     beat(rt)
     stopped = to_stop(rt)
     for execution_id in stopped:
         kill_here(rt, execution_id)
     if stopped:
         log.info("executions stopped by the watcher", extra={"executions": sorted(stopped)})
+    stop_servers(rt)
     return stopped
 
 
