@@ -177,7 +177,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # recorded like every other refusal.
     app.add_middleware(BodyLimit, limit=rt.settings.max_json_body_bytes)
     app.add_middleware(AuditMiddleware, runtime=rt, key=audit_key)
-    app.add_middleware(MetricsMiddleware, metrics=Metrics())
+    app.add_middleware(
+        MetricsMiddleware, metrics=Metrics(kafka_records=rt.backends.kafka.produce_stats)
+    )
     # Outermost: every request, refused or not, gets an id and one access-log line.
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -1,8 +1,9 @@
 """Model serving end to end: a model registered from files in `Models`, served by KServe's
 own Python model server in the job runner's sandbox (a scikit-learn model trained here with
 the model server's scikit-learn, and a plain Python predictor), predictions only through
-the platform, refusals, files changed after registration, stop, charges, orphans and the
-project's deletion.
+the platform, refusals, files changed after registration, stop, charges, orphans, the
+project's deletion, and the inference log (the embedded Kafka's records; the cluster
+backend's are read back from a real broker in tests/backends/test_kafka_produce.py).
 
 A model server takes seconds to start, so the module starts three per database: the
 two instances of one scikit-learn serving and one Python predictor.
@@ -29,8 +30,9 @@ from hopsworks_api.backends.runner.base import Stream
 from hopsworks_api.config import Settings
 from hopsworks_api.errors import PayloadTooLarge
 from hopsworks_api.main import create_app
-from hopsworks_api.servings import cluster, model_server_env, service
+from hopsworks_api.servings import cluster, inference_log, model_server_env, service
 from hopsworks_api.servings.models import Serving
+from hopsworks_api.servings.registry import LiveServing
 from tests.conftest import BACKENDS
 from tests.support.api import Api
 from tests.support.settings import test_settings
@@ -122,13 +124,17 @@ def register(api: Api, name: str, framework: str, files: dict[str, bytes]) -> in
     return reply.json()["version"]
 
 
-def server_pids(env: Env, name: str) -> list[int]:
+def live_serving(env: Env, name: str) -> LiveServing:
     rt = env.app.state.runtime
     with rt.read_sessions() as session:
         serving_id = session.query(Serving.id).filter(Serving.name == name).scalar()
     live = rt.servings.get(serving_id)
     assert live is not None
-    return [h.pid for h in live.handles]
+    return live
+
+
+def server_pids(env: Env, name: str) -> list[int]:
+    return [h.pid for h in live_serving(env, name).handles]
 
 
 def gone(pid: int) -> bool:
@@ -234,6 +240,15 @@ def test_bad_servings_fail_or_are_refused_and_leave_nothing(env: Env):
     storage = env.app.state.runtime.backends.storage
     (storage.dataset_path("demo", "Models") / "tampered" / "model.joblib").write_bytes(b"evil")
     body = {"name": "tampered", "model": "tampered", "version": version}
+    # the inference-log topic a serving needs counts against the Kafka topic quota
+    topic = f"/api/projects/demo/topics/{inference_log.TOPIC}"
+    assert api.call("owner", "DELETE", topic).status_code in (204, 404)  # made by a serving
+    quotas = "/api/projects/demo/quotas"
+    assert api.call("admin", "PUT", quotas, json={"kafka_topics": 0}).status_code == 200
+    full = api.call("scientist", "POST", S, json=body)
+    assert full.status_code == 413 and full.json()["error"]["code"] == "quota_exceeded"
+    assert api.call("scientist", "GET", f"{S}/tampered").status_code == 404
+    assert api.call("admin", "PUT", quotas, json={"kafka_topics": None}).status_code == 200
     reply = api.call("scientist", "POST", S, json=body)
     assert reply.status_code == 201, reply.text
     assert reply.json()["state"] == "FAILED"
@@ -264,7 +279,7 @@ def test_an_orphaned_serving_is_ended_on_the_next_start(env: Env):
     assert env.api.call("scientist", "GET", f"{S}/tampered").json()["state"] == "STOPPED"
 
 
-def test_a_python_predictor_serves_until_its_project_is_deleted(env: Env):
+def test_a_python_predictor_serves_until_its_project_is_deleted(env: Env, tmp_path: Path):
     api = env.api
     files = {"predictor.py": PREDICTOR, "offset.txt": b"0.5"}
     version = register(api, "adder", "python", files)
@@ -274,7 +289,43 @@ def test_a_python_predictor_serves_until_its_project_is_deleted(env: Env):
     reply = api.call("scientist", "POST", f"{S}/adder:predict", json={"instances": [[1, 2], [3]]})
     assert reply.status_code == 200, reply.text
     assert reply.json() == {"predictions": [3.5, 3.5]}
+    huge = b"x" * (inference_log.MAX_BODY_BYTES + 1)
+    refused = api.call("owner", "POST", f"{S}/adder:predict", content=huge)
+    assert refused.status_code == 400
     pids = server_pids(env, "adder")
+    live = live_serving(env, "adder")
+    sockets, live.sockets = live.sockets, [tmp_path / "nobody.sock"]  # a server not answering
+    try:
+        unreachable = api.call("scientist", "POST", f"{S}/adder:predict", json={"instances": []})
+    finally:
+        live.sockets = sockets
+    assert unreachable.status_code == 503
+
+    # every exchange is in the project's inference-log topic, a topic like any other
+    topics = api.call("scientist", "GET", "/api/projects/demo/topics").json()
+    assert inference_log.TOPIC in {t["name"] for t in topics}
+    kafka = env.app.state.runtime.backends.kafka
+    logged = [json.loads(v) for k, v in kafka.records("demo", inference_log.TOPIC) if k == b"adder"]
+    assert len(logged) == 3
+    ok, bad, lost = logged
+    assert ok["request"] == {"instances": [[1, 2], [3]]}
+    assert ok["response"] == {"status": 200, "body": {"predictions": [3.5, 3.5]}}
+    assert (ok["serving"], ok["model"], ok["version"]) == ("adder", "adder", version)
+    assert (ok["member"], ok["identity"]) == ("scientist@example.org", "demo__scientist")
+    assert ok["latency_ms"] > 0 and ok["time"].endswith("+00:00")
+    assert bad["member"] == "owner@example.org"
+    assert bad["request"] == {
+        "truncated": True,
+        "bytes": len(huge),
+        "text": "x" * inference_log.MAX_BODY_BYTES,
+    }
+    assert bad["response"]["status"] == 400
+    assert bad["response"]["body"]["error"]["code"] == "prediction_rejected"
+    assert lost["response"]["status"] == 503 and lost["request"] == {"instances": []}
+    assert lost["response"]["body"]["error"]["code"] == "serving_unreachable"
+    metrics = env.client.get("/metrics").text  # every record delivered, none failed
+    assert 'hops_kafka_records_produced_total{outcome="failed"} 0.0' in metrics
+    assert 'hops_kafka_records_produced_total{outcome="delivered"} 0.0' not in metrics
 
     assert api.call("owner", "DELETE", "/api/projects/demo").status_code == 204
     until_gone(pids)  # the watcher sees the project go and stops its servers

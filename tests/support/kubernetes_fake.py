@@ -44,6 +44,19 @@ through `add_pod`, states change only through `set_status` (no controllers), log
 `set_log` (`GET .../log` answers 400 "ContainerCreating" for a pod whose log is unset, as
 for a container that has not started).
 
+Servers (for `backends/runner/kubernetes_servers.py`):
+
+    /api/v1/namespaces/{ns}/services[/{name}]                        Service
+    /apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies[/{name}]  NetworkPolicy
+    /apis/serving.kserve.io/v1beta1/namespaces/{ns}/inferenceservices[/{name}]
+                                                 InferenceService (KServe's CRD)
+
+A Service's name must be a DNS-1035 label. An InferenceService is validated against the
+KServe CRD's JSON Schema the repository carries
+(`stacks/kubernetes/hops_k8s/schemas/inferenceservice-v1beta1.json`, 422 Invalid). Pod
+status and the InferenceService's `Ready` condition and `status.url` change only through
+`set_status`.
+
 What it does not do: admission beyond that, quota accounting (status.used is reported as
 zeros unless a test sets it), quantity canonicalisation, watches, server-side apply, RBAC
 enforcement, controllers (no Job or spark-operator runs pods), the Foreground deletion's
@@ -63,6 +76,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -72,6 +86,11 @@ from fastapi.responses import JSONResponse, Response
 
 from hopsworks_api.backends.runner.kubernetes import crd_json_schema
 
+DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+KSERVE_SCHEMA = (
+    Path(__file__).resolve().parents[2]
+    / "stacks/kubernetes/hops_k8s/schemas/inferenceservice-v1beta1.json"
+)
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -129,8 +148,19 @@ KINDS = {
         True,
         DNS_SUBDOMAIN,
     ),
+    "services": Kind("services", "Service", "v1", True, DNS_1035_LABEL),
+    "networkpolicies": Kind(
+        "networkpolicies", "NetworkPolicy", "networking.k8s.io/v1", True, DNS_SUBDOMAIN
+    ),
+    "inferenceservices": Kind(
+        "inferenceservices",
+        "InferenceService",
+        "serving.kserve.io/v1beta1",
+        True,
+        DNS_1035_LABEL,
+    ),
 }
-CUSTOM_KINDS = {"sparkapplications"}
+CUSTOM_KINDS = {"sparkapplications", "inferenceservices"}
 
 
 class ApiError(Exception):
@@ -172,6 +202,12 @@ def status_body(status: str, message: str, reason: str, code: int, details: dict
 @functools.cache
 def crd_validator() -> jsonschema.protocols.Validator:
     return jsonschema.Draft7Validator(crd_json_schema())
+
+
+@functools.cache
+def kserve_validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(KSERVE_SCHEMA.read_text())
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 def matches(labels: dict[str, str], selector: str) -> bool:
@@ -321,7 +357,8 @@ class KubernetesFake:
             ) from exc
 
     def _check_custom(self, kind: Kind, obj: dict[str, Any]) -> None:
-        error = jsonschema.exceptions.best_match(crd_validator().iter_errors(obj))
+        validator = kserve_validator() if kind.plural == "inferenceservices" else crd_validator()
+        error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
         if error is not None:
             where = ".".join(str(p) for p in error.absolute_path)
             raise ApiError(
@@ -618,7 +655,7 @@ class KubernetesFake:
 
         @app.api_route("/api/v1/namespaces/{ns}/{plural}", methods=methods)
         async def core_collection(request: Request, ns: str, plural: str) -> JSONResponse:
-            if plural not in ("resourcequotas", "secrets", "pods"):
+            if plural not in ("resourcequotas", "secrets", "pods", "services"):
                 return ApiError(
                     404, "NotFound", "the server could not find the requested resource"
                 ).response()
@@ -626,7 +663,7 @@ class KubernetesFake:
 
         @app.api_route("/api/v1/namespaces/{ns}/{plural}/{name}", methods=methods)
         async def core_item(request: Request, ns: str, plural: str, name: str) -> JSONResponse:
-            if plural not in ("resourcequotas", "secrets", "pods"):
+            if plural not in ("resourcequotas", "secrets", "pods", "services"):
                 return ApiError(
                     404, "NotFound", "the server could not find the requested resource"
                 ).response()
@@ -674,5 +711,20 @@ class KubernetesFake:
         @app.api_route(sparkapps + "/{name}", methods=methods)
         async def spark_item(request: Request, ns: str, name: str) -> JSONResponse:
             return handle(request, "sparkapplications", ns, name, await request.body())
+
+        def routes(plural: str, prefix: str) -> None:
+            path = f"{prefix}/namespaces/{{ns}}/{plural}"
+
+            async def listing(request: Request, ns: str) -> JSONResponse:
+                return handle(request, plural, ns, None, await request.body())
+
+            async def single(request: Request, ns: str, name: str) -> JSONResponse:
+                return handle(request, plural, ns, name, await request.body())
+
+            app.add_api_route(path, listing, methods=methods)
+            app.add_api_route(path + "/{name}", single, methods=methods)
+
+        routes("networkpolicies", "/apis/networking.k8s.io/v1")
+        routes("inferenceservices", "/apis/serving.kserve.io/v1beta1")
 
         return app

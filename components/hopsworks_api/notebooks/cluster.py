@@ -1,6 +1,8 @@
-"""A notebook server in a Kubernetes cluster: the Pod and its NetworkPolicy, rendered and
-validated against the official schemas. Not wired to a cluster yet (no API server here):
-the embedded runner runs servers today; this is what a Kubernetes runner will submit.
+"""A notebook server in a Kubernetes cluster: the Pod, its NetworkPolicy, the Service the
+control service reaches it by and the Secret with Jupyter's token, rendered and validated
+against the official schemas. `backends/runner/kubernetes_servers.py` creates, watches and
+deletes them (tested against the API server fake only; the service still runs servers
+embedded, docs/notebooks.md).
 
 The Pod runs in the project's namespace as the member (the member's certificate Secret,
 which the kubernetes provisioning system keeps, mounted read-only), unprivileged, its
@@ -257,3 +259,62 @@ def manifests(
     for obj in objects:
         validate_manifest(obj)
     return objects
+
+
+def service_manifest(spec: NotebookPodSpec) -> Obj:
+    """The ClusterIP Service the control service's proxy reaches Jupyter by
+    (`http://<name>.<namespace>.svc:8888`); the NetworkPolicy admits only the proxy."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name(spec.username),
+            "namespace": namespace_for(spec.project),
+            "labels": _labels(spec),
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {LABEL_COMPONENT: COMPONENT, LABEL_USER: spec.username},
+            "ports": [
+                {
+                    "name": "jupyter",
+                    "protocol": "TCP",
+                    "port": JUPYTER_PORT,
+                    "targetPort": "jupyter",
+                }
+            ],
+        },
+    }
+
+
+def token_secret_manifest(spec: NotebookPodSpec, token: str) -> Obj:
+    """Jupyter's random token, read by the pod's environment and by the control service only
+    (the member's certificate Secret is the kubernetes provisioning system's)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "immutable": True,
+        "metadata": {
+            "name": token_secret(spec.username),
+            "namespace": namespace_for(spec.project),
+            "labels": _labels(spec),
+        },
+        "stringData": {"token": token},
+    }
+
+
+def server_objects(
+    spec: NotebookPodSpec,
+    quota: KubeQuota,
+    platform_services: Sequence[tuple[str, int]],
+    token: str,
+) -> list[Obj]:
+    """Everything one server needs, in creation order: the token Secret and the
+    NetworkPolicy before the Pod (the pod never runs unfenced), the Service last."""
+    return [
+        token_secret_manifest(spec, token),
+        network_policy_manifest(spec, platform_services),
+        pod_manifest(spec, quota),
+        service_manifest(spec),
+    ]

@@ -1,4 +1,5 @@
-"""Relay HTTP and websockets between a member and their own Jupyter server's unix socket.
+"""Relay HTTP and websockets between a member and their own Jupyter server's unix socket
+(or, for a server in a cluster, its Service's URL: `ProxyTarget.url`).
 
 The member's credentials end here: what reaches Jupyter carries only its own token, which
 the service adds, never the member's bearer token, API key or cookies; and nothing of
@@ -17,7 +18,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from websockets.asyncio.client import ClientConnection, unix_connect
+from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from hopsworks_api.backends.runner.sockets import async_http_transport
@@ -73,11 +74,16 @@ async def forward_http(request: Request, target: ProxyTarget) -> StreamingRespon
     headers = _headers(request.scope["headers"], NOT_FORWARDED)
     headers += [("host", "localhost"), ("authorization", f"token {target.token}")]
     has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
-    client = httpx.AsyncClient(
-        transport=async_http_transport(target.socket_path),
-        base_url="http://localhost",
-        timeout=httpx.Timeout(CONNECT_TIMEOUT_S, read=None),
-    )
+    timeout = httpx.Timeout(CONNECT_TIMEOUT_S, read=None)
+    if target.url is not None:
+        client = httpx.AsyncClient(base_url=target.url, timeout=timeout)
+    else:
+        assert target.socket_path is not None
+        client = httpx.AsyncClient(
+            transport=async_http_transport(target.socket_path),
+            base_url="http://localhost",
+            timeout=timeout,
+        )
     upstream = client.build_request(
         request.method,
         _upstream_path(request.scope),
@@ -107,20 +113,26 @@ async def forward_http(request: Request, target: ProxyTarget) -> StreamingRespon
 async def forward_websocket(websocket: WebSocket, target: ProxyTarget) -> None:
     """Open the same websocket on Jupyter, then accept the member's with the subprotocol
     Jupyter chose, and relay messages both ways until either side closes."""
+    options = {
+        "additional_headers": [
+            *_headers(websocket.scope["headers"], WS_NOT_FORWARDED),
+            ("Authorization", f"token {target.token}"),
+        ],
+        "subprotocols": websocket.scope.get("subprotocols") or None,
+        "open_timeout": CONNECT_TIMEOUT_S,
+        "max_size": None,
+        "compression": None,
+        "ping_interval": None,
+    }
+    path = _upstream_path(websocket.scope)
     try:
-        upstream = await unix_connect(
-            path=str(target.socket_path),
-            uri=f"ws://localhost{_upstream_path(websocket.scope)}",
-            additional_headers=[
-                *_headers(websocket.scope["headers"], WS_NOT_FORWARDED),
-                ("Authorization", f"token {target.token}"),
-            ],
-            subprotocols=websocket.scope.get("subprotocols") or None,
-            open_timeout=CONNECT_TIMEOUT_S,
-            max_size=None,
-            compression=None,
-            ping_interval=None,
-        )
+        if target.url is not None:
+            ws_url = "ws" + target.url.removeprefix("http").rstrip("/")
+            upstream = await connect(f"{ws_url}{path}", **options)
+        else:
+            upstream = await unix_connect(
+                path=str(target.socket_path), uri=f"ws://localhost{path}", **options
+            )
     except InvalidStatus as exc:
         await websocket.close(code=4000 + exc.response.status_code)
         return

@@ -586,8 +586,12 @@ def stop_all(rt: Runtime) -> None:
 
 @dataclass(frozen=True)
 class ProxyTarget:
-    socket_path: Path
+    """Where the proxy reaches the member's Jupyter: the embedded server's unix socket, or
+    `url`, a server in a cluster (its Service, `http://<name>.<namespace>.svc:8888`)."""
+
+    socket_path: Path | None
     token: str
+    url: str | None = None
 
 
 def proxy_target(rt: Runtime, *, user: User, project: str) -> ProxyTarget:

@@ -1,8 +1,9 @@
 """A serving in a Kubernetes cluster: KServe's `InferenceService` in the project's namespace,
-rendered and bounded by the project's ResourceQuota. Not wired to a cluster yet (no API
-server here): the embedded runner serves today; this is what a cluster backend will apply.
-The object is validated against KServe's CRD schema the repository carries
-(`stacks/kubernetes/hops_k8s/schemas/inferenceservice-v1beta1.json`) by the tests.
+rendered and bounded by the project's ResourceQuota. `backends/runner/kubernetes_servers.py`
+validates it against KServe's CRD schema the repository carries
+(`stacks/kubernetes/hops_k8s/schemas/inferenceservice-v1beta1.json`), creates it, waits for
+it to be Ready and predicts through its `status.url` (tested against the API server fake
+only); the servings service still serves embedded (docs/jobs-cluster.md).
 
 The model server runs as the member who started the serving: the pod's service account
 is the project's, and the version's directory is read from the project's datasets volume

@@ -16,6 +16,10 @@ the end; an instance that exits or a server that does not answer in time makes t
 FAILED with its log tail, every instance stopped. Servings die with the process that
 started them (`--die-with-parent`); rows such a process left active are ended by
 `fail_orphans`.
+
+Creating a serving first makes sure the project has its inference-log topic
+(`inference_log`: a full topic quota refuses the serving); `predict_target` says whether
+it still exists, and the view writes each exchange to it.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ from hopsworks_api.projects import service as project_service
 from hopsworks_api.quotas import accounting
 from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.servings import model_server_env
+from hopsworks_api.servings import inference_log, model_server_env
 from hopsworks_api.servings.models import (
     ACTIVE_STATES,
     LOG_TAIL_BYTES,
@@ -67,6 +71,7 @@ from hopsworks_api.servings.models import (
     ServingUsage,
 )
 from hopsworks_api.servings.registry import LiveServing
+from hopsworks_api.topics.models import Topic
 from hopsworks_api.users.models import User
 
 log = logging.getLogger(__name__)
@@ -254,6 +259,7 @@ def create(rt: Runtime, *, user: User, project: str, data: ServingCreate) -> Ser
             read, project=project, user=user, action=Action.SERVE_MODELS
         )
         _version_row(read, access, data.model, data.version)
+    inference_log.ensure_topic(rt, user=user, project=project)  # 413 when the quota is full
     with rt.sessions() as session:
         access = project_service.locked_access(
             rt, session, user=user, project=project, action=Action.SERVE_MODELS
@@ -623,6 +629,7 @@ def delete(rt: Runtime, *, user: User, project: str, name: str) -> None:
 
 def stop_all(rt: Runtime) -> None:
     rt.servings.stop_all("the service stopped", STOP_WAIT_S)
+    rt.backends.kafka.flush(inference_log.FLUSH_ON_STOP_S)  # the last predictions' records
 
 
 # --- predictions -----------------------------------------------------------------------
@@ -635,6 +642,12 @@ class PredictTarget:
     """The v1 protocol's predict path on the model server."""
     project: str
     name: str
+    model: str
+    version: int
+    member: str
+    identity: str
+    log: bool
+    """Whether the project has its inference-log topic (its owner may have deleted it)."""
 
 
 def predict_target(rt: Runtime, *, user: User, project: str, name: str) -> PredictTarget:
@@ -645,6 +658,12 @@ def predict_target(rt: Runtime, *, user: User, project: str, name: str) -> Predi
         )
         row = _serving(session, access, name)
         row_id, state, instance = row.id, row.state, row.instance
+        model, version = row.model, row.version
+        log_topic = session.scalar(
+            select(Topic.id).where(
+                Topic.project_id == access.project_id, Topic.name == inference_log.TOPIC
+            )
+        )
     live = rt.servings.get(row_id)
     if live is None and state in ACTIVE_STATES and instance != rt.executions.instance:
         raise Unavailable(
@@ -658,6 +677,11 @@ def predict_target(rt: Runtime, *, user: User, project: str, name: str) -> Predi
         path=f"/v1/models/{name}:predict",
         project=access.project,
         name=name,
+        model=model,
+        version=version,
+        member=access.email,
+        identity=access.identity,
+        log=log_topic is not None,
     )
 
 

@@ -3,12 +3,18 @@ platform (the only way to reach a model server)."""
 
 from __future__ import annotations
 
+import json
+import time
+from datetime import UTC, datetime
+
 import anyio
 from fastapi import APIRouter, Request, status
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from hopsworks_api.deps import CurrentUser, RuntimeDep
-from hopsworks_api.servings import proxy, service
+from hopsworks_api.errors import AppError, error_body
+from hopsworks_api.servings import inference_log, proxy, service
 from hopsworks_api.servings.models import ServingCreate, ServingRead
 
 router = APIRouter(prefix="/projects/{project}/servings", tags=["servings"])
@@ -22,11 +28,50 @@ router = APIRouter(prefix="/projects/{project}/servings", tags=["servings"])
 async def predict(
     project: str, name: str, request: Request, user: CurrentUser, rt: RuntimeDep
 ) -> Response:
-    """KServe's v1 protocol: {"instances": [[...], ...]} -> {"predictions": [...]}."""
+    """KServe's v1 protocol: {"instances": [[...], ...]} -> {"predictions": [...]}.
+
+    The exchange goes to the project's inference log after the answer is sent (a refusal
+    by the platform itself, an unreachable server, is written before it is raised)."""
     target = await anyio.to_thread.run_sync(
         lambda: service.predict_target(rt, user=user, project=project, name=name)
     )
-    return await proxy.predict(target, await request.body())
+    body = await request.body()
+    when, started = datetime.now(UTC), time.perf_counter()
+    try:
+        response = await proxy.predict(target, body)
+    except AppError as exc:
+        if target.log:
+            failed = json.dumps(error_body(exc.code, exc.message)).encode()
+            entry = _entry(target, when, started, body, exc.status_code, failed)
+            await anyio.to_thread.run_sync(inference_log.write, rt, entry)
+        raise
+    if target.log:
+        entry = _entry(target, when, started, body, response.status_code, bytes(response.body))
+        response.background = BackgroundTask(inference_log.write, rt, entry)
+    return response
+
+
+def _entry(
+    target: service.PredictTarget,
+    when: datetime,
+    started: float,
+    request: bytes,
+    status_code: int,
+    response: bytes,
+) -> inference_log.Prediction:
+    return inference_log.Prediction(
+        project=target.project,
+        serving=target.name,
+        model=target.model,
+        version=target.version,
+        member=target.member,
+        identity=target.identity,
+        time=when,
+        latency_s=time.perf_counter() - started,
+        request=request,
+        status=status_code,
+        response=response,
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, name="serving.create")

@@ -4,7 +4,7 @@ the project's max-topics quota is checked in the DB (the backend re-checks as a 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopsworks_api.authz import Action, ProjectAccess
@@ -42,39 +42,58 @@ def create(rt: Runtime, *, user: User, project: str, data: TopicCreate) -> Topic
         # the project's lock first (see projects.service.lock): a deletion of the project
         # then waits for this creation, whose topic it deletes, or this finds it gone
         access = _locked_access(rt, session, user=user, project=project)
-        quota = session.get(ProjectQuota, access.project_id, with_for_update=True)
-        limit = quota.kafka_topics_limit if quota else None
-        # a locking read: creations of the project's topics are serialised by the quota
-        # row's lock, but a plain count would read this transaction's snapshot, taken before
-        # that lock's wait, and miss a topic the creation it waited for has just committed
-        held = (
-            session.scalar(
-                select(func.count())
-                .select_from(Topic)
-                .where(Topic.project_id == access.project_id)
-                .with_for_update(read=True)
-            )
-            or 0
-        )
-        if limit is not None and held >= limit:
-            raise PayloadTooLarge(
-                f"project '{project}' may own at most {limit} Kafka topics and owns {held}"
-            )
-        topic = Topic(
-            project_id=access.project_id,
-            name=data.name,
-            partitions=data.partitions,
-            replication=data.replication,
-        )
-        session.add(topic)
-        flush_unique(session, f"topic '{data.name}' already exists in '{project}'")
-        result, topic_id = TopicRead.model_validate(topic), topic.id
+        created = _create(rt, session, access, data, if_missing=False)
+        assert created is not None
+        return created
 
-        def undo(session: Session) -> None:
-            session.execute(sa.delete(Topic).where(Topic.id == topic_id))
 
-        commit_change(rt, session, reason="create topic", projects=[access.project_id], undo=undo)
-        return result
+def ensure(
+    rt: Runtime, *, user: User, project: str, data: TopicCreate, action: Action
+) -> TopicRead | None:
+    """Create a topic the platform needs in the project (the inference log) unless it
+    exists: a normal topic, counted against the quota (413 when full) and shareable, made
+    on behalf of a member allowed `action`. None if it existed."""
+    with rt.sessions() as session:
+        access = project_service.locked_access(
+            rt, session, user=user, project=project, action=action
+        )
+        return _create(rt, session, access, data, if_missing=True)
+
+
+def _create(
+    rt: Runtime, session: Session, access: ProjectAccess, data: TopicCreate, *, if_missing: bool
+) -> TopicRead | None:
+    project = access.project
+    quota = session.get(ProjectQuota, access.project_id, with_for_update=True)
+    limit = quota.kafka_topics_limit if quota else None
+    # a locking read: creations of the project's topics are serialised by the quota
+    # row's lock, but a plain count would read this transaction's snapshot, taken before
+    # that lock's wait, and miss a topic the creation it waited for has just committed
+    names = session.scalars(
+        select(Topic.name).where(Topic.project_id == access.project_id).with_for_update(read=True)
+    ).all()
+    if if_missing and data.name in names:
+        return None
+    held = len(names)
+    if limit is not None and held >= limit:
+        raise PayloadTooLarge(
+            f"project '{project}' may own at most {limit} Kafka topics and owns {held}"
+        )
+    topic = Topic(
+        project_id=access.project_id,
+        name=data.name,
+        partitions=data.partitions,
+        replication=data.replication,
+    )
+    session.add(topic)
+    flush_unique(session, f"topic '{data.name}' already exists in '{project}'")
+    result, topic_id = TopicRead.model_validate(topic), topic.id
+
+    def undo(session: Session) -> None:
+        session.execute(sa.delete(Topic).where(Topic.id == topic_id))
+
+    commit_change(rt, session, reason="create topic", projects=[access.project_id], undo=undo)
+    return result
 
 
 def delete(rt: Runtime, *, user: User, project: str, topic: str) -> None:

@@ -8,6 +8,7 @@
 from hopsworks_api.backends.kafka.base import (
     AclEntry,
     KafkaBackend,
+    ProduceStats,
     TopicInfo,
     TopicShare,
     expected_acls,
@@ -20,6 +21,7 @@ from hopsworks_api.backends.kafka.base import (
 __all__ = [
     "AclEntry",
     "KafkaBackend",
+    "ProduceStats",
     "TopicInfo",
     "TopicShare",
     "expected_acls",

@@ -32,8 +32,9 @@ grant/revoke member, share/unshare topic), which is what a saga's compensation a
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from hopsworks_api.errors import BadRequest, PayloadTooLarge
@@ -86,6 +87,23 @@ class AclEntry:
     operation: str
     host: str = "*"
     permission: str = "allow"
+
+
+@dataclass
+class ProduceStats:
+    """Counts of records the control service itself wrote (the inference log): a write is
+    fire-and-forget for its caller, so a failure is only seen here and in the log."""
+
+    delivered: int = 0
+    failed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, *, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self.delivered += 1
+            else:
+                self.failed += 1
 
 
 class KafkaBackend(Protocol):
@@ -169,6 +187,20 @@ class KafkaBackend(Protocol):
     def describe_acls(self, project: str | None = None) -> list[AclEntry]:
         """The ACLs that concern ``project`` (on its topics/groups, or held by its members),
         or all ACLs when None, sorted; compare with `expected_acls` to find drift."""
+        ...
+
+    produce_stats: ProduceStats
+
+    def produce(self, project: str, topic: str, key: bytes, value: bytes) -> None:
+        """Append one record to ``<project>.<topic>`` as the control service, returning at
+        once: the write completes (or fails) later. Never raises for the system's failures
+        (down, slow, topic gone, record too large): they are logged and counted in
+        `produce_stats`, because the caller (a prediction) must not wait for or fail on it.
+        Raises BadRequest only for invalid names."""
+        ...
+
+    def flush(self, timeout_s: float) -> int:
+        """Wait up to ``timeout_s`` for records still in flight; how many are left."""
         ...
 
 

@@ -12,17 +12,26 @@ every future is awaited with that bound too. A broker that is down or silent the
 
 The admin client must authenticate as a Kafka super user (``super.users`` on the brokers):
 it creates topics and ACLs for every tenant. See docs/backends-kafka.md.
+
+Records the service writes itself (the inference log) go through one confluent-kafka
+``Producer`` with the same connection and TLS identity, made on first use. `produce` only
+enqueues (librdkafka batches for ``linger.ms``); a thread serves delivery reports. A record
+not acknowledged within ``request_timeout_s`` (``message.timeout.ms``), or refused at once
+(queue full, too large, topic unknown), is logged and counted in `produce_stats`, never
+raised: its writer (a prediction) has answered already. Topics are never auto-created by
+producing (``allow.auto.create.topics`` off), so the quota holds.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -39,6 +48,7 @@ from hopsworks_api.backends.kafka.base import (
     SHARE_WRITE_OPERATIONS,
     SYSTEM,
     AclEntry,
+    ProduceStats,
     TopicInfo,
     check_quota,
     check_share,
@@ -60,6 +70,9 @@ log = logging.getLogger(__name__)
 librdkafka_log = logging.getLogger("hopsworks_api.backends.kafka.librdkafka")
 
 DEFAULT_TIMEOUT_S = 5.0
+PRODUCE_QUEUE_MESSAGES = 10_000
+"""Records waiting for the broker at most; past it a record is dropped (and counted)."""
+PRODUCE_LINGER_MS = 5
 _FUTURE_GRACE_S = 1.0  # librdkafka times out first; this only guards against a lost callback
 
 _UNREACHABLE = {
@@ -289,6 +302,12 @@ class ClusterKafka:
         }
         config.update({k: v for k, v in optional.items() if v is not None})
         config.update(client_config or {})
+        self._config = config
+        self._producer: Producer | None = None
+        self._producer_lock = threading.Lock()
+        self._closed = threading.Event()
+        self._reports: threading.Thread | None = None
+        self.produce_stats = ProduceStats()
         try:
             self._admin = AdminClient(config)
         except KafkaException as exc:
@@ -578,3 +597,68 @@ class ClusterKafka:
             _to_entry(b) for b in self._describe(_ALL_ACLS, self._deadline("describing ACLs"))
         )
         return sorted(e for e in entries if project is None or concerns(e, project))
+
+    # --- records -------------------------------------------------------------------------
+
+    def _get_producer(self) -> Producer:
+        with self._producer_lock:
+            if self._producer is None:
+                config = {
+                    **self._config,
+                    "client.id": f"{self._config.get('client.id', 'hopsworks-api')}-producer",
+                    # librdkafka wants it above linger.ms
+                    "message.timeout.ms": max(
+                        int(self.request_timeout_s * 1000), 10 * PRODUCE_LINGER_MS
+                    ),
+                    "linger.ms": PRODUCE_LINGER_MS,
+                    "queue.buffering.max.messages": PRODUCE_QUEUE_MESSAGES,
+                    "allow.auto.create.topics": False,
+                }
+                self._producer = Producer(config)
+                self._reports = threading.Thread(
+                    target=self._serve_reports,
+                    args=(self._producer, self._closed),
+                    name="kafka-delivery-reports",
+                    daemon=True,
+                )
+                self._reports.start()
+            return self._producer
+
+    @staticmethod
+    def _serve_reports(producer: Producer, closed: threading.Event) -> None:
+        while not closed.is_set():
+            producer.poll(0.2)
+
+    def _delivered(self, err: KafkaError | None, message: Any) -> None:
+        self.produce_stats.count(ok=err is None)
+        if err is not None:
+            log.warning(
+                "a record was not delivered",
+                extra={"topic": message.topic(), "error": f"{err.name()}: {err.str()}"},
+            )
+
+    def produce(self, project: str, topic: str, key: bytes, value: bytes) -> None:
+        physical = physical_topic(project, topic)
+        try:
+            self._get_producer().produce(physical, value, key=key, on_delivery=self._delivered)
+        except (KafkaException, BufferError) as exc:
+            self.produce_stats.count(ok=False)
+            log.warning("a record was refused", extra={"topic": physical, "error": str(exc)})
+
+    def flush(self, timeout_s: float) -> int:
+        with self._producer_lock:
+            producer = self._producer
+        return producer.flush(timeout_s) if producer is not None else 0
+
+    def close(self, timeout_s: float = 2.0) -> int:
+        """Flush, then let the producer go (its connections close with it); records still
+        in flight after ``timeout_s`` are lost and returned as a count. Producing again
+        makes a new producer."""
+        left = self.flush(timeout_s)
+        with self._producer_lock:
+            self._closed.set()
+            reports, self._reports, self._producer = self._reports, None, None
+            self._closed = threading.Event()
+        if reports is not None:
+            reports.join()
+        return left

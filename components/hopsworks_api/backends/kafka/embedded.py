@@ -34,11 +34,22 @@ Cross-project state, and how it stays O(1) per change:
 ``describe_acls(None)`` and nothing else reads every document. An unreadable document is
 reported (BackendUnavailable) by every operation that needs it until it is repaired, never
 taken for an empty one.
+
+Records the control service produces itself (the inference log, `produce`) are appended,
+one JSON line each, to ``<directory>/records/<project>.<topic>.jsonl``, outside the
+documents (a record must not rewrite a project's document); `records` reads them back. A
+file past ``RETAIN_BYTES`` becomes ``.jsonl.1`` (replacing the older one), so a topic keeps
+between one and two times that, like a broker's size-based retention. Deleting the topic
+or the project removes its records.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
+import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +61,7 @@ from hopsworks_api.backends.kafka.base import (
     SHARE_WRITE_OPERATIONS,
     SYSTEM,
     AclEntry,
+    ProduceStats,
     TopicInfo,
     check_quota,
     check_share,
@@ -74,6 +86,10 @@ OTHER = "0-other"
 every ACL has a home, and read by the collision check). It cannot be a project's: project
 names start with a letter."""
 FORMAT_VERSION = 1
+RECORDS_DIR = "records"
+RETAIN_BYTES = 64 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 def _is_project(name: str | None) -> bool:
@@ -218,6 +234,7 @@ class EmbeddedKafka:
             self.directory / LOCK_FILE,
             is_empty=_is_empty,
         )
+        self.produce_stats = ProduceStats()
 
     # --- persistence ---------------------------------------------------------------------
 
@@ -289,7 +306,9 @@ class EmbeddedKafka:
                     and a.resource_name == physical
                 )
             }
-            return doc.topics.pop(physical, None) is not None
+            existed = doc.topics.pop(physical, None) is not None
+            self._drop_records(physical)
+            return existed
 
     def list_topics(self, project: str) -> list[TopicInfo]:
         validate_project(project)
@@ -390,6 +409,8 @@ class EmbeddedKafka:
                 doc = session.doc(key)
                 doc.acls = {a for a in doc.acls if not concerns(a, project)}
             own.acls = {a for a in own.acls if not concerns(a, project)}
+            for physical in own.topics:
+                self._drop_records(physical)
             own.topics.clear()
 
     def describe_acls(self, project: str | None = None) -> list[AclEntry]:
@@ -403,3 +424,60 @@ class EmbeddedKafka:
             for key in own.held_in:
                 found |= {a for a in session.doc(key).acls if concerns(a, project)}
             return sorted(found)
+
+    # --- records -------------------------------------------------------------------------
+
+    def _records(self, physical: str) -> Path:
+        return self.directory / RECORDS_DIR / f"{physical}.jsonl"
+
+    def _drop_records(self, physical: str) -> None:
+        path = self._records(physical)
+        for old in (path, path.with_name(path.name + ".1")):
+            old.unlink(missing_ok=True)
+
+    def produce(self, project: str, topic: str, key: bytes, value: bytes) -> None:
+        physical = physical_topic(project, topic)
+        line = json.dumps(
+            {
+                "timestamp_ms": int(time.time() * 1000),
+                "key": key.decode("utf-8", "surrogateescape"),
+                "value": value.decode("utf-8", "surrogateescape"),
+            }
+        ).encode()
+        path = self._records(physical)
+        try:
+            # under the documents' lock: the topic cannot go between the check and the
+            # append, appends never interleave, and a rotation never races one
+            with self._session() as session:
+                if physical not in session.doc(project).topics:
+                    raise FileNotFoundError(f"topic '{physical}' does not exist")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_size >= RETAIN_BYTES:
+                        os.replace(path, path.with_name(path.name + ".1"))
+                with open(path, "ab") as out:
+                    out.write(line + b"\n")
+        except (OSError, BackendUnavailable) as exc:
+            self.produce_stats.count(ok=False)
+            log.warning("could not append a record", extra={"topic": physical, "error": str(exc)})
+            return
+        self.produce_stats.count(ok=True)
+
+    def flush(self, timeout_s: float) -> int:
+        return 0  # every record is written before `produce` returns
+
+    def records(self, project: str, topic: str) -> list[tuple[bytes, bytes]]:
+        """The topic's retained records, oldest first, as (key, value)."""
+        path = self._records(physical_topic(project, topic))
+        rows: list[dict[str, str]] = []
+        with self._session():  # not in the middle of an append or a rotation
+            for part in (path.with_name(path.name + ".1"), path):
+                with contextlib.suppress(FileNotFoundError), open(part, "rb") as lines:
+                    rows.extend(json.loads(line) for line in lines)
+        return [
+            (
+                row["key"].encode("utf-8", "surrogateescape"),
+                row["value"].encode("utf-8", "surrogateescape"),
+            )
+            for row in rows
+        ]

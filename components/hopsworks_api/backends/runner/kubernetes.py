@@ -546,18 +546,23 @@ class KubernetesRunner:
         return secret, workload
 
     def _check_quota(self, namespace: str, app: JobApp) -> None:
+        self.check_quota(namespace, requested(app), "the job")
+
+    def check_quota(self, namespace: str, wanted: Mapping[str, float], what: str) -> None:
+        """`wanted` (cpu cores, memory bytes, gpus) against the namespace's quota: 400 when
+        it never fits, 409 while running work holds the rest. Notebook servers and
+        servings (`kubernetes_servers`) are checked here too."""
         quota = self._get(f"/api/v1/namespaces/{namespace}/resourcequotas/{QUOTA_NAME}", "quota")
         if quota is None:
             return  # no quota in the namespace: the cluster's own limits apply
         hard = (quota.get("spec") or {}).get("hard") or {}
         used = (quota.get("status") or {}).get("used") or {}
-        wanted = requested(app)
         checks = (
             ("cpu", ("limits.cpu", "requests.cpu"), wanted["cpu"]),
             ("memory", ("limits.memory", "requests.memory"), wanted["memory"]),
             ("GPUs", (f"requests.{GPU_RESOURCE}",), wanted["gpus"]),
         )
-        for what, keys, amount in checks:
+        for resource, keys, amount in checks:
             for key in keys:
                 if key not in hard or not amount:
                     continue
@@ -565,13 +570,13 @@ class KubernetesRunner:
                 in_use = float(parse_quantity(str(used.get(key, "0"))))
                 if amount > limit:
                     raise BadRequest(
-                        f"the job asks for {amount:g} {what} ({key}) in all, more than the "
+                        f"{what} asks for {amount:g} {resource} ({key}) in all, more than the "
                         f"project's namespace may use ({hard[key]})",
                         code="exceeds_namespace_quota",
                     )
                 if amount > limit - in_use:
                     raise Conflict(
-                        f"the job asks for {amount:g} {what} ({key}); {used.get(key)} of "
+                        f"{what} asks for {amount:g} {resource} ({key}); {used.get(key)} of "
                         f"{hard[key]} are in use in the project's namespace: try again when "
                         "running work has ended",
                         code="namespace_quota_full",
