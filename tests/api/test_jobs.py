@@ -130,6 +130,8 @@ def test_a_failing_script_fails_with_its_exit_code(api: Api):
         done = until_done(api, "owner", url)
         assert (done["state"], done["exit_code"]) == ("FAILED", 3)
         assert "boom" in api.call("owner", "GET", f"{url}/log?stream=stderr").text
+    huge = f"{J}/failer/executions/{2**81}"  # was a 500: past what SQLite can look up
+    assert api.call("owner", "GET", huge).status_code == 422
     listed = api.call("owner", "GET", f"{J}/failer/executions?limit=1").json()
     assert listed["total"] == 2 and listed["items"][0]["args"] == ["again"]  # newest first
     feed = api.call("owner", "GET", "/api/projects/demo/activity?limit=500").json()["items"]

@@ -226,6 +226,8 @@ def test_bad_servings_fail_or_are_refused_and_leave_nothing(env: Env):
     # unknown model, a framework the server cannot load: 4xx, nothing recorded
     missing = {"name": "nope", "model": "nope", "version": 1}
     assert api.call("scientist", "POST", S, json=missing).status_code == 404
+    huge = {**missing, "version": 2**81}  # was a 500: past the column's integer
+    assert api.call("scientist", "POST", S, json=huge).status_code == 422
     register(api, "onnx", "onnx", {"model.onnx": b"x"})
     onnx = api.call("scientist", "POST", S, json={"name": "onnx", "model": "onnx", "version": 1})
     assert onnx.status_code == 400 and onnx.json()["error"]["code"] == "unsupported_framework"

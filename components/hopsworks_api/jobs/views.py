@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
 
 from hopsworks_api.backends.runner.base import Stream
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.jobs import service
 from hopsworks_api.jobs.models import ExecutionRead, ExecutionStart, JobCreate, JobRead, JobUpdate
 from hopsworks_api.schemas import Page
+
+# a row id: past a 32-bit integer no execution exists (and SQLite cannot even look it up)
+ExecutionId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 router = APIRouter(prefix="/projects/{project}/jobs", tags=["jobs"])
 
@@ -60,7 +65,7 @@ def list_executions(
 
 @router.get("/{job}/executions/{execution_id}", name="execution.read")
 def get_execution(
-    project: str, job: str, execution_id: int, user: CurrentUser, rt: RuntimeDep
+    project: str, job: str, execution_id: ExecutionId, user: CurrentUser, rt: RuntimeDep
 ) -> ExecutionRead:
     return service.get_execution(rt, user=user, project=project, job=job, execution_id=execution_id)
 
@@ -69,7 +74,7 @@ def get_execution(
 def read_log(
     project: str,
     job: str,
-    execution_id: int,
+    execution_id: ExecutionId,
     user: CurrentUser,
     rt: RuntimeDep,
     stream: Stream = Stream.STDOUT,
@@ -86,6 +91,6 @@ def read_log(
     name="execution.stop",
 )
 def stop(
-    project: str, job: str, execution_id: int, user: CurrentUser, rt: RuntimeDep
+    project: str, job: str, execution_id: ExecutionId, user: CurrentUser, rt: RuntimeDep
 ) -> ExecutionRead:
     return service.stop(rt, user=user, project=project, job=job, execution_id=execution_id)

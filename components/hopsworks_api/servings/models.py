@@ -78,7 +78,7 @@ class ServingResources(ApiModel):
 class ServingCreate(ApiModel):
     name: str = Field(pattern=SERVING_NAME, description="lower case, digits and '-'")
     model: str = Field(pattern=MODEL_NAME)
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2_147_483_647)  # the column is a 32-bit integer
     instances: int = Field(default=1, ge=1, le=MAX_INSTANCES)
     resources: ServingResources = Field(default_factory=ServingResources)
 
