@@ -40,6 +40,7 @@ from hopsworks_api.provisioning.converge import reconcile
 from hopsworks_api.quotas import accounting
 from hopsworks_api.request_context import RequestContextMiddleware
 from hopsworks_api.runtime import Runtime
+from hopsworks_api.sdk_compat.router import sdk_router
 from hopsworks_api.security import Passwords, TokenCodec, load_jwt_secret
 from hopsworks_api.servings import service as servings
 
@@ -173,6 +174,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_error_handlers(app)
     openapi.install(app)
     app.include_router(api_router)
+    app.include_router(sdk_router)
     # Innermost first: the body limit's 413 passes through the audit middleware, so it is
     # recorded like every other refusal.
     app.add_middleware(BodyLimit, limit=rt.settings.max_json_body_bytes)

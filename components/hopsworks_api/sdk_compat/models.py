@@ -1,0 +1,7 @@
+"""SDK compatibility routes: models (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

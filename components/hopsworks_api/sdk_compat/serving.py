@@ -1,0 +1,7 @@
+"""SDK compatibility routes: serving (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
