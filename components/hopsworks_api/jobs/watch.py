@@ -152,6 +152,8 @@ def stop_servers(rt: Runtime) -> int:
     asked = 0
     for registry in (rt.notebooks, rt.servings):
         servers = [(key, registry.get(key)) for key in registry.running()]
+        if not servers:
+            continue  # most beats: no session opened for nothing
         with rt.read_sessions() as session:
             ending = [
                 key

@@ -1,4 +1,4 @@
-"""sdk compatibility (issue 16)
+"""resumable upload sessions (issue 16)
 
 Revision ID: 0019
 Revises: 0018
