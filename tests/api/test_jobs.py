@@ -13,29 +13,14 @@ from hopsworks_api.jobs import service
 from hopsworks_api.jobs.models import Execution, ExecutionState, Job
 from tests.api.test_environments import make_wheel, settled
 from tests.support.api import Api
+from tests.support.sandbox_probe import HELPERS
 
 J = "/api/projects/demo/jobs"
 DEADLINE_S = 20
 
-PROBE = b"""
-import getpass, json, os, socket, sys
-d = os.environ["HOPS_DATASETS_DIR"]
-
-def can_write(dataset):
-    try:
-        with open(f"{d}/{dataset}/probe.txt", "w") as f:
-            f.write("x")
-        return True
-    except OSError:
-        return False
-
-def network():
-    try:
-        socket.create_connection(("1.1.1.1", 80), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
+PROBE = (
+    HELPERS
+    + """
 print(json.dumps({
     "read": open(f"{d}/Resources/data/in.txt").read(),
     "write_resources": can_write("Resources"),
@@ -49,6 +34,7 @@ print(json.dumps({
     "credentials": sorted(os.listdir(os.environ["HOPS_CREDENTIALS_DIR"])),
 }))
 """
+).encode()
 SLEEPER = b"import time\nprint('ready', flush=True)\ntime.sleep(120)\n"
 FAILER = b"import sys\nprint('boom', file=sys.stderr)\nsys.exit(3)\n"
 
@@ -176,7 +162,7 @@ def test_bad_jobs_are_refused(api: Api):
     for body, status in BAD_JOBS:
         reply = api.call("owner", "POST", J, json={**base, **body})
         assert (reply.status_code, "error" in reply.json()) == (status, True), (body, reply.text)
-    assert api.call("owner", "GET", J).json() == []
+    assert api.call("owner", "GET", J).json()["items"] == []
 
 
 def test_pyspark_needs_pyspark_in_the_environment(api: Api, app, monkeypatch):
@@ -203,7 +189,7 @@ def test_job_crud_and_outsiders(api: Api):
         "scientist", "PUT", f"{J}/crud", json={"app_path": "Resources/jobs/crud.py", "args": ["a"]}
     )
     assert reply.status_code == 200 and reply.json()["args"] == ["a"]
-    assert [j["name"] for j in api.call("scientist", "GET", J).json()] == ["crud"]
+    assert [j["name"] for j in api.call("scientist", "GET", J).json()["items"]] == ["crud"]
     for method, url in [
         ("GET", J),
         ("GET", f"{J}/crud"),

@@ -32,6 +32,7 @@ from hopsworks_api.notebooks.models import NotebookServer
 from hopsworks_api.users.models import User
 from tests.conftest import BACKENDS
 from tests.support.api import Api
+from tests.support.sandbox_probe import HELPERS
 from tests.support.settings import test_settings
 
 P = "/api/projects/demo/jupyter"
@@ -39,25 +40,9 @@ PROXY = f"{P}/proxy"
 BAD_PORT = "--ServerApp.port=not-a-port"
 DEADLINE_S = 90  # a cold JupyterLab start on a busy 2-core machine
 
-PROBE = """
-import json, os, socket
-d = os.environ["HOPS_DATASETS_DIR"]
-
-def can_write(dataset):
-    try:
-        with open(f"{d}/{dataset}/probe.txt", "w") as f:
-            f.write("x")
-        return True
-    except OSError:
-        return False
-
-def network():
-    try:
-        socket.create_connection(("1.1.1.1", 80), timeout=2).close()
-        return True
-    except OSError:
-        return False
-
+PROBE = (
+    HELPERS
+    + """
 print(json.dumps({
     "read": open(f"{d}/Resources/data/in.txt").read(),
     "datasets": sorted(os.listdir(d)),
@@ -70,6 +55,7 @@ print(json.dumps({
     "credentials": sorted(os.listdir(os.environ["HOPS_CREDENTIALS_DIR"])),
 }))
 """
+)
 
 
 @dataclass
@@ -218,7 +204,7 @@ def test_nobody_else_reaches_the_server(env: Env):
     assert api.call("owner", "GET", P).status_code == 404
     assert api.call("outsider", "GET", P).status_code == 404
     # data owners see (and may stop) every member's server; data scientists do not
-    servers = api.call("owner", "GET", f"{P}/servers").json()
+    servers = api.call("owner", "GET", f"{P}/servers").json()["items"]
     assert [(s["user"], s["state"]) for s in servers] == [("scientist@example.org", "RUNNING")]
     assert api.call("scientist", "GET", f"{P}/servers").status_code == 403
     stop_owner = api.call("scientist", "DELETE", f"{P}/servers/owner@example.org")
@@ -289,7 +275,7 @@ def test_a_server_does_not_outlive_its_members_membership(env: Env):
     assert removed.status_code == 204
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline:
-        servers = api.call("owner", "GET", f"{P}/servers").json()
+        servers = api.call("owner", "GET", f"{P}/servers").json()["items"]
         (analysts,) = [s for s in servers if s["user"] == "analyst@example.org"]
         if analysts["state"] in ("STOPPED", "FAILED"):
             break

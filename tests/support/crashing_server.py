@@ -111,8 +111,17 @@ class Tripwire:
 
     def arm(self, backends: object) -> None:
         """Wrap on the instances, so every holder of a backend goes through the wrapper."""
-        for system, protocol in typing.get_type_hints(type(backends)).items():
+        from hopsworks_api.backends.runner.kubernetes_servers import KubernetesServers
+
+        # the cluster servers' type is imported lazily by the registry (only a Kubernetes
+        # runner needs it); they are not built here, so they are not armed either
+        hints = typing.get_type_hints(
+            type(backends), localns={"KubernetesServers": KubernetesServers}
+        )
+        for system, protocol in hints.items():
             backend = getattr(backends, system)
+            if backend is None:
+                continue
             for name in mutating_methods(protocol):
                 setattr(backend, name, self.wrap(system, name, getattr(backend, name)))
 

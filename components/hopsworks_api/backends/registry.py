@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hopsworks_api.backends.compute.base import ComputeBackend
 from hopsworks_api.backends.compute.embedded import EmbeddedCompute
@@ -18,6 +19,9 @@ from hopsworks_api.backends.storage.base import StorageBackend
 from hopsworks_api.backends.storage.embedded import EmbeddedStorage
 from hopsworks_api.config import Settings
 
+if TYPE_CHECKING:
+    from hopsworks_api.backends.runner.kubernetes_servers import KubernetesServers
+
 
 @dataclass
 class Backends:
@@ -27,6 +31,9 @@ class Backends:
     compute: ComputeBackend
     kubernetes: KubernetesBackend
     runner: JobRunner
+    servers: KubernetesServers | None = None
+    """Notebook servers and servings in the cluster (HOPS_JOB_RUNNER=kubernetes, on the
+    runner's API connection); None: they run embedded."""
 
 
 def build_backends(settings: Settings) -> Backends:
@@ -138,6 +145,24 @@ def build_backends(settings: Settings) -> Backends:
         compute=compute,
         kubernetes=kubernetes,
         runner=runner,
+        servers=_cluster_servers(settings, runner),
+    )
+
+
+def _cluster_servers(settings: Settings, runner: JobRunner) -> KubernetesServers | None:
+    """One instance for notebooks and servings, sharing the job runner's connection."""
+    if settings.job_runner != "kubernetes":
+        return None
+    from hopsworks_api.backends.runner.kubernetes import KubernetesRunner
+    from hopsworks_api.backends.runner.kubernetes_servers import (
+        INFERENCE_SERVICE,
+        KubernetesServers,
+    )
+
+    assert isinstance(runner, KubernetesRunner)
+    schema = settings.kubernetes_kserve_crd_schema
+    return KubernetesServers(
+        runner, crd_schemas={INFERENCE_SERVICE: schema} if schema is not None else {}
     )
 
 

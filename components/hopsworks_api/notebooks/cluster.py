@@ -1,8 +1,8 @@
 """A notebook server in a Kubernetes cluster: the Pod, its NetworkPolicy, the Service the
 control service reaches it by and the Secret with Jupyter's token, rendered and validated
 against the official schemas. `backends/runner/kubernetes_servers.py` creates, watches and
-deletes them (tested against the API server fake only; the service still runs servers
-embedded, docs/notebooks.md).
+deletes them, `notebooks/in_cluster.py` runs a member's server with them when the job runner
+is `kubernetes` (tested against the API server fake only, docs/notebooks.md).
 
 The Pod runs in the project's namespace as the member (the member's certificate Secret,
 which the kubernetes provisioning system keeps, mounted read-only), unprivileged, its
@@ -74,8 +74,11 @@ def _labels(spec: NotebookPodSpec) -> dict[str, str]:
     }
 
 
-def check_within_quota(spec: NotebookPodSpec, quota: KubeQuota) -> None:
-    """413 when the server alone asks for more than the project's namespace may hold."""
+def check_within_quota(spec: NotebookPodSpec, quota: KubeQuota | None) -> None:
+    """413 when the server alone asks for more than the project's namespace may hold (no
+    quota in the namespace: the cluster's own limits apply)."""
+    if quota is None:
+        return
     hard = quota.hard()
     asked = {
         "cpu": parse_quantity(str(spec.cores)),
@@ -91,7 +94,7 @@ def check_within_quota(spec: NotebookPodSpec, quota: KubeQuota) -> None:
             )
 
 
-def pod_manifest(spec: NotebookPodSpec, quota: KubeQuota) -> Obj:
+def pod_manifest(spec: NotebookPodSpec, quota: KubeQuota | None) -> Obj:
     check_within_quota(spec, quota)
     amounts = {"cpu": str(spec.cores), "memory": f"{spec.memory_mb}Mi"}
     token_ref = {"name": token_secret(spec.username), "key": "token"}
@@ -141,6 +144,11 @@ def pod_manifest(spec: NotebookPodSpec, quota: KubeQuota) -> Obj:
                     ],
                     "workingDir": SCRATCH_DIR,
                     "ports": [{"name": "jupyter", "containerPort": JUPYTER_PORT}],
+                    # Ready once Jupyter answers (`<base_url>api` needs no token)
+                    "readinessProbe": {
+                        "httpGet": {"path": f"{spec.base_url}api", "port": "jupyter"},
+                        "periodSeconds": 5,
+                    },
                     "env": [
                         {"name": "HOME", "value": SCRATCH_DIR},
                         {"name": "HOPS_PROJECT", "value": spec.project},
@@ -252,7 +260,7 @@ def _network(address: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 
 
 def manifests(
-    spec: NotebookPodSpec, quota: KubeQuota, platform_services: Sequence[tuple[str, int]]
+    spec: NotebookPodSpec, quota: KubeQuota | None, platform_services: Sequence[tuple[str, int]]
 ) -> list[Obj]:
     """The Pod and its NetworkPolicy, each validated (strict) against the official schema."""
     objects = [pod_manifest(spec, quota), network_policy_manifest(spec, platform_services)]
@@ -306,7 +314,7 @@ def token_secret_manifest(spec: NotebookPodSpec, token: str) -> Obj:
 
 def server_objects(
     spec: NotebookPodSpec,
-    quota: KubeQuota,
+    quota: KubeQuota | None,
     platform_services: Sequence[tuple[str, int]],
     token: str,
 ) -> list[Obj]:

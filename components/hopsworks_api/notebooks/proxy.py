@@ -2,9 +2,14 @@
 (or, for a server in a cluster, its Service's URL: `ProxyTarget.url`).
 
 The member's credentials end here: what reaches Jupyter carries only its own token, which
-the service adds, never the member's bearer token, API key or cookies; and nothing of
-Jupyter's token goes back. Bodies stream both ways (a notebook upload or download is not
-held in memory). Jupyter's `base_url` is the proxy's prefix, so the paths pass unchanged.
+the service adds, never the member's bearer token, API key or session cookie; and nothing of
+Jupyter's token goes back: not the login cookie Jupyter would set for a token-authenticated
+browser, nor the token JupyterLab writes into every page it renders (`page_config`, which
+the hub set-up also blanks; the page then works with cookies and `_xsrf` alone).
+The one cookie passed both ways is Jupyter's own `_xsrf`, which JupyterLab's page reads
+and echoes in `X-XSRFToken`: its XSRF protection keeps working behind the proxy. Other
+bodies stream both ways (a notebook upload or download is not held in memory). Jupyter's
+`base_url` is the proxy's prefix, so the paths pass unchanged.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from collections.abc import AsyncIterator
 import anyio
 import httpx
 from starlette.background import BackgroundTask
-from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.requests import Request, cookie_parser
+from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -48,6 +53,7 @@ WS_NOT_FORWARDED = NOT_FORWARDED | {
     "sec-websocket-protocol",
 }
 CONNECT_TIMEOUT_S = 10
+JUPYTER_COOKIES = frozenset({"_xsrf"})  # Jupyter's own, path-scoped to the proxy prefix
 
 
 def _upstream_path(scope: dict) -> str:
@@ -64,14 +70,57 @@ def _headers(pairs: list[tuple[bytes, bytes]], dropped: frozenset[str]) -> list[
     ]
 
 
+def _jupyter_cookies(pairs: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """The browser's cookies that are Jupyter's own, as one `Cookie` header (or none)."""
+    jar: dict[str, str] = {}
+    for key, value in pairs:
+        if key.lower() == b"cookie":
+            jar.update(cookie_parser(value.decode("latin-1")))
+    kept = [f"{name}={value}" for name, value in jar.items() if name in JUPYTER_COOKIES]
+    return [("cookie", "; ".join(kept))] if kept else []
+
+
+def _reply_headers(pairs: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Jupyter's answer headers for the member: no hop-by-hop ones, and of its cookies
+    only those JupyterLab's page needs (`_xsrf`)."""
+    kept = []
+    for key, value in pairs:
+        name = key.decode("latin-1").lower()
+        if name in HOP_BY_HOP or name == "content-length":
+            continue
+        if name == "set-cookie":
+            cookie = value.decode("latin-1").split("=", 1)[0].strip()
+            if cookie not in JUPYTER_COOKIES:
+                continue
+        kept.append((key.lower(), value))
+    return kept
+
+
 async def _body(request: Request) -> AsyncIterator[bytes]:
     async for chunk in request.stream():
         if chunk:
             yield chunk
 
 
-async def forward_http(request: Request, target: ProxyTarget) -> StreamingResponse:
+def _is_page(reply: httpx.Response) -> bool:
+    return reply.headers.get("content-type", "").lower().startswith("text/html")
+
+
+async def _page_without_token(
+    reply: httpx.Response, target: ProxyTarget, headers: list[tuple[bytes, bytes]]
+) -> Response:
+    """A page Jupyter rendered, with its own token blanked. Pages are small (templates);
+    httpx undoes any Content-Encoding, so the body is sent as it is now, uncompressed."""
+    body = (await reply.aread()).replace(target.token.encode(), b"")
+    response = Response(body, status_code=reply.status_code)
+    kept = [(k, v) for k, v in headers if k != b"content-encoding"]
+    response.raw_headers = [*kept, *response.raw_headers]
+    return response
+
+
+async def forward_http(request: Request, target: ProxyTarget) -> Response:
     headers = _headers(request.scope["headers"], NOT_FORWARDED)
+    headers += _jupyter_cookies(request.scope["headers"])
     headers += [("host", "localhost"), ("authorization", f"token {target.token}")]
     has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
     timeout = httpx.Timeout(CONNECT_TIMEOUT_S, read=None)
@@ -102,12 +151,17 @@ async def forward_http(request: Request, target: ProxyTarget) -> StreamingRespon
         await reply.aclose()
         await client.aclose()
 
-    return StreamingResponse(
-        reply.aiter_raw(),
-        status_code=reply.status_code,
-        headers=dict(_headers(reply.headers.raw, HOP_BY_HOP | {"content-length"})),
-        background=BackgroundTask(close),
+    if _is_page(reply):
+        try:
+            return await _page_without_token(reply, target, _reply_headers(reply.headers.raw))
+        finally:
+            await close()
+    response = StreamingResponse(
+        reply.aiter_raw(), status_code=reply.status_code, background=BackgroundTask(close)
     )
+    # raw, not a dict: several Set-Cookie (or other repeated) headers must all pass
+    response.raw_headers = _reply_headers(reply.headers.raw)
+    return response
 
 
 async def forward_websocket(websocket: WebSocket, target: ProxyTarget) -> None:
@@ -116,6 +170,7 @@ async def forward_websocket(websocket: WebSocket, target: ProxyTarget) -> None:
     options = {
         "additional_headers": [
             *_headers(websocket.scope["headers"], WS_NOT_FORWARDED),
+            *_jupyter_cookies(websocket.scope["headers"]),
             ("Authorization", f"token {target.token}"),
         ],
         "subprotocols": websocket.scope.get("subprotocols") or None,

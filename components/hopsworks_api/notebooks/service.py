@@ -3,8 +3,9 @@ resolve where the proxy sends the caller's requests.
 
 A server is a run of the job runner (the same sandbox, datasets, credentials and identity
 as an execution) whose program is `jupyter lab` listening on a unix socket in its scratch
-directory, with a random token that only this process knows. A watcher thread per server
-(`_watch`) sees it answer (RUNNING), polls its activity, checks that its member still may
+directory, with a random token that only this process knows (with HOPS_JOB_RUNNER=kubernetes
+a Pod in the project's namespace instead, `in_cluster`, the rest alike). A watcher thread per
+server (`_watch`) sees it answer (RUNNING), polls its activity, checks that its member still may
 run work in the project, charges its core-seconds as it goes, stops it when idle or asked,
 and records the end. Servers die with the process that started them (`--die-with-parent`);
 rows such a process left active are ended by `fail_orphans`.
@@ -14,19 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import secrets
 import shutil
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
@@ -34,7 +32,6 @@ from hopsworks_api.authz import Action, ProjectAccess
 from hopsworks_api.backends.runner.base import JobRunner, Limits, RunHandle, RunSpec, Stream
 from hopsworks_api.backends.runner.forward import platform_endpoints
 from hopsworks_api.backends.runner.sockets import connect_path, http_transport
-from hopsworks_api.clock import naive_utc
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.db.base import utcnow
 from hopsworks_api.db.unique import flush_unique
@@ -42,6 +39,8 @@ from hopsworks_api.environments import service as environments
 from hopsworks_api.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, Unavailable
 from hopsworks_api.jobs import watch
 from hopsworks_api.jobs.run_view import credential_files, dataset_mounts
+from hopsworks_api.notebooks import in_cluster, lifecycle
+from hopsworks_api.notebooks.lifecycle import base_url
 from hopsworks_api.notebooks.models import (
     ACTIVE_STATES,
     LOG_TAIL_BYTES,
@@ -54,8 +53,8 @@ from hopsworks_api.notebooks.models import (
 )
 from hopsworks_api.notebooks.registry import LiveServer
 from hopsworks_api.projects import service as project_service
+from hopsworks_api.projects.models import Project
 from hopsworks_api.quotas import accounting
-from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.users.models import User
 
@@ -67,11 +66,6 @@ PROBE_TIMEOUT_S = 30
 READY_POLL_S = 0.1
 STOP_WAIT_S = 15
 RESTARTED = "the service process running it stopped"
-
-
-def base_url(project: str) -> str:
-    """The proxy's prefix, which is also Jupyter's `base_url` (so its links stay on it)."""
-    return f"/api/projects/{quote(project, safe='')}/jupyter/proxy/"
 
 
 def run_id(server_id: int) -> str:
@@ -194,9 +188,14 @@ def start(rt: Runtime, *, user: User, project: str, data: JupyterStart) -> Jupyt
         if mine is not None and mine.state in ACTIVE_STATES:
             raise Conflict(_running_message(mine, access.project), code="notebook_running")
         mounts = dataset_mounts(read, access)
-    python = environments.python_for(rt, project_id=access.project_id, name=data.environment)
-    _require_jupyterlab(python, data.environment)
-    files = credential_files(rt, runner, access, user=user, project=project)
+    token = secrets.token_urlsafe(32)
+    servers = rt.backends.servers
+    if servers is not None:  # a Pod in the project's namespace (in_cluster)
+        objects = in_cluster.render(rt, servers, access, mounts, data, token)
+    else:
+        python = environments.python_for(rt, project_id=access.project_id, name=data.environment)
+        _require_jupyterlab(python, data.environment)
+        files = credential_files(rt, runner, access, user=user, project=project)
     idle = data.idle_timeout_minutes or rt.settings.notebook_idle_timeout_minutes
     with rt.sessions() as session:
         access = project_service.locked_access(
@@ -231,7 +230,17 @@ def start(rt: Runtime, *, user: User, project: str, data: JupyterStart) -> Jupyt
         server_id = row.id
         rt.notebooks.forget(server_id)  # a stop asked of an earlier start that failed
         session.commit()
-    token = secrets.token_urlsafe(32)
+    if servers is not None:
+        in_cluster.launch(
+            rt,
+            servers,
+            server_id=server_id,
+            access=access,
+            started_at=now,
+            token=token,
+            objects=objects,
+        )
+        return get(rt, user=user, project=project)
     spec = RunSpec(
         run_id=run_id(server_id),
         project=access.project,
@@ -262,7 +271,7 @@ def start(rt: Runtime, *, user: User, project: str, data: JupyterStart) -> Jupyt
             runner.cleanup(leftover)
         rt.notebooks.forget(server_id)
         failed = NotebookState.FAILED
-        _end(rt, server_id, now, state=failed, reason="could not start", tail=str(exc))
+        lifecycle.end(rt, server_id, now, state=failed, reason="could not start", tail=str(exc))
         if isinstance(exc, AppError):
             raise
         raise Unavailable(f"the notebook server could not start: {exc}") from exc
@@ -290,84 +299,6 @@ def _running_message(row: NotebookServer, project: str) -> str:
 
 
 # --- the watcher -----------------------------------------------------------------------
-
-
-def _parse_time(value: str) -> datetime:
-    return naive_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-
-
-def _status(http: httpx.Client, live: LiveServer) -> dict | None:
-    """Jupyter's `/api/status` (not itself counted as activity), None while it does not
-    answer."""
-    try:
-        reply = http.get(
-            f"{base_url(live.project)}api/status",
-            headers={"Authorization": f"token {live.token}"},
-        )
-    except httpx.HTTPError:
-        return None
-    return reply.json() if reply.status_code == 200 else None
-
-
-def _why_stop(rt: Runtime, live: LiveServer, row: NotebookServer) -> str | None:
-    """Why the server must stop now: its member may no longer run work in the project (left,
-    removed, role changed, account gone or disabled, project deleted: `watch.may_run`, as
-    for executions), the project's credits are spent, or it idled too long."""
-    with rt.read_sessions() as session:
-        if not watch.may_run(session, live.project_id, live.user_id):
-            return "its member may no longer run work in the project"
-        quota = session.get(ProjectQuota, live.project_id)
-        if quota is not None and accounting.over_credits(quota):
-            return "the project's compute credits are spent"
-    if row.last_activity_at is not None:
-        idle = naive_utc(rt.clock.now()) - row.last_activity_at
-        if idle > timedelta(minutes=row.idle_timeout_minutes):
-            return f"idle for more than {row.idle_timeout_minutes} minute(s)"
-    return None
-
-
-def _charge(
-    session: Session, server_id: int, started_at: datetime, until: datetime
-) -> NotebookServer | None:
-    """Charge cores x seconds from the start up to `until` (what was charged before is
-    subtracted), the quota row locked first, as every charge takes it; None if the row is
-    not this run of the server any more."""
-    project_id = session.scalar(
-        select(NotebookServer.project_id).where(NotebookServer.id == server_id)
-    )
-    if project_id is None:  # the project (or the account) was deleted meanwhile
-        return None
-    quota = session.get(ProjectQuota, project_id, with_for_update=True)
-    row = session.scalar(
-        select(NotebookServer).where(NotebookServer.id == server_id).with_for_update()
-    )
-    if row is None or row.started_at != started_at or row.state not in ACTIVE_STATES:
-        return None  # not this run of the server any more
-    millis = round(row.cores * max(0.0, (until - row.started_at).total_seconds()) * 1000)
-    credits = math.ceil(millis / 1000)
-    if quota is not None:
-        quota.compute_seconds_used += max(0, credits - row.credits)
-    row.core_millis, row.credits, row.charged_until = millis, max(row.credits, credits), until
-    return row
-
-
-def _check(rt: Runtime, live: LiveServer, status: dict | None) -> None:
-    """Record activity and usage; ask for a stop when the server may not go on."""
-    with rt.sessions() as session:
-        row = _charge(session, live.server_id, live.started_at, utcnow())
-        if row is None:
-            live.reason = "its record is gone"
-            live.stop.set()
-            return
-        if status is not None and status.get("last_activity"):
-            row.last_activity_at = _parse_time(status["last_activity"])
-        session.commit()
-        session.refresh(row)
-        session.expunge(row)
-    reason = _why_stop(rt, live, row)
-    if reason is not None:
-        live.reason = reason
-        live.stop.set()
 
 
 def _tail(runner: JobRunner, handle: RunHandle) -> str:
@@ -405,21 +336,7 @@ def _watch(rt: Runtime, runner: JobRunner, live: LiveServer) -> None:
         runner.cleanup(live.handle)
         if live.link_dir is not None:
             shutil.rmtree(live.link_dir, ignore_errors=True)
-        rt.notebooks.forget(live.server_id)
-        log.info(
-            "notebook server ended",
-            extra={
-                "server": live.server_id,
-                "project": live.project,
-                "state": state.value,
-                "reason": reason,
-            },
-        )
-        try:
-            _end(rt, live.server_id, live.started_at, state=state, reason=reason, tail=tail)
-        except Exception:
-            log.exception("could not record the end of notebook server %s", live.server_id)
-        live.done.set()
+        lifecycle.finish(rt, live, state=state, reason=reason, tail=tail)
 
 
 def _run(rt: Runtime, runner: JobRunner, live: LiveServer) -> str | None:
@@ -435,12 +352,13 @@ def _run(rt: Runtime, runner: JobRunner, live: LiveServer) -> str | None:
             now = time.monotonic()
             if now >= next_check:  # while it starts too: a member may leave meanwhile
                 next_check = now + settings.notebook_check_seconds
-                _check(rt, live, _status(http, live) if live.ready.is_set() else None)
+                status = lifecycle.jupyter_status(http, live) if live.ready.is_set() else None
+                lifecycle.check(rt, live, status)
                 continue
             if live.ready.is_set():
                 live.stop.wait(next_check - now)
-            elif _status(http, live) is not None:
-                _mark_running(rt, live)
+            elif lifecycle.jupyter_status(http, live) is not None:
+                lifecycle.mark_running(rt, live)
                 live.ready.set()
             elif now > deadline:
                 failure = f"did not answer within {settings.notebook_start_timeout_seconds:g} s"
@@ -449,59 +367,9 @@ def _run(rt: Runtime, runner: JobRunner, live: LiveServer) -> str | None:
                 live.stop.wait(min(READY_POLL_S, next_check - now))
     if runner.poll(live.handle) is None:
         if live.stop.is_set() and failure is None:
-            _set_state(rt, live, NotebookState.STOPPING)
+            lifecycle.set_state(rt, live, NotebookState.STOPPING)
         runner.kill(live.handle)
     return failure
-
-
-def _mark_running(rt: Runtime, live: LiveServer) -> None:
-    with rt.sessions() as session:
-        session.execute(
-            update(NotebookServer)
-            .where(
-                NotebookServer.id == live.server_id,
-                NotebookServer.started_at == live.started_at,
-                NotebookServer.state == NotebookState.STARTING.value,
-            )
-            .values(state=NotebookState.RUNNING.value, last_activity_at=utcnow())
-        )
-        session.commit()
-
-
-def _set_state(rt: Runtime, live: LiveServer, state: NotebookState) -> None:
-    with rt.sessions() as session:
-        session.execute(
-            update(NotebookServer)
-            .where(
-                NotebookServer.id == live.server_id,
-                NotebookServer.started_at == live.started_at,
-                NotebookServer.state.in_(ACTIVE_STATES),
-            )
-            .values(state=state.value)
-        )
-        session.commit()
-
-
-def _end(
-    rt: Runtime,
-    server_id: int,
-    started_at: datetime,
-    *,
-    state: NotebookState,
-    reason: str,
-    tail: str | None,
-    until: datetime | None = None,
-) -> None:
-    """Charge the rest of the run and record how it ended (once)."""
-    with rt.sessions() as session:
-        row = _charge(session, server_id, started_at, until or utcnow())
-        if row is None:
-            return
-        row.state = state.value
-        row.stopped_at = utcnow()
-        row.stop_reason = reason[:255]
-        row.log_tail = tail
-        session.commit()
 
 
 # --- stopping --------------------------------------------------------------------------
@@ -615,7 +483,7 @@ def proxy_target(rt: Runtime, *, user: User, project: str) -> ProxyTarget:
         )
     if live is None or not live.ready.is_set() or live.stop.is_set():
         raise Conflict(f"the notebook server is {state}, not RUNNING", code="notebook_not_running")
-    return ProxyTarget(socket_path=live.socket_path, token=live.token)
+    return ProxyTarget(socket_path=live.socket_path, token=live.token, url=live.url)
 
 
 # --- reconciliation --------------------------------------------------------------------
@@ -624,13 +492,21 @@ def proxy_target(rt: Runtime, *, user: User, project: str) -> ProxyTarget:
 def _end_orphan(rt: Runtime, server_id: int, instance: str) -> None:
     """End a server that died with the service process `instance` (unless the row was
     started again since, by another); its usage was charged up to that process's last check.
-    Its run directory (credentials) goes too."""
+    Its run directory (credentials) goes too; in a cluster, where the Pod did not die with
+    the process, its objects are deleted first, the row locked meanwhile (a new start of the
+    member's server waits for it), and the row stays active while they cannot be."""
     with rt.sessions() as session:
         row = session.scalar(
             select(NotebookServer).where(NotebookServer.id == server_id).with_for_update()
         )
         if row is None or row.state not in ACTIVE_STATES or row.instance != instance:
             return
+        servers = rt.backends.servers
+        if servers is not None:
+            project = session.get(Project, row.project_id)
+            member = session.get(User, row.user_id)
+            if project is not None and member is not None:
+                in_cluster.delete_objects(servers, project.name, member.username)
         row.state = NotebookState.STOPPED.value
         row.stopped_at = utcnow()
         row.stop_reason = RESTARTED
@@ -658,4 +534,13 @@ def fail_orphans(rt: Runtime) -> int:
             continue
         _end_orphan(rt, server_id, instance)
         ended += 1
+    return ended
+
+
+def reconcile(rt: Runtime) -> int:
+    """When this instance takes the lead: `fail_orphans`, and in a cluster the notebook
+    objects no active row accounts for are deleted (`in_cluster.delete_orphans`)."""
+    ended = fail_orphans(rt)
+    if rt.backends.servers is not None:
+        in_cluster.delete_orphans(rt, rt.backends.servers)
     return ended

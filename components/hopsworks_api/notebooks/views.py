@@ -6,12 +6,13 @@ import anyio
 from fastapi import APIRouter, Request, WebSocket, status
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
-from starlette.responses import StreamingResponse
+from starlette.responses import Response
 
-from hopsworks_api.deps import CurrentUser, RuntimeDep, _authenticate, _confine
+from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep, _authenticate, _confine
 from hopsworks_api.errors import AppError, error_body
 from hopsworks_api.notebooks import proxy, service
 from hopsworks_api.notebooks.models import JupyterRead, JupyterStart
+from hopsworks_api.schemas import Page, paginate
 
 router = APIRouter(prefix="/projects/{project}/jupyter", tags=["notebooks"])
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -35,8 +36,10 @@ def stop(project: str, user: CurrentUser, rt: RuntimeDep) -> None:
 
 
 @router.get("/servers", name="jupyter.list")
-def list_servers(project: str, user: CurrentUser, rt: RuntimeDep) -> list[JupyterRead]:
-    return service.list_servers(rt, user=user, project=project)
+def list_servers(
+    project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep
+) -> Page[JupyterRead]:
+    return paginate(service.list_servers(rt, user=user, project=project), page)
 
 
 @router.delete(
@@ -51,7 +54,7 @@ def stop_member(project: str, email: str, user: CurrentUser, rt: RuntimeDep) -> 
 )
 async def proxy_http(
     project: str, path: str, request: Request, user: CurrentUser, rt: RuntimeDep
-) -> StreamingResponse:
+) -> Response:
     target = await anyio.to_thread.run_sync(
         lambda: service.proxy_target(rt, user=user, project=project)
     )
@@ -61,7 +64,9 @@ async def proxy_http(
 @router.websocket("/proxy/{path:path}", name="jupyter.proxy.ws")
 async def proxy_websocket(websocket: WebSocket, project: str, path: str) -> None:
     """Authenticated like every route (the `Authorization` or `X-API-Key` header of the
-    handshake, or a project certificate); refusals answer the handshake with the error."""
+    handshake, a project certificate, or a browser's session cookie, whose handshake must
+    come from this origin: `Origin` is checked); refusals answer the handshake with the
+    error."""
     rt = websocket.app.state.runtime
 
     def resolve() -> service.ProxyTarget:

@@ -3,7 +3,8 @@ rendered and bounded by the project's ResourceQuota. `backends/runner/kubernetes
 validates it against KServe's CRD schema the repository carries
 (`stacks/kubernetes/hops_k8s/schemas/inferenceservice-v1beta1.json`), creates it, waits for
 it to be Ready and predicts through its `status.url` (tested against the API server fake
-only); the servings service still serves embedded (docs/jobs-cluster.md).
+only); `service.py` uses it when the job runner is `kubernetes` (docs/jobs-cluster.md;
+tests/api/test_servings_cluster.py).
 
 The model server runs as the member who started the serving: the pod's service account
 is the project's, and the version's directory is read from the project's datasets volume

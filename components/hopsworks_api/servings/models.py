@@ -57,6 +57,9 @@ class Serving(CreatedAtMixin, Base):
     )
     # the service process running it (`rt.executions.instance`): only it reaches the sockets
     instance: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # on Kubernetes: the InferenceService's `status.url` once it is Ready; every instance
+    # of the service reaches it, so any of them predicts (embedded: None, a unix socket)
+    url: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(PreciseDateTime, nullable=True)
     # usage is charged up to here (while it runs too, so a crash loses one interval at most)
     charged_until: Mapped[datetime | None] = mapped_column(PreciseDateTime, nullable=True)

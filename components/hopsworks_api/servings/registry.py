@@ -2,7 +2,9 @@
 
 Hung on the Runtime (one per app). A model server dies with the process that started it
 (`--die-with-parent`), and its socket is reachable only on this host, so only this process
-serves its predictions; the row names the process (`Serving.instance`).
+serves its predictions; the row names the process (`Serving.instance`). On Kubernetes the
+InferenceService is this process's to watch, charge and delete too (it is deleted when the
+process stops), but every instance predicts through its URL (`Serving.url`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class LiveServing:
     sockets: list[Path] = field(default_factory=list)
     """Where the service connects to each instance (short links when the paths are long)."""
     link_dirs: list[Path] = field(default_factory=list)
+    namespace: str | None = None
+    """On Kubernetes: the namespace of its InferenceService (named as the serving)."""
     stop: threading.Event = field(default_factory=threading.Event)
     reason: str = "stopped by a member"
     ready: threading.Event = field(default_factory=threading.Event)
@@ -41,4 +45,8 @@ class LiveServing:
         return self.sockets[next(self._turn) % len(self.sockets)]
 
 
-ServingRegistry = LiveRegistry[LiveServing]
+@dataclass
+class ServingRegistry(LiveRegistry[LiveServing]):
+    swept_at: float | None = None
+    """When the lease holder last looked for InferenceServices no active serving owns
+    (`time.monotonic()`; None: not since this process started)."""

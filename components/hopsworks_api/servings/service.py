@@ -17,6 +17,17 @@ FAILED with its log tail, every instance stopped. Servings die with the process 
 started them (`--die-with-parent`); rows such a process left active are ended by
 `fail_orphans`.
 
+With HOPS_JOB_RUNNER=kubernetes (`rt.backends.servers`) a serving is KServe's
+`InferenceService` in the project's namespace instead (`cluster.py` renders it, within the
+namespace's ResourceQuota; `KubernetesServers` validates it against KServe's CRD schema,
+checks the quota's free room and creates it). Its watcher (`_watch_cluster`) polls its
+status: Ready with a URL -> RUNNING, the URL kept on the row; KServe's failure, a deadline
+missed or the object gone -> FAILED with KServe's message as the log tail. It charges,
+checks and stops as the embedded watcher does, and deletes the InferenceService when the
+serving ends (the service's own stop included: servings do not outlive the process that
+watches and charges them). Any instance predicts through the URL. The lease holder deletes
+InferenceServices no active serving owns (`_delete_orphan_inference_services`).
+
 Creating a serving first makes sure the project has its inference-log topic
 (`inference_log`: a full topic quota refuses the serving); `predict_target` says whether
 it still exists, and the view writes each exchange to it.
@@ -34,6 +45,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -41,6 +53,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hopsworks_api.authz import Action, ProjectAccess
+from hopsworks_api.backends.kubernetes.base import namespace_for
 from hopsworks_api.backends.runner.base import (
     DatasetMount,
     JobRunner,
@@ -49,6 +62,7 @@ from hopsworks_api.backends.runner.base import (
     Stream,
 )
 from hopsworks_api.backends.runner.sockets import connect_path, http_transport
+from hopsworks_api.config import Settings
 from hopsworks_api.db.base import utcnow
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import AppError, BadRequest, Conflict, NotFound, Unavailable
@@ -56,10 +70,11 @@ from hopsworks_api.jobs import watch
 from hopsworks_api.model_registry import service as registry
 from hopsworks_api.model_registry.models import MODELS_DATASET, Framework, ModelFile, ModelVersion
 from hopsworks_api.projects import service as project_service
+from hopsworks_api.projects.models import Project
 from hopsworks_api.quotas import accounting
 from hopsworks_api.quotas.models import ProjectQuota
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.servings import inference_log, model_server_env
+from hopsworks_api.servings import cluster, inference_log, model_server_env
 from hopsworks_api.servings.models import (
     ACTIVE_STATES,
     LOG_TAIL_BYTES,
@@ -74,6 +89,12 @@ from hopsworks_api.servings.registry import LiveServing
 from hopsworks_api.topics.models import Topic
 from hopsworks_api.users.models import User
 
+if TYPE_CHECKING:
+    from hopsworks_api.backends.runner.kubernetes_servers import (
+        KubernetesServers,
+        ServingStatus,
+    )
+
 log = logging.getLogger(__name__)
 
 SOCKET = "model.sock"
@@ -83,6 +104,7 @@ RESTARTED = "the service process running it stopped"
 SKLEARN_SUFFIXES = (".joblib", ".pkl", ".pickle")
 PYTHON_PREDICTOR = "predictor.py"
 SERVABLE = (Framework.SKLEARN, Framework.PYTHON)
+ELSEWHERE_RETRY_S = "1"
 
 
 def predict_url(project: str, name: str) -> str:
@@ -251,9 +273,12 @@ def _model_server(rt: Runtime) -> Path:
 # --- creating and starting -------------------------------------------------------------
 
 
-def create(rt: Runtime, *, user: User, project: str, data: ServingCreate) -> ServingRead:
+def create(
+    rt: Runtime, *, user: User, project: str, data: ServingCreate, start_now: bool = True
+) -> ServingRead:
     """Record the serving and start it; 201 whether it starts or is FAILED at once (its
-    files do not match the registry), so the caller sees why in the serving itself."""
+    files do not match the registry), so the caller sees why in the serving itself.
+    `start_now=False` records it STOPPED (the SDK deploys first and starts later)."""
     with rt.read_sessions() as read:
         access = project_service.authorize(
             read, project=project, user=user, action=Action.SERVE_MODELS
@@ -279,6 +304,8 @@ def create(rt: Runtime, *, user: User, project: str, data: ServingCreate) -> Ser
         session.add(row)
         flush_unique(session, f"a serving named '{data.name}' exists in project '{project}'")
         session.commit()
+    if not start_now:
+        return get(rt, user=user, project=project, name=data.name)
     try:
         return start(rt, user=user, project=project, name=data.name)
     except BaseException:
@@ -298,8 +325,10 @@ def _discard(rt: Runtime, project_id: int, name: str) -> None:
 
 def start(rt: Runtime, *, user: User, project: str, name: str) -> ServingRead:
     """Admit, check the files, record STARTING, start every instance; the watcher makes it
-    RUNNING (or FAILED with the log tail) once all of them answer. 409 while it is active."""
-    runner = rt.backends.runner
+    RUNNING (or FAILED with the log tail) once all of them answer. 409 while it is active.
+    On Kubernetes: the InferenceService, rendered (413 beyond the namespace's quota) before
+    anything is recorded, created once the row is STARTING."""
+    runner, servers = rt.backends.runner, rt.backends.servers
     runner.check()
     with rt.read_sessions() as read:
         access = project_service.authorize(
@@ -311,8 +340,21 @@ def start(rt: Runtime, *, user: User, project: str, name: str) -> ServingRead:
         version = _version_row(read, access, row.model, row.version)
         serving_id, instances = row.id, row.instances
         cores, memory_mb, gpus = row.cores, row.memory_mb, row.gpus
-    python = _model_server(rt)
+    python = _model_server(rt) if servers is None else None
     load = _check_files(rt, access.project, version)
+    isvc: dict[str, Any] | None = None
+    if servers is not None and not isinstance(load, str):
+        isvc = _inference_service(
+            servers,
+            rt.settings,
+            access,
+            name,
+            load,
+            instances=instances,
+            cores=cores,
+            memory_mb=memory_mb,
+            gpus=gpus,
+        )
     with rt.sessions() as session:
         access = project_service.locked_access(
             rt, session, user=user, project=project, action=Action.SERVE_MODELS
@@ -338,6 +380,7 @@ def start(rt: Runtime, *, user: User, project: str, name: str) -> ServingRead:
         row.instance = rt.executions.instance
         row.started_at = row.charged_until = now
         row.core_millis = row.credits = 0
+        row.url = None
         if isinstance(load, str):
             row.state = ServingState.FAILED.value
             row.stopped_at = now
@@ -357,6 +400,10 @@ def start(rt: Runtime, *, user: User, project: str, name: str) -> ServingRead:
         user_id=access.user_id,
         started_at=now,
     )
+    if servers is not None and isvc is not None:
+        _start_on_cluster(rt, servers, live, isvc)
+        return get(rt, user=user, project=project, name=name)
+    assert python is not None
     launcher = model_server_env.launcher(python)
     try:
         for index in range(instances):
@@ -399,6 +446,173 @@ def _config(runner: JobRunner, name: str, load: _Load) -> str:
             "sha256": load.sha256,
         }
     )
+
+
+# --- on Kubernetes ---------------------------------------------------------------------
+
+
+def _inference_service(
+    servers: KubernetesServers,
+    settings: Settings,
+    access: ProjectAccess,
+    name: str,
+    load: _Load,
+    *,
+    instances: int,
+    cores: int,
+    memory_mb: int,
+    gpus: int,
+) -> dict[str, Any]:
+    """The serving's InferenceService, bounded by the namespace's quota as the cluster holds
+    it (413 when the serving alone asks for more). 503 when it could not be checked: no
+    CRD schema configured (it is never sent unvalidated) or no quota in the namespace yet
+    (the kubernetes provisioning system makes it with the project)."""
+    if not servers.crd_schemas:
+        raise Unavailable(
+            "servings on Kubernetes need KServe's CRD schema (HOPS_KUBERNETES_KSERVE_CRD_SCHEMA)",
+            code="serving_unavailable",
+        )
+    namespace = namespace_for(access.project)
+    quota = servers.namespace_quota(namespace)
+    if quota is None:
+        raise Unavailable(
+            f"the project's namespace {namespace} has no ResourceQuota yet: try again once "
+            "the project is provisioned",
+            code="namespace_not_ready",
+        )
+    spec = cluster.ClusterServing(
+        project=access.project,
+        username=access.username,
+        name=name,
+        framework=load.framework.value,
+        directory=load.directory,
+        instances=instances,
+        cores=cores,
+        memory_mb=memory_mb,
+        gpus=gpus,
+        datasets_claim=settings.kubernetes_datasets_claim,
+        python_image=settings.kubernetes_model_server_image,
+    )
+    return cluster.inference_service(spec, quota)
+
+
+def _start_on_cluster(
+    rt: Runtime, servers: KubernetesServers, live: LiveServing, isvc: dict[str, Any]
+) -> None:
+    """Create the InferenceService (the row is STARTING: no orphan sweep takes it) and
+    watch it. One of this name left by an earlier run goes first: the row was not active,
+    so nothing owns it. A refusal (the quota's free room, 409) ends the run FAILED."""
+    namespace = isvc["metadata"]["namespace"]
+    live.namespace = namespace
+    try:
+        if servers.serving_status(namespace, live.name) is not None:
+            servers.stop_serving(namespace, live.name)
+        servers.start_serving(isvc)
+    except Exception as exc:
+        _end(rt, live, state=ServingState.FAILED, reason="could not start", tail=str(exc))
+        if isinstance(exc, AppError):
+            raise
+        raise Unavailable(f"serving '{live.name}' could not start: {exc}") from exc
+    rt.servings.add(live.serving_id, live)
+    threading.Thread(
+        target=_watch_cluster,
+        args=(rt, servers, live),
+        name=f"serving-{live.serving_id}",
+        daemon=True,
+    ).start()
+
+
+def _watch_cluster(rt: Runtime, servers: KubernetesServers, live: LiveServing) -> None:
+    """Poll the InferenceService until the serving ends; then delete it and record the end.
+    An API server that does not answer for a while is waited out (the serving goes on)."""
+    settings = rt.settings
+    namespace = live.namespace or namespace_for(live.project)
+    deadline = time.monotonic() + settings.serving_start_timeout_seconds
+    next_check = time.monotonic() + settings.serving_check_seconds
+    failure: str | None = None
+    try:
+        while not live.stop.is_set():
+            status: ServingStatus | None = None
+            try:
+                status = servers.serving_status(namespace, live.name)
+                if status is None:
+                    failure = "its InferenceService was deleted"
+                    break
+            except AppError as exc:  # the API server: seen again at the next poll
+                log.warning("serving %s: %s", live.serving_id, exc.message)
+            if status is not None and status.failed:
+                failure = f"KServe could not serve it: {status.message or 'no reason given'}"
+                break
+            if not live.ready.is_set():
+                if status is not None and status.ready and status.url:
+                    _set_running(rt, live, status.url)
+                    live.ready.set()
+                elif time.monotonic() > deadline:
+                    said = f": {status.message}" if status is not None and status.message else ""
+                    failure = f"not Ready within {settings.serving_start_timeout_seconds:g} s{said}"
+                    break
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + settings.serving_check_seconds
+                _check(rt, live)
+                continue
+            live.stop.wait(min(servers.poll_seconds, max(0.0, next_check - time.monotonic())))
+        if failure is None:
+            _set_state(rt, live, ServingState.STOPPING, *ACTIVE_STATES)
+        elif not live.ready.is_set():
+            failure = f"the model server did not start: {failure}"
+        with contextlib.suppress(Exception):  # else the lease holder's sweep deletes it
+            servers.stop_serving(namespace, live.name)
+        state = ServingState.FAILED if failure else ServingState.STOPPED
+        _end(rt, live, state=state, reason=failure or live.reason, tail=failure)
+    except Exception:
+        log.exception("the watcher of serving %s failed", live.serving_id)
+        with contextlib.suppress(Exception):
+            servers.stop_serving(namespace, live.name)
+        with contextlib.suppress(Exception):
+            _end(rt, live, state=ServingState.FAILED, reason="its watcher failed", tail=None)
+    finally:
+        rt.servings.forget(live.serving_id)
+        live.done.set()
+
+
+def _set_running(rt: Runtime, live: LiveServing, url: str) -> None:
+    with rt.sessions() as session:
+        session.execute(
+            update(Serving)
+            .where(
+                Serving.id == live.serving_id,
+                Serving.started_at == live.started_at,
+                Serving.state == ServingState.STARTING.value,
+            )
+            .values(state=ServingState.RUNNING.value, url=url)
+        )
+        session.commit()
+
+
+def _delete_orphan_inference_services(rt: Runtime, servers: KubernetesServers) -> list[str]:
+    """Delete the platform's InferenceServices that no active serving owns (left by a
+    process that died, or by a deletion that failed). They are listed before the active
+    rows are read: a serving is STARTING before its InferenceService is created, so one
+    being started is never taken for an orphan."""
+    with rt.read_sessions() as session:
+        projects = session.scalars(select(Project.name)).all()
+    found = {
+        (namespace_for(project), name)
+        for project in projects
+        for name in servers.serving_names(namespace_for(project))
+    }
+    with rt.read_sessions() as session:
+        active = session.execute(
+            select(Project.name, Serving.name)
+            .join(Project, Project.id == Serving.project_id)
+            .where(Serving.state.in_(ACTIVE_STATES))
+        ).all()
+    keep = {(namespace_for(project), name) for project, name in active}
+    deleted = []
+    for namespace, name in sorted(found - keep):
+        servers.stop_serving(namespace, name)
+        deleted.append(f"{namespace}/{name}")
+    return deleted
 
 
 # --- the watcher -----------------------------------------------------------------------
@@ -568,6 +782,7 @@ def _end(
         row.stopped_at = utcnow()
         row.stop_reason = reason[:255]
         row.log_tail = tail
+        row.url = None
         session.commit()
 
 
@@ -590,8 +805,11 @@ def _stop_row(rt: Runtime, row_id: int, instance: str | None, state: str, who: s
         _end_orphan(rt, row_id)
         return
     raise Unavailable(
-        f"the serving runs on another instance of the service ({instance})",
+        f"the serving runs on another instance of the service ({instance}); only that "
+        "instance watches and stops it: try again (a load balancer may send the request "
+        "there)",
         code="serving_elsewhere",
+        headers={"Retry-After": ELSEWHERE_RETRY_S},
     )
 
 
@@ -637,7 +855,8 @@ def stop_all(rt: Runtime) -> None:
 
 @dataclass(frozen=True)
 class PredictTarget:
-    socket_path: Path
+    socket_path: Path | None
+    """An embedded model server's unix socket (None on Kubernetes: `url`)."""
     path: str
     """The v1 protocol's predict path on the model server."""
     project: str
@@ -648,41 +867,55 @@ class PredictTarget:
     identity: str
     log: bool
     """Whether the project has its inference-log topic (its owner may have deleted it)."""
+    url: str | None = None
+    """The InferenceService's `status.url` (KServe's v1 protocol), on Kubernetes."""
 
 
 def predict_target(rt: Runtime, *, user: User, project: str, name: str) -> PredictTarget:
-    """The next instance (round robin) of a RUNNING serving this process runs."""
+    """The next instance (round robin) of a RUNNING serving this process runs; on
+    Kubernetes the InferenceService of a RUNNING serving, whichever instance watches it.
+
+    Embedded, a serving another instance runs is 503 `serving_elsewhere` with Retry-After:
+    its model servers listen on unix sockets on that instance's host, which no other
+    instance reaches (docs/decisions.md)."""
     with rt.read_sessions() as session:
         access = project_service.authorize(
             session, project=project, user=user, action=Action.SERVE_MODELS
         )
         row = _serving(session, access, name)
         row_id, state, instance = row.id, row.state, row.instance
-        model, version = row.model, row.version
+        model, version, url = row.model, row.version, row.url
         log_topic = session.scalar(
             select(Topic.id).where(
                 Topic.project_id == access.project_id, Topic.name == inference_log.TOPIC
             )
         )
+    found = {
+        "project": access.project,
+        "name": name,
+        "model": model,
+        "version": version,
+        "member": access.email,
+        "identity": access.identity,
+        "log": log_topic is not None,
+    }
+    if url is not None or rt.backends.servers is not None:
+        if url is None or state != ServingState.RUNNING:
+            raise Conflict(f"serving '{name}' is {state}, not RUNNING", code="serving_not_running")
+        return PredictTarget(socket_path=None, path=f"/v1/models/{name}:predict", url=url, **found)
     live = rt.servings.get(row_id)
     if live is None and state in ACTIVE_STATES and instance != rt.executions.instance:
         raise Unavailable(
-            f"serving '{name}' runs on another instance of the service ({instance})",
+            f"serving '{name}' runs on another instance of the service ({instance}): its "
+            "model servers listen on unix sockets only that instance reaches. Try again (a "
+            "load balancer may send the request there), or serve on Kubernetes, where "
+            "every instance reaches them",
             code="serving_elsewhere",
+            headers={"Retry-After": ELSEWHERE_RETRY_S},
         )
-    if live is None or not live.ready.is_set() or live.stop.is_set():
+    if live is None or not live.ready.is_set() or live.stop.is_set() or not live.sockets:
         raise Conflict(f"serving '{name}' is {state}, not RUNNING", code="serving_not_running")
-    return PredictTarget(
-        socket_path=live.next_socket(),
-        path=f"/v1/models/{name}:predict",
-        project=access.project,
-        name=name,
-        model=model,
-        version=version,
-        member=access.email,
-        identity=access.identity,
-        log=log_topic is not None,
-    )
+    return PredictTarget(socket_path=live.next_socket(), path=f"/v1/models/{name}:predict", **found)
 
 
 # --- reconciliation --------------------------------------------------------------------
@@ -690,16 +923,25 @@ def predict_target(rt: Runtime, *, user: User, project: str, name: str) -> Predi
 
 def _end_orphan(rt: Runtime, serving_id: int) -> None:
     """End a serving whose model servers died with an earlier process of the service (its
-    usage was charged up to that process's last check) and remove their directories."""
+    usage was charged up to that process's last check) and remove their directories; on
+    Kubernetes delete its InferenceService (which did not die with the process)."""
     with rt.sessions() as session:
         row = session.scalar(select(Serving).where(Serving.id == serving_id).with_for_update())
         if row is None or row.state not in ACTIVE_STATES:
             return
-        instances = row.instances
+        instances, name = row.instances, row.name
+        project = session.scalar(select(Project.name).where(Project.id == row.project_id))
         row.state = ServingState.STOPPED.value
         row.stopped_at = utcnow()
         row.stop_reason = RESTARTED
+        row.url = None
         session.commit()
+    servers = rt.backends.servers
+    if servers is not None:
+        if project is not None:
+            with contextlib.suppress(Exception):  # else the sweep deletes it
+                servers.stop_serving(namespace_for(project), name)
+        return
     for index in range(instances):
         leftover = rt.backends.runner.leftover(run_id(serving_id, index))
         if leftover is not None:
@@ -722,4 +964,23 @@ def fail_orphans(rt: Runtime) -> int:
             continue
         _end_orphan(rt, serving_id)
         ended += 1
+    servers = rt.backends.servers
+    if servers is not None and _sweep_due(rt, ended):
+        rt.servings.swept_at = time.monotonic()
+        try:
+            deleted = _delete_orphan_inference_services(rt, servers)
+        except AppError as exc:
+            log.warning("orphan InferenceServices not looked for: %s", exc.message)
+        else:
+            if deleted:
+                log.info("deleted orphan InferenceServices: %s", ", ".join(deleted))
     return ended
+
+
+def _sweep_due(rt: Runtime, ended: int) -> bool:
+    """At this process's first pass (the service's start, or taking the lead), when rows
+    were just ended, and then every reconciliation interval."""
+    swept, every = rt.servings.swept_at, rt.settings.reconcile_interval_seconds
+    if swept is None or ended:
+        return True
+    return every > 0 and time.monotonic() - swept >= every

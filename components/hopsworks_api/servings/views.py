@@ -12,8 +12,9 @@ from fastapi import APIRouter, Request, status
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
-from hopsworks_api.deps import CurrentUser, RuntimeDep
+from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.errors import AppError, error_body
+from hopsworks_api.schemas import Page, paginate
 from hopsworks_api.servings import inference_log, proxy, service
 from hopsworks_api.servings.models import ServingCreate, ServingRead
 
@@ -38,7 +39,7 @@ async def predict(
     body = await request.body()
     when, started = datetime.now(UTC), time.perf_counter()
     try:
-        response = await proxy.predict(target, body)
+        response = await proxy.predict(target, body, rt.backends.servers)
     except AppError as exc:
         if target.log:
             failed = json.dumps(error_body(exc.code, exc.message)).encode()
@@ -80,8 +81,10 @@ def create(project: str, body: ServingCreate, user: CurrentUser, rt: RuntimeDep)
 
 
 @router.get("", name="serving.list")
-def list_servings(project: str, user: CurrentUser, rt: RuntimeDep) -> list[ServingRead]:
-    return service.list_servings(rt, user=user, project=project)
+def list_servings(
+    project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep
+) -> Page[ServingRead]:
+    return paginate(service.list_servings(rt, user=user, project=project), page)
 
 
 @router.get("/{name}", name="serving.read")

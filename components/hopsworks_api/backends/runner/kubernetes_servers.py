@@ -13,9 +13,10 @@ what it had created, so no half server is left.
 
 Written against the Kubernetes API reference (v1.30) and KServe's v1beta1 API; no cluster
 runs here, so it is tested against `tests/support/kubernetes_fake.py` only
-(tests/backends/test_kubernetes_servers.py). The notebooks and servings services still run
-their servers embedded; wiring these calls into them is the documented remainder
-(docs/notebooks.md, docs/jobs-cluster.md).
+(tests/backends/test_kubernetes_servers.py). The notebooks service runs its servers with
+these calls when the job runner is `kubernetes` (`notebooks/in_cluster.py`, docs/notebooks.md;
+tests/api/test_jupyter_cluster.py), the servings service too (`servings/service.py`,
+docs/jobs-cluster.md; tests/api/test_servings_cluster.py).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from hopsworks_api.backends.kubernetes.base import (
     LABEL_COMPONENT,
     LABEL_USER,
     MANAGED_BY,
+    QUOTA_NAME,
+    KubeQuota,
     validate_manifest,
 )
 from hopsworks_api.backends.runner.kubernetes import KubernetesRunner
@@ -58,6 +61,7 @@ COLLECTIONS: Mapping[GroupKind, str] = {
         "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies"
     ),
     INFERENCE_SERVICE: "/apis/serving.kserve.io/v1beta1/namespaces/{ns}/inferenceservices",
+    ("v1", "ResourceQuota"): "/api/v1/namespaces/{ns}/resourcequotas",
 }
 CUSTOM_KINDS = {INFERENCE_SERVICE}
 # what a notebook server is made of, in deletion order (the pod first)
@@ -68,6 +72,10 @@ NOTEBOOK_KINDS: Sequence[GroupKind] = (
     ("v1", "Secret"),
 )
 NOTEBOOK_COMPONENT = "notebook"
+SERVING_COMPONENT = "serving"
+# KServe's words for a model that will not load (status.modelStatus)
+FAILED_TRANSITIONS = ("BlockedByFailedLoad", "InvalidSpec")
+FAILED_MODEL_STATE = "FailedToLoad"
 
 
 def collection(group_kind: GroupKind, namespace: str) -> str:
@@ -145,8 +153,13 @@ class NotebookStatus:
 class ServingStatus:
     ready: bool
     url: str | None
-    """`status.url`: where KServe serves the v1 protocol (`/v1/models/<name>:predict`)."""
+    """Where KServe serves the v1 protocol (`/v1/models/<name>:predict`): the cluster-local
+    `status.address.url` the control service reaches inside the cluster, else `status.url`
+    (which may be an external host behind an ingress)."""
     message: str = ""
+    failed: bool = False
+    """KServe gave up: the model failed to load or the spec is invalid
+    (`status.modelStatus`); `message` says why."""
 
 
 # -- the client ---------------------------------------------------------------------------
@@ -230,6 +243,13 @@ class KubernetesServers:
     def delete(self, group_kind: GroupKind, namespace: str, name: str) -> None:
         """Foreground (dependents first), like the runner's; an absent object is fine."""
         self.runner._delete(item(group_kind, namespace, name), f"{group_kind[1]} {name}")
+
+    def namespace_quota(self, namespace: str) -> KubeQuota | None:
+        """The namespace's `hops-project-quota` as the cluster holds it (None: none)."""
+        quota = self.get(("v1", "ResourceQuota"), namespace, QUOTA_NAME)
+        if quota is None:
+            return None
+        return KubeQuota.from_hard((quota.get("spec") or {}).get("hard") or {})
 
     def _list(self, group_kind: GroupKind, namespace: str, selector: str) -> list[Obj]:
         response = self.runner._call(
@@ -338,11 +358,29 @@ class KubernetesServers:
             return None
         status = obj.get("status") or {}
         ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+        model = status.get("modelStatus") or {}
+        states = model.get("states") or {}
+        failure = model.get("lastFailureInfo") or {}
+        failed = model.get("transitionStatus") in FAILED_TRANSITIONS or FAILED_MODEL_STATE in (
+            states.get("activeModelState"),
+            states.get("targetModelState"),
+        )
+        reason = ready.get("message") or ready.get("reason") or ""
+        if failed:
+            reason = failure.get("message") or failure.get("reason") or reason
         return ServingStatus(
             ready=ready.get("status") == "True",
-            url=status.get("url") or None,
-            message=str(ready.get("message") or ready.get("reason") or ""),
+            url=(status.get("address") or {}).get("url") or status.get("url") or None,
+            message=str(reason),
+            failed=failed,
         )
+
+    def serving_names(self, namespace: str) -> list[str]:
+        """The InferenceServices the platform made in `namespace` (for orphan removal)."""
+        selector = f"{MANAGED_BY[0]}={MANAGED_BY[1]},{LABEL_COMPONENT}={SERVING_COMPONENT}"
+        return [
+            obj["metadata"]["name"] for obj in self._list(INFERENCE_SERVICE, namespace, selector)
+        ]
 
     def wait_serving(self, namespace: str, name: str, timeout_s: float) -> str:
         """Poll until the InferenceService is Ready with a `status.url` (503 when it is not
