@@ -17,6 +17,9 @@ fi
 if [ "${HOPS_WITH_TESTS:-0}" = 1 ] && ! command -v ruby >/dev/null; then
   need_apt+=(ruby)  # the Vagrantfile is evaluated (VMs cannot boot here)
 fi
+if [ "${HOPS_WITH_TESTS:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  need_apt+=(chromium)  # the browser tests (Playwright drives Debian's chromium)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "please install: ${need_apt[*]} (apt-get, as root)" >&2; exit 1

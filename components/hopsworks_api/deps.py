@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from hopsworks_api import authz
 from hopsworks_api.errors import Forbidden, NotFound, Unauthorized
@@ -19,10 +19,17 @@ from hopsworks_api.pki import service as pki_service
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.schemas import PageParams
 from hopsworks_api.users import service as user_service
+from hopsworks_api.users import session as web_session
 from hopsworks_api.users.models import User
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from /api/auth/login")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="hops_... API key")
+_session_cookie = APIKeyCookie(  # read in `_authenticate`; declared here for the OpenAPI page
+    name=web_session.SESSION_COOKIE,
+    auto_error=False,
+    description="A browser's session (POST /api/auth/session); changes need the service's "
+    "own Origin",
+)
 
 MAX_OFFSET = 1_000_000_000  # far beyond any real page, well inside every DB's integers
 AGENT_ROUTES = frozenset({"ca.sign_host", "ca.chain", "ca.crl"})
@@ -71,8 +78,15 @@ def _authenticate(
     if cert is not None:
         user, project = pki_service.authenticate_client(rt, cert_pem=cert)
         return Principal(user, certificate_project=project)
+    cookie = web_session.access_token(request)
+    if cookie is not None:  # last: a browser's, sent whoever made it send the request
+        web_session.guard_cookie_request(request)
+        with rt.read_sessions() as session:
+            user = user_service.from_token(session, rt=rt, token=cookie)
+        return Principal(user)
     raise Unauthorized(
-        "authentication required: a bearer token, an API key or a project certificate"
+        "authentication required: a bearer token, an API key, a project certificate "
+        "or a session cookie"
     )
 
 
@@ -94,9 +108,11 @@ def get_principal(
     rt: RuntimeDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
+    _cookie: Annotated[str | None, Depends(_session_cookie)],
 ) -> Principal:
     """Accept `Authorization: Bearer <jwt>`, `Authorization: ApiKey <key>`, `X-API-Key`,
-    or (over `hops serve --tls`) a client certificate `CN=<project>__<user>`."""
+    (over `hops serve --tls`) a client certificate `CN=<project>__<user>`, or a browser's
+    session cookie (`POST /api/auth/session`; same-origin checked, users/session.py)."""
     principal = _authenticate(request, rt, bearer, api_key)
     request.state.audit.actor = principal.user.email
     _confine(request, principal)

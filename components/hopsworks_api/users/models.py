@@ -143,6 +143,17 @@ class UserRead(ApiModel):
     created_at: datetime
 
 
+class SessionRead(ApiModel):
+    """A browser session's answer: who signed in and for how long. The tokens themselves
+    are only in the HttpOnly cookies, out of page scripts' reach."""
+
+    user: UserRead
+    expires_in: int = Field(description="seconds the session cookie's access token is valid")
+    refresh_expires_in: int = Field(
+        description="seconds `POST /api/auth/session/refresh` can renew the session"
+    )
+
+
 class ApiKeyCreate(ApiModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     agent_hosts: list[Annotated[str, StringConstraints(pattern=HOST_PATTERN_RE)]] | None = Field(

@@ -30,7 +30,7 @@ from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.provisioning.apply import commit_change
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.schemas import PageParams
+from hopsworks_api.schemas import Page, PageParams
 from hopsworks_api.users import throttle
 from hopsworks_api.users.models import (
     ApiKey,
@@ -101,12 +101,14 @@ def create(rt: Runtime, *, data: UserCreate, is_admin: bool = False, active: boo
         return user
 
 
-def list_users(rt: Runtime, *, status: str | None, page: PageParams) -> list[User]:
+def list_users(rt: Runtime, *, status: str | None, page: PageParams) -> Page[User]:
     with rt.read_sessions() as session:
-        query = select(User).order_by(User.id).limit(page.limit).offset(page.offset)
+        query = select(User)
         if status is not None:
             query = query.where(User.is_active.is_(status == "active"))
-        return list(session.scalars(query))
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(query.order_by(User.id).limit(page.limit).offset(page.offset))
+        return Page(items=list(rows), total=total, limit=page.limit, offset=page.offset)
 
 
 def approve(rt: Runtime, *, email: str) -> User:
