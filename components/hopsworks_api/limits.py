@@ -18,7 +18,7 @@ from hopsworks_api.errors import error_body
 
 # the routes bounded otherwise: uploads by the storage quota, the Jupyter proxy by what
 # Jupyter accepts into the member's own `Jupyter` dataset (streamed, never held here)
-STREAMING_ROUTES = frozenset({"file.upload", "jupyter.proxy"})
+STREAMING_ROUTES = frozenset({"file.upload", "upload.chunk", "jupyter.proxy"})
 
 
 class _LimitedExchange:

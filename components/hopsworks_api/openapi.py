@@ -117,6 +117,16 @@ DOMAIN_ERRORS: dict[str, dict[int, str]] = {
         408: "The client stopped sending the body; its quota reservation was released.",
         413: "The file would exceed the project's storage quota (bytes or files).",
     },
+    "upload.create": {
+        400: "The path breaks a rule of `path`, or size, chunk_size and total_chunks do not "
+        "add up (every chunk chunk_size long but the last, which holds the rest).",
+        413: "The file would exceed the project's storage quota (bytes or files).",
+    },
+    "upload.chunk": {
+        400: "The chunk number is outside 1..total_chunks, or the body is not exactly that "
+        "chunk's length.",
+        408: "The client stopped sending the chunk.",
+    },
     "file.delete": {
         400: "The path is empty (delete a dataset with DELETE on the dataset) or breaks a "
         "rule of `path`.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -100,3 +101,15 @@ class Page(BaseModel, Generic[T]):
 class PageParams(BaseModel):
     limit: int = Field(default=50, ge=1, le=500)
     offset: int = Field(default=0, ge=0, le=1_000_000_000)
+
+
+def paginate(items: Sequence[Any], page: PageParams) -> Page[Any]:
+    """One page of a listing its service returns whole (a project's members, topics, jobs:
+    few rows, read at once), so every listing answers the same shape and takes the same
+    `?limit=&offset=` whether or not its query pages in the database."""
+    return Page(
+        items=list(items[page.offset : page.offset + page.limit]),
+        total=len(items),
+        limit=page.limit,
+        offset=page.offset,
+    )

@@ -1,4 +1,5 @@
-"""File use cases inside a dataset: list, download, streamed upload, delete.
+"""File use cases inside a dataset: list, download (whole or one byte range), streamed
+upload, make a directory, delete.
 
 Uploads reserve quota before writing (all of a declared Content-Length up front, or in
 steps for chunked bodies), write to a hidden temporary file, and publish it with one
@@ -19,12 +20,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
-from hopsworks_api.backends.storage import PendingWrite, validate_relative_path
+from hopsworks_api.backends.storage import EntryInfo, PendingWrite, validate_relative_path
+from hopsworks_api.datasets import ranges
 from hopsworks_api.datasets import service as dataset_service
 from hopsworks_api.datasets.models import (
     Dataset,
@@ -33,13 +35,16 @@ from hopsworks_api.datasets.models import (
     UploadReservation,
     UploadResult,
 )
+from hopsworks_api.datasets.ranges import ByteRange, RangeRequest
 from hopsworks_api.datasets.service import DatasetRef
+from hopsworks_api.datasets.upload_models import UploadSession
 from hopsworks_api.db.base import utcnow
 from hopsworks_api.errors import AppError, BadRequest, Conflict, Forbidden, NotFound
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.quotas import service as quota_service
 from hopsworks_api.runtime import Runtime
+from hopsworks_api.schemas import PageParams
 from hopsworks_api.users.models import User
 
 log = logging.getLogger(__name__)
@@ -60,11 +65,38 @@ class DownloadInterrupted(Exception):
     """Raised inside a download's body: the dataset went away while it streamed."""
 
 
-@dataclass
-class FileDownload:
+@dataclass(frozen=True)
+class FileInfo:
+    """What HEAD and a download's headers say about a file."""
+
     name: str
     size: int
+    modified: datetime
+
+    @property
+    def etag(self) -> str:
+        return ranges.etag(self.size, self.modified)
+
+    @property
+    def last_modified(self) -> str:
+        return ranges.last_modified(self.modified)
+
+
+@dataclass
+class FileDownload:
+    info: FileInfo
     chunks: Iterator[bytes]
+    range: ByteRange | None = None
+    """The part being sent (206), or None for the whole file (200)."""
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def size(self) -> int:
+        """How many bytes this download sends."""
+        return self.info.size if self.range is None else self.range.length
 
 
 def _require_write(access: ProjectAccess, ref: DatasetRef, dataset: str) -> None:
@@ -73,10 +105,11 @@ def _require_write(access: ProjectAccess, ref: DatasetRef, dataset: str) -> None
         raise Forbidden(f"dataset '{dataset}' is shared with '{access.project}' read-only")
 
 
-def read(
-    rt: Runtime, *, user: User, project: str, dataset: str, path: str
-) -> DirectoryListing | FileDownload:
-    """A directory lists (data scientists too); a file downloads (data owners only)."""
+def _locate(
+    rt: Runtime, user: User, project: str, dataset: str, path: str
+) -> tuple[DatasetRef, tuple[str, ...], EntryInfo]:
+    """The entry at `path`, after the checks that decide who may see it: a directory
+    (data scientists too) or a file (its bytes: data owners only)."""
     parts = validate_relative_path(path)
     with rt.read_sessions() as session:
         access = dataset_service.member_access(session, project=project, user=user)
@@ -85,24 +118,64 @@ def read(
         info = rt.backends.storage.stat(ref.owner_project, ref.name, parts)
         if info is None:
             raise NotFound(f"no file or directory '{path}' in dataset '{dataset}'")
-        if info.is_dir:
-            entries = rt.backends.storage.list_dir(ref.owner_project, ref.name, parts)
-            return DirectoryListing(
-                dataset=dataset,
-                path="/".join(parts),
-                entries=[
-                    FileEntry(
-                        name=e.name,
-                        type="dir" if e.is_dir else "file",
-                        size=e.size,
-                        modified=e.modified,
-                    )
-                    for e in entries
-                ],
-            )
-        authz.require(access, Action.DOWNLOAD)
-    chunks = rt.backends.storage.open_read(ref.owner_project, ref.name, parts)
-    return FileDownload(name=parts[-1], size=info.size, chunks=_guarded(rt, ref, chunks))
+        if not info.is_dir:
+            authz.require(access, Action.DOWNLOAD)
+    return ref, parts, info
+
+
+def _file_info(parts: tuple[str, ...], info: EntryInfo) -> FileInfo:
+    return FileInfo(name=parts[-1], size=info.size, modified=info.modified)
+
+
+def inspect(rt: Runtime, *, user: User, project: str, dataset: str, path: str) -> FileInfo | None:
+    """What HEAD answers: the file's metadata, or None for a directory. Allowed exactly
+    when a GET of the same path would be."""
+    _ref, parts, info = _locate(rt, user, project, dataset, path)
+    return None if info.is_dir else _file_info(parts, info)
+
+
+def read(
+    rt: Runtime,
+    *,
+    user: User,
+    project: str,
+    dataset: str,
+    path: str,
+    page: PageParams | None = None,
+    ranged: RangeRequest | None = None,
+) -> DirectoryListing | FileDownload:
+    """A directory lists one page of its entries; a file downloads whole, or the one byte
+    range `ranged` asks for (see `ranges.select`), streamed from that offset."""
+    ref, parts, info = _locate(rt, user, project, dataset, path)
+    storage = rt.backends.storage
+    if info.is_dir:
+        page = page or PageParams()
+        entries = storage.list_dir(ref.owner_project, ref.name, parts)
+        return DirectoryListing(
+            dataset=dataset,
+            path="/".join(parts),
+            items=[
+                FileEntry(
+                    name=e.name,
+                    type="dir" if e.is_dir else "file",
+                    size=e.size,
+                    modified=e.modified,
+                )
+                for e in entries[page.offset : page.offset + page.limit]
+            ],
+            total=len(entries),
+            limit=page.limit,
+            offset=page.offset,
+        )
+    file = _file_info(parts, info)
+    chosen = ranges.select(ranged or RangeRequest(), file.size, file.modified)
+    if chosen is None:
+        chunks = storage.open_read(ref.owner_project, ref.name, parts)
+    else:
+        chunks = storage.open_read(
+            ref.owner_project, ref.name, parts, offset=chosen.start, length=chosen.length
+        )
+    return FileDownload(info=file, chunks=_guarded(rt, ref, chunks), range=chosen)
 
 
 def _guarded(rt: Runtime, ref: DatasetRef, chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -309,6 +382,8 @@ def reap_abandoned_uploads(rt: Runtime, *, now: datetime | None = None) -> int:
             .join(Project, Project.id == UploadReservation.project_id)
             .join(Dataset, Dataset.id == UploadReservation.dataset_id)
             .where(UploadReservation.updated_at < before)
+            # a resumable session's reservation lives as long as the session (uploads.py)
+            .where(~exists().where(UploadSession.reservation_id == UploadReservation.id))
         ).all()
     reaped = 0
     for reservation_id, project_id, token, project, dataset in stale:
@@ -368,6 +443,26 @@ def begin_upload(
         release(rt, row.id, ref.owner_project_id)
         raise
     return Upload(rt, ref, dataset, parts, declared, writer, row.id, reserved)
+
+
+def make_directory(rt: Runtime, *, user: User, project: str, dataset: str, path: str) -> str:
+    """Create an empty directory (and its missing parents); returns its path in the
+    dataset. Same permission as an upload to that path; no quota: a directory holds no
+    bytes and is no file."""
+    parts = validate_relative_path(path)
+    if not parts:
+        raise BadRequest("give a directory path inside the dataset", code="bad_path")
+    with rt.sessions() as session:
+        access = dataset_service.member_access(session, project=project, user=user)
+        ref = dataset_service.resolve(session, access, dataset)
+        _require_write(access, ref, dataset)
+        # as in delete: a directory is never made in a dataset whose deletion committed
+        project_service.lock(session, ref.owner_project_id)
+        if not dataset_service.still_reachable(session, ref, lock=True):
+            raise NotFound(f"dataset '{dataset}' not found in project '{project}'")
+        rt.backends.storage.make_dir(ref.owner_project, ref.name, parts)
+        session.commit()
+    return "/".join(parts)
 
 
 def delete(rt: Runtime, *, user: User, project: str, dataset: str, path: str) -> None:

@@ -81,9 +81,20 @@ class FileEntry(ApiModel):
 
 
 class DirectoryListing(ApiModel):
+    """One page of a directory, entries sorted by name: the page shape of every listing
+    (`schemas.Page`) plus where it is."""
+
     dataset: str
     path: str
-    entries: list[FileEntry]
+    items: list[FileEntry]
+    total: int
+    limit: int
+    offset: int
+
+
+class DirectoryCreated(ApiModel):
+    dataset: str
+    path: str
 
 
 class UploadResult(ApiModel):

@@ -6,21 +6,25 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Request, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from hopsworks_api.datasets import files, service
 from hopsworks_api.datasets.models import (
     DatasetCreate,
     DatasetRead,
+    DirectoryCreated,
     DirectoryListing,
     UploadResult,
 )
-from hopsworks_api.deps import CurrentUser, RuntimeDep
+from hopsworks_api.datasets.ranges import RangeRequest
+from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.errors import AppError, BadRequest, PayloadTooLarge
+from hopsworks_api.schemas import Page, paginate
 
 router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
 
@@ -30,8 +34,10 @@ HEARTBEATS_PER_TIMEOUT = 4  # an upload receiving data refreshes its reservation
 
 
 @router.get("", name="dataset.list")
-def list_datasets(project: str, user: CurrentUser, rt: RuntimeDep) -> list[DatasetRead]:
-    return service.list_datasets(rt, user=user, project=project)
+def list_datasets(
+    project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep
+) -> Page[DatasetRead]:
+    return paginate(service.list_datasets(rt, user=user, project=project), page)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, name="dataset.create")
@@ -47,40 +53,111 @@ def delete_dataset(project: str, dataset: str, user: CurrentUser, rt: RuntimeDep
     service.delete(rt, user=user, project=project, dataset=dataset)
 
 
-def _read(rt: Any, user: Any, project: str, dataset: str, path: str) -> Any:
-    result = files.read(rt, user=user, project=project, dataset=dataset, path=path)
+def _file_headers(info: files.FileInfo) -> dict[str, str]:
+    """Headers are Latin-1: the name goes as ASCII and, exactly, as RFC 6266 `filename*`."""
+    plain = info.name.encode("ascii", "replace").decode("ascii").replace('"', "")
+    return {
+        "Accept-Ranges": "bytes",
+        "ETag": info.etag,
+        "Last-Modified": info.last_modified,
+        "X-Hops-Entry-Type": "file",
+        "Content-Disposition": f'attachment; filename="{plain}"; '
+        f"filename*=UTF-8''{quote(info.name, safe='')}",
+    }
+
+
+def _read(
+    rt: Any, user: Any, project: str, dataset: str, path: str, request: Request, page: Any
+) -> Any:
+    ranged = RangeRequest(request.headers.get("range"), request.headers.get("if-range"))
+    result = files.read(
+        rt, user=user, project=project, dataset=dataset, path=path, page=page, ranged=ranged
+    )
     if isinstance(result, DirectoryListing):
         return result
-    quoted = result.name.replace('"', "")
+    headers = {**_file_headers(result.info), "Content-Length": str(result.size)}
+    if result.range is not None:
+        headers["Content-Range"] = result.range.content_range(result.info.size)
     return StreamingResponse(
         result.chunks,
+        status_code=status.HTTP_206_PARTIAL_CONTENT if result.range else status.HTTP_200_OK,
         media_type="application/octet-stream",
-        headers={
-            "Content-Length": str(result.size),
-            "Content-Disposition": f'attachment; filename="{quoted}"',
-        },
+        headers=headers,
     )
+
+
+FILE_READ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}},
+    206: {"description": "One byte range of the file (`Range: bytes=...`)"},
+    416: {"description": "No byte of the range is in the file"},
+}
 
 
 @router.get(
     "/{dataset}/files",
     name="file.read",
     response_model=DirectoryListing,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses=FILE_READ_RESPONSES,
 )
-def read_root(project: str, dataset: str, user: CurrentUser, rt: RuntimeDep) -> Any:
-    return _read(rt, user, project, dataset, "")
+def read_root(
+    project: str, dataset: str, request: Request, user: CurrentUser, rt: RuntimeDep, page: PageDep
+) -> Any:
+    return _read(rt, user, project, dataset, "", request, page)
 
 
 @router.get(
     "/{dataset}/files/{path:path}",
     name="file.read",
     response_model=DirectoryListing,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses=FILE_READ_RESPONSES,
 )
-def read_path(project: str, dataset: str, path: str, user: CurrentUser, rt: RuntimeDep) -> Any:
-    """A directory answers with its listing; a file downloads as a stream."""
-    return _read(rt, user, project, dataset, path)
+def read_path(
+    project: str,
+    dataset: str,
+    path: str,
+    request: Request,
+    user: CurrentUser,
+    rt: RuntimeDep,
+    page: PageDep,
+) -> Any:
+    """A directory answers with one page of its listing; a file downloads as a stream,
+    whole or the one byte range `Range` asks for."""
+    return _read(rt, user, project, dataset, path, request, page)
+
+
+def _head(rt: Any, user: Any, project: str, dataset: str, path: str) -> Response:
+    """GET's status and headers without its body; not audited unless refused (metadata,
+    like a listing: the bytes are what a download's audit record is about). Left out of
+    the OpenAPI document as HEAD is everywhere: implied by GET (see openapi.allowed_methods),
+    and an error answer without a body cannot have the documented error shape."""
+    info = files.inspect(rt, user=user, project=project, dataset=dataset, path=path)
+    if info is None:
+        return Response(headers={"X-Hops-Entry-Type": "dir"}, media_type="application/json")
+    headers = {**_file_headers(info), "Content-Length": str(info.size)}
+    return Response(headers=headers, media_type="application/octet-stream")
+
+
+@router.head("/{dataset}/files", name="file.head", include_in_schema=False)
+def head_root(project: str, dataset: str, user: CurrentUser, rt: RuntimeDep) -> Response:
+    return _head(rt, user, project, dataset, "")
+
+
+@router.head("/{dataset}/files/{path:path}", name="file.head", include_in_schema=False)
+def head_path(project: str, dataset: str, path: str, user: CurrentUser, rt: RuntimeDep) -> Response:
+    return _head(rt, user, project, dataset, path)
+
+
+@router.post(
+    "/{dataset}/directories/{path:path}",
+    status_code=status.HTTP_201_CREATED,
+    name="file.mkdir",
+)
+def make_directory(
+    project: str, dataset: str, path: str, user: CurrentUser, rt: RuntimeDep
+) -> DirectoryCreated:
+    """An empty directory (parents made as needed); 409 if anything is at the path."""
+    made = files.make_directory(rt, user=user, project=project, dataset=dataset, path=path)
+    return DirectoryCreated(dataset=dataset, path=made)
 
 
 def _declared_length(request: Request) -> int | None:

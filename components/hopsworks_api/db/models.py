@@ -3,6 +3,7 @@
 from hopsworks_api.audit.models import AuditHead, AuditRecord
 from hopsworks_api.coordination.models import ClusterKey, LeaseRow
 from hopsworks_api.datasets.models import Dataset
+from hopsworks_api.datasets.upload_models import UploadSession, UploadSessionChunk
 from hopsworks_api.db.base import Base
 from hopsworks_api.environments.models import Environment
 from hopsworks_api.jobs.models import Execution, Job, RunnerInstance
@@ -41,5 +42,7 @@ __all__ = [
     "RunnerInstance",
     "Serving",
     "Topic",
+    "UploadSession",
+    "UploadSessionChunk",
     "User",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from fastapi.responses import PlainTextResponse
 
-from hopsworks_api.deps import CurrentUser, RuntimeDep
+from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.environments import service
 from hopsworks_api.environments.models import (
     EnvironmentCreate,
@@ -13,13 +13,16 @@ from hopsworks_api.environments.models import (
     EnvironmentSummary,
     EnvironmentUpdate,
 )
+from hopsworks_api.schemas import Page, paginate
 
 router = APIRouter(prefix="/projects/{project}/environments", tags=["environments"])
 
 
 @router.get("", name="environment.list")
-def list_environments(project: str, user: CurrentUser, rt: RuntimeDep) -> list[EnvironmentSummary]:
-    return service.list_environments(rt, user=user, project=project)
+def list_environments(
+    project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep
+) -> Page[EnvironmentSummary]:
+    return paginate(service.list_environments(rt, user=user, project=project), page)
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, name="environment.create")

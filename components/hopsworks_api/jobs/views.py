@@ -10,7 +10,7 @@ from hopsworks_api.backends.runner.base import Stream
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.jobs import service
 from hopsworks_api.jobs.models import ExecutionRead, ExecutionStart, JobCreate, JobRead, JobUpdate
-from hopsworks_api.schemas import Page
+from hopsworks_api.schemas import Page, paginate
 
 # a row id: past a 32-bit integer no execution exists (and SQLite cannot even look it up)
 ExecutionId = Annotated[int, Path(ge=1, le=2_147_483_647)]
@@ -24,8 +24,8 @@ def create_job(project: str, body: JobCreate, user: CurrentUser, rt: RuntimeDep)
 
 
 @router.get("", name="job.list")
-def list_jobs(project: str, user: CurrentUser, rt: RuntimeDep) -> list[JobRead]:
-    return service.list_jobs(rt, user=user, project=project)
+def list_jobs(project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep) -> Page[JobRead]:
+    return paginate(service.list_jobs(rt, user=user, project=project), page)
 
 
 @router.get("/{job}", name="job.read")

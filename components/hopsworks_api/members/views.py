@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from hopsworks_api.deps import CurrentUser, RuntimeDep
+from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.members import service
 from hopsworks_api.members.models import MemberAdd, MemberRead, MemberUpdate
+from hopsworks_api.schemas import Page, paginate
 
 router = APIRouter(prefix="/projects/{project}/members", tags=["members"])
 
 
 @router.get("", name="member.list")
-def list_members(project: str, user: CurrentUser, rt: RuntimeDep) -> list[MemberRead]:
-    return service.list_members(rt, user=user, project=project)
+def list_members(
+    project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep
+) -> Page[MemberRead]:
+    return paginate(service.list_members(rt, user=user, project=project), page)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, name="member.add")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, status
 
-from hopsworks_api.deps import CurrentUser, RuntimeDep
+from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.model_registry import service
 from hopsworks_api.model_registry.models import ModelCreate, ModelRead, ModelVersionRead
+from hopsworks_api.schemas import Page, paginate
 
 router = APIRouter(prefix="/projects/{project}/models", tags=["models"])
 Version = Path(ge=1, le=2_147_483_647)
@@ -20,15 +21,15 @@ def register_model(
 
 
 @router.get("", name="model.list")
-def list_models(project: str, user: CurrentUser, rt: RuntimeDep) -> list[ModelRead]:
-    return service.list_models(rt, user=user, project=project)
+def list_models(project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep) -> Page[ModelRead]:
+    return paginate(service.list_models(rt, user=user, project=project), page)
 
 
 @router.get("/{name}", name="model.versions")
 def list_versions(
-    project: str, name: str, user: CurrentUser, rt: RuntimeDep
-) -> list[ModelVersionRead]:
-    return service.list_versions(rt, user=user, project=project, name=name)
+    project: str, name: str, user: CurrentUser, rt: RuntimeDep, page: PageDep
+) -> Page[ModelVersionRead]:
+    return paginate(service.list_versions(rt, user=user, project=project, name=name), page)
 
 
 @router.get("/{name}/versions/{version}", name="model.version")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
 
 from hopsworks_api import authz
 from hopsworks_api.deps import CurrentUser, PrincipalDep, RuntimeDep
 from hopsworks_api.pki import credentials as credentials_service
 from hopsworks_api.pki import service
-from hopsworks_api.pki.models import Credentials, HostCertificate, HostCsr
+from hopsworks_api.pki.client_configs import ClientContext, client_configs
+from hopsworks_api.pki.models import ClientBundle, Credentials, HostCertificate, HostCsr
 
 ca_router = APIRouter(prefix="/ca", tags=["certificates"])
 credentials_router = APIRouter(prefix="/projects/{project}/credentials", tags=["certificates"])
@@ -40,3 +43,34 @@ def sign_host(body: HostCsr, principal: PrincipalDep, rt: RuntimeDep) -> HostCer
 def project_credentials(project: str, user: CurrentUser, rt: RuntimeDep) -> Credentials:
     """The caller's own certificate, key, chain and keystores for this project."""
     return credentials_service.credentials(rt, user=user, project=project)
+
+
+@credentials_router.get("/client", name="credentials.client")
+def client_bundle(
+    project: str,
+    user: CurrentUser,
+    rt: RuntimeDep,
+    credentials_dir: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=4096,
+            description="Where the client writes the files (named in the configs)",
+        ),
+    ],
+) -> ClientBundle:
+    """The caller's bundle plus ready Kafka/Spark/Hive/storage client configurations that
+    name `credentials_dir`, for a program run outside the platform (`hops credentials
+    write`): rendered here because the renderers need the platform's settings."""
+    bundle = credentials_service.credentials(rt, user=user, project=project)
+    context = ClientContext(
+        project=project,
+        identity=bundle.identity,
+        credentials_dir=credentials_dir,
+        keystore_password=bundle.keystore_password,
+        truststore_password=bundle.truststore_password,
+    )
+    configs = client_configs(rt.settings, context)
+    return ClientBundle(
+        credentials=bundle, configs={name: data.decode() for name, data in configs.items()}
+    )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from hopsworks_api.deps import CurrentUser, RuntimeDep
+from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
+from hopsworks_api.schemas import Page, paginate
 from hopsworks_api.sharing import resources as service
 from hopsworks_api.sharing.models import ResourceShareRead, ShareCreate, ShareKind
 
@@ -22,9 +23,11 @@ def offer_topic(
 
 @router.get("/topics/{topic}/shares", name="topic_share.list")
 def list_topic_shares(
-    project: str, topic: str, user: CurrentUser, rt: RuntimeDep
-) -> list[ResourceShareRead]:
-    return service.list_shares(rt, user=user, project=project, kind=TOPIC, resource=topic)
+    project: str, topic: str, user: CurrentUser, rt: RuntimeDep, page: PageDep
+) -> Page[ResourceShareRead]:
+    return paginate(
+        service.list_shares(rt, user=user, project=project, kind=TOPIC, resource=topic), page
+    )
 
 
 @router.delete("/topics/{topic}/shares/{target}", status_code=NO_CONTENT, name="topic_share.end")
@@ -40,8 +43,12 @@ def offer_hive(
 
 
 @router.get("/hive/shares", name="hive_share.list")
-def list_hive_shares(project: str, user: CurrentUser, rt: RuntimeDep) -> list[ResourceShareRead]:
-    return service.list_shares(rt, user=user, project=project, kind=HIVE, resource="")
+def list_hive_shares(
+    project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep
+) -> Page[ResourceShareRead]:
+    return paginate(
+        service.list_shares(rt, user=user, project=project, kind=HIVE, resource=""), page
+    )
 
 
 @router.delete("/hive/shares/{target}", status_code=NO_CONTENT, name="hive_share.end")
@@ -50,13 +57,17 @@ def unshare_hive(project: str, target: str, user: CurrentUser, rt: RuntimeDep) -
 
 
 @router.get("/shared/topics", name="topic_share.incoming")
-def shared_topics(project: str, user: CurrentUser, rt: RuntimeDep) -> list[ResourceShareRead]:
-    return service.shared_with(rt, user=user, project=project, kind=TOPIC)
+def shared_topics(
+    project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep
+) -> Page[ResourceShareRead]:
+    return paginate(service.shared_with(rt, user=user, project=project, kind=TOPIC), page)
 
 
 @router.get("/shared/hive", name="hive_share.incoming")
-def shared_hive(project: str, user: CurrentUser, rt: RuntimeDep) -> list[ResourceShareRead]:
-    return service.shared_with(rt, user=user, project=project, kind=HIVE)
+def shared_hive(
+    project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep
+) -> Page[ResourceShareRead]:
+    return paginate(service.shared_with(rt, user=user, project=project, kind=HIVE), page)
 
 
 @router.post("/shared/topics/{ref}/accept", name="topic_share.accept")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from hopsworks_api.deps import CurrentUser, RuntimeDep
+from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
+from hopsworks_api.schemas import Page, paginate
 from hopsworks_api.sharing import service
 from hopsworks_api.sharing.models import ShareCreate, ShareRead
 
@@ -19,8 +20,10 @@ def offer(
 
 
 @router.get("/datasets/{dataset}/shares", name="share.list")
-def list_shares(project: str, dataset: str, user: CurrentUser, rt: RuntimeDep) -> list[ShareRead]:
-    return service.list_shares(rt, user=user, project=project, dataset=dataset)
+def list_shares(
+    project: str, dataset: str, user: CurrentUser, rt: RuntimeDep, page: PageDep
+) -> Page[ShareRead]:
+    return paginate(service.list_shares(rt, user=user, project=project, dataset=dataset), page)
 
 
 @router.delete(
@@ -33,8 +36,8 @@ def unshare(project: str, dataset: str, target: str, user: CurrentUser, rt: Runt
 
 
 @router.get("/shared", name="share.incoming")
-def shared_with(project: str, user: CurrentUser, rt: RuntimeDep) -> list[ShareRead]:
-    return service.shared_with(rt, user=user, project=project)
+def shared_with(project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep) -> Page[ShareRead]:
+    return paginate(service.shared_with(rt, user=user, project=project), page)
 
 
 @router.post("/shared/{ref}/accept", name="share.accept")

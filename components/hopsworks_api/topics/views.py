@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from hopsworks_api.deps import CurrentUser, RuntimeDep
+from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
+from hopsworks_api.schemas import Page, paginate
 from hopsworks_api.topics import service
 from hopsworks_api.topics.models import TopicCreate, TopicRead
 
@@ -12,8 +13,8 @@ router = APIRouter(prefix="/projects/{project}/topics", tags=["kafka"])
 
 
 @router.get("", name="topic.list")
-def list_topics(project: str, user: CurrentUser, rt: RuntimeDep) -> list[TopicRead]:
-    return service.list_topics(rt, user=user, project=project)
+def list_topics(project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep) -> Page[TopicRead]:
+    return paginate(service.list_topics(rt, user=user, project=project), page)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, name="topic.create")

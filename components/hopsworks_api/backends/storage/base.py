@@ -61,8 +61,24 @@ class StorageBackend(Protocol):
     def stat(self, project: str, dataset: str, path: tuple[str, ...]) -> EntryInfo | None: ...
     def list_dir(self, project: str, dataset: str, path: tuple[str, ...]) -> list[EntryInfo]: ...
     def open_read(
-        self, project: str, dataset: str, path: tuple[str, ...], chunk_size: int = ...
-    ) -> Iterator[bytes]: ...
+        self,
+        project: str,
+        dataset: str,
+        path: tuple[str, ...],
+        chunk_size: int = ...,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> Iterator[bytes]:
+        """The file's bytes from `offset` (within the file), at most `length` of them (all
+        the rest when None), in chunks: a ranged download never reads what it skips."""
+        ...
+
+    def make_dir(self, project: str, dataset: str, path: tuple[str, ...]) -> None:
+        """Create an (empty) directory and its missing parents inside an existing dataset.
+        Conflict if anything already exists at `path` or a parent is a file; NotFound if
+        the dataset has no storage. Directories hold no bytes and count as no file."""
+        ...
+
     def begin_write(
         self, project: str, dataset: str, path: tuple[str, ...], token: str | None = None
     ) -> PendingWrite:

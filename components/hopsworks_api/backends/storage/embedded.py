@@ -204,17 +204,43 @@ class EmbeddedStorage:
         return [_entry(child) for child in children if not child.name.startswith(RESERVED_PREFIX)]
 
     def open_read(
-        self, project: str, dataset: str, path: tuple[str, ...], chunk_size: int = 1024 * 1024
+        self,
+        project: str,
+        dataset: str,
+        path: tuple[str, ...],
+        chunk_size: int = 1024 * 1024,
+        offset: int = 0,
+        length: int | None = None,
     ) -> Iterator[bytes]:
         target = self._resolve(project, dataset, path)
         handle = open(target, "rb")  # noqa: SIM115 - closed by the generator
+        handle.seek(offset)
 
         def chunks() -> Iterator[bytes]:
+            left = length
             with handle:
-                while block := handle.read(chunk_size):
+                while left is None or left > 0:
+                    block = handle.read(chunk_size if left is None else min(chunk_size, left))
+                    if not block:
+                        return
+                    if left is not None:
+                        left -= len(block)
                     yield block
 
         return chunks()
+
+    def make_dir(self, project: str, dataset: str, path: tuple[str, ...]) -> None:
+        dataset_dir = self._dataset_dir(project, dataset)
+        target = self._resolve(project, dataset, path)
+        if not path:
+            raise Conflict("the dataset itself already exists")
+        if target.exists() or target.is_symlink():
+            raise Conflict(f"'{'/'.join(path)}' already exists", code="already_exists")
+        _make_parents(dataset_dir, target)
+        try:
+            target.mkdir()
+        except FileExistsError as exc:
+            raise Conflict(f"'{'/'.join(path)}' already exists", code="already_exists") from exc
 
     def begin_write(
         self, project: str, dataset: str, path: tuple[str, ...], token: str | None = None

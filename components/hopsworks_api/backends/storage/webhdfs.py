@@ -493,14 +493,26 @@ class WebHdfsStorage:
         return sorted(entries, key=lambda entry: entry.name)
 
     def open_read(
-        self, project: str, dataset: str, path: tuple[str, ...], chunk_size: int = 1024 * 1024
+        self,
+        project: str,
+        dataset: str,
+        path: tuple[str, ...],
+        chunk_size: int = 1024 * 1024,
+        offset: int = 0,
+        length: int | None = None,
     ) -> Iterator[bytes]:
-        """OPEN ("Open and Read a File"): ask the NameNode for a DataNode, then stream the
-        file from it. Errors before the first byte (missing file, permission) raise here;
-        the body is then pulled chunk by chunk as the caller iterates."""
+        """OPEN ("Open and Read a File", with its `offset` and `length` parameters): ask the
+        NameNode for a DataNode, then stream the file from it. Errors before the first byte
+        (missing file, permission) raise here; the body is then pulled chunk by chunk as the
+        caller iterates."""
         target = self._path(project, dataset, path)
+        params = {"noredirect": "true"}
+        if offset:
+            params["offset"] = str(offset)
+        if length is not None:
+            params["length"] = str(length)
         try:
-            first = self._send("GET", target, "OPEN", {"noredirect": "true"}, ok=(200, 307))
+            first = self._send("GET", target, "OPEN", params, ok=(200, 307))
         except Conflict as exc:  # a path component is a file
             raise NotFound(f"no file '{'/'.join(path)}'") from exc
         location = self._datanode_location(first, "OPEN")
@@ -517,6 +529,23 @@ class WebHdfsStorage:
             response.close()
             raise map_error(response, "OPEN")
         return _Download(response, chunk_size)
+
+    def make_dir(self, project: str, dataset: str, path: tuple[str, ...]) -> None:
+        """MKDIRS ("Make a Directory") after a GETFILESTATUS: MKDIRS itself answers true for
+        a directory that already exists, and the contract wants a Conflict then."""
+        dataset_dir = self._dataset_path(project, dataset)
+        target = self._path(project, dataset, path)
+        if not path:
+            raise Conflict("the dataset itself already exists")
+        status = self._status(dataset_dir)
+        if status is None or status.get("type") != "DIRECTORY":
+            raise NotFound(f"dataset '{dataset}' has no storage")
+        if self._status(target) is not None:
+            raise Conflict(f"'{'/'.join(path)}' already exists", code="already_exists")
+        try:
+            self._mkdirs(target, self.dir_permission)
+        except Conflict as exc:
+            raise Conflict(f"a file is in the way of directory '{'/'.join(path)}'") from exc
 
     def begin_write(
         self, project: str, dataset: str, path: tuple[str, ...], token: str | None = None
