@@ -95,55 +95,71 @@ def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str]:
     return 422, "validation_error", "; ".join(parts) or "invalid request"
 
 
+def _json(
+    request: Request, body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The one error answer; under /hopsworks-api/ in the `hopsworks` SDK's envelope
+    (sdk_compat/errors.py), with the same status and headers."""
+    from hopsworks_api.sdk_compat import errors as sdk_errors
+
+    if sdk_errors.applies(request.url.path):
+        error = body["error"]
+        body = sdk_errors.envelope(request.url.path, error["code"], error["message"])
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def _app_error(_: Request, exc: AppError) -> JSONResponse:
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
         system = getattr(exc, "system", None)
         extra = {"system": system} if system else {}
-        return JSONResponse(
+        return _json(
+            request,
             error_body(exc.code, exc.message, **extra),
-            status_code=exc.status_code,
-            headers=_with_challenge(exc.status_code, exc.headers),
+            exc.status_code,
+            _with_challenge(exc.status_code, exc.headers),
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         status, code, message = _describe_validation(exc)
-        return JSONResponse(error_body(code, message), status_code=status)
+        return _json(request, error_body(code, message), status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
+        return _json(
+            request,
             error_body(code, str(exc.detail)),
-            status_code=exc.status_code,
-            headers=_with_challenge(exc.status_code, exc.headers),
+            exc.status_code,
+            _with_challenge(exc.status_code, exc.headers),
         )
 
     @app.exception_handler(OSError)
-    async def _storage(_: Request, exc: OSError) -> JSONResponse:
+    async def _storage(request: Request, exc: OSError) -> JSONResponse:
         log.error("storage operation failed", extra={"errno": exc.errno, "error": exc.strerror})
         message = f"storage operation failed: {exc.strerror or 'I/O error'}; nothing was changed"
-        return JSONResponse(error_body("storage_unavailable", message), status_code=503)
+        return _json(request, error_body("storage_unavailable", message), 503)
 
     @app.exception_handler(OperationalError)
-    async def _database(_: Request, exc: OperationalError) -> JSONResponse:
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
         """A transaction the DB rolled back for a lock wait, in any use case (wrapped in
         `busy_on_lock_conflict` or not), is safe to send again: 503 `busy`, not a 500."""
         from hopsworks_api.db.busy import RETRY_AFTER_SECONDS, lost_lock_wait
 
         if not lost_lock_wait(exc):
             log.exception("database error", exc_info=exc)
-            return JSONResponse(error_body("internal_error", "internal server error"), 500)
+            return _json(request, error_body("internal_error", "internal server error"), 500)
         log.warning("transaction lost a lock wait", extra={"error": type(exc).__name__})
         message = "the request collided with concurrent changes and was not done; try again"
-        return JSONResponse(
+        return _json(
+            request,
             error_body("busy", message),
-            status_code=503,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            503,
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return JSONResponse(error_body("internal_error", "internal server error"), 500)
+        return _json(request, error_body("internal_error", "internal server error"), 500)

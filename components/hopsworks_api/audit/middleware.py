@@ -24,16 +24,20 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hopsworks_api.asgi import NamedRoutes, StatusCapture
-from hopsworks_api.audit.service import AuditEntry, project_id_of, record
+from hopsworks_api.audit.service import AuditEntry, existing_project_id, project_id_of, record
 from hopsworks_api.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-AUDITED_READS = frozenset({"file.read", "project.activity", "credentials.read", "execution.log"})
+AUDITED_READS = frozenset(
+    {"file.read", "project.activity", "credentials.read", "credentials.client", "execution.log"}
+)
 REFUSED = 400  # every answer from here up is a refusal, audited whatever the method
 PROJECT_CREATE = "project.create"
 _PROJECT_PATH = re.compile(r"^/api/projects/([^/]+)(?:/|$)")
+# the official SDK's paths name the project by id (sdk_compat)
+_SDK_PROJECT_PATH = re.compile(r"^/hopsworks-api/api/project/([0-9]{1,18})(?:/|$)")
 _MAX_CREATE_REPLY = 64 * 1024
 
 
@@ -123,11 +127,14 @@ class AuditMiddleware:
             await self._record(scope, context, capture.status, project_id, early)
 
     async def _project_of(self, scope: Scope) -> int | None:
-        match = _PROJECT_PATH.match(scope["path"])
-        if match is None:
+        if match := _PROJECT_PATH.match(scope["path"]):
+            lookup, key = project_id_of, match.group(1)
+        elif match := _SDK_PROJECT_PATH.match(scope["path"]):
+            lookup, key = existing_project_id, int(match.group(1))
+        else:
             return None
         try:
-            return await anyio.to_thread.run_sync(project_id_of, self.runtime, match.group(1))
+            return await anyio.to_thread.run_sync(lookup, self.runtime, key)
         except Exception:
             log.exception("could not resolve the project of a request")
             return None

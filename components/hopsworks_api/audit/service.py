@@ -430,6 +430,14 @@ def project_id_of(rt: Runtime, name: str) -> int | None:
         return session.scalar(select(Project.id).where(Project.name == name))
 
 
+def existing_project_id(rt: Runtime, project_id: int) -> int | None:
+    """The id of a request that names its project by id (the SDK's paths), if a project
+    holds it when the request starts: a probe of an id before its project exists belongs to
+    no feed."""
+    with rt.read_sessions() as session:
+        return session.scalar(select(Project.id).where(Project.id == project_id))
+
+
 def activity(rt: Runtime, *, user: User, project: str, page: PageParams) -> Page[AuditRead]:
     """The project's audit feed, newest first: its own records, by id, never those of
     an earlier project of the same name nor requests made before it existed."""
