@@ -11,10 +11,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from hops_client.cli import register as register_people_commands
 from hopsworks_api.config import Settings
 
 app = typer.Typer(
-    help="Hopsworks-style platform: control service and operations.", no_args_is_help=True
+    help="Hopsworks-style platform: everyday commands (start with `hops login`; docs/cli.md) "
+    "and the control service's operation.",
+    no_args_is_help=True,
 )
 admin_app = typer.Typer(help="Platform administration.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
@@ -24,6 +27,9 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 ca_app = typer.Typer(help="The platform certificate authority.", no_args_is_help=True)
 app.add_typer(ca_app, name="ca")
+# The people's commands (login, ls, put, get, projects, members, ...): a client of the REST
+# API that never imports this package (hops_client).
+register_people_commands(app)
 
 console = Console(stderr=True)
 
@@ -40,6 +46,59 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def _env_name(field: str) -> str:
+    """The variable a setting is read from: its first `HOPS_*` alias, else HOPS_<FIELD>."""
+    alias = Settings.model_fields[field].validation_alias
+    choices = getattr(alias, "choices", [alias] if isinstance(alias, str) else [])
+    named = [c for c in choices if isinstance(c, str) and c.upper().startswith("HOPS_")]
+    return named[0].upper() if named else f"HOPS_{field.upper()}"
+
+
+def _environment_help() -> str:
+    """`hops serve --help`'s list of settings, generated from `Settings` so that it cannot
+    drift from what is read. Paragraphs, because Typer's help joins single lines."""
+    from rich.markup import escape
+
+    lines = ["[bold]Environment[/] (every setting; options above win over them):"]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "" if default in (None, "", []) else f" \\[default: {escape(str(default))}]"
+        about = f": {escape(field.description)}" if field.description else ""
+        lines.append(f"[bold]{_env_name(name)}[/]{shown}{about}")
+    return "\n\n".join(lines)
+
+
+def _settings_or_exit(**overrides: Any) -> Settings:
+    """Settings for `hops serve`; a bad value is one line naming its variable, exit 2."""
+    from pydantic import ValidationError
+
+    try:
+        return _settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            where = f"{_env_name(field)}: " if field in Settings.model_fields else ""
+            problems.append(f"{where}{error['msg']}")
+        typer.echo(f"hops serve: invalid setting {'; '.join(problems)}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind as uvicorn will (SO_REUSEADDR) and let go: a port in use is one line and exit
+    1 here, instead of uvicorn's log record after the whole service has started."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            typer.echo(f"hops serve: cannot listen on {host}:{port}: {exc.strerror}", err=True)
+            raise typer.Exit(1) from None
+
+
 def _engine(settings: Settings):  # type: ignore[no-untyped-def]
     from hopsworks_api.db import migrate
     from hopsworks_api.db.engine import create_db_engine
@@ -49,7 +108,7 @@ def _engine(settings: Settings):  # type: ignore[no-untyped-def]
     return engine
 
 
-@app.command()
+@app.command(epilog=_environment_help())
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port [8181]")] = None,
@@ -75,7 +134,8 @@ def serve(
     from hopsworks_api.main import create_app
     from hopsworks_api.tls import uvicorn_tls_options
 
-    settings = _settings(host=host, port=port, data_dir=data_dir, database_url=db)
+    settings = _settings_or_exit(host=host, port=port, data_dir=data_dir, database_url=db)
+    _check_port_free(settings.host, settings.port)
     configure_logging(json_output=settings.log_json)
     # Built here even for several workers: migrations, the CA and the generated secrets are
     # then in place before any worker starts (each would also manage on its own, in turn).

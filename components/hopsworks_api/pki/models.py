@@ -73,3 +73,13 @@ class HostCertificate(ApiModel):
     not_after: datetime
     certificate: str
     ca_chain: str
+
+
+class ClientBundle(ApiModel):
+    """What `hops credentials write DIR` writes: the bundle and the client configurations
+    rendered for it (pki.client_configs), with the same keystore passwords."""
+
+    credentials: Credentials
+    configs: dict[str, str] = Field(
+        description="file name -> content: kafka.properties, spark-defaults.conf, ..."
+    )
