@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -74,11 +75,17 @@ def test_serve_with_zero_configuration(tmp_path: Path):
                 health = httpx.get(f"{base}/api/health", timeout=1)
                 break
             except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline
+                exited = proc.poll() is not None
+                assert not exited, proc.communicate()[1].decode(errors="replace")[-2000:]
+                assert time.monotonic() < deadline
                 time.sleep(0.1)
         assert health.json() == {"status": "ok", "database": "sqlite"}
+        # the first account's password hash is deliberately slow: on a loaded 2-core machine
+        # it outlasts httpx's 5 s default
         reply = httpx.post(
-            f"{base}/api/auth/register", json={"email": "a@example.org", "password": PASSWORD}
+            f"{base}/api/auth/register",
+            json={"email": "a@example.org", "password": PASSWORD},
+            timeout=60,
         )
         assert reply.status_code == 201 and reply.json()["is_admin"] is True
     finally:
@@ -94,3 +101,33 @@ def test_serve_with_zero_configuration(tmp_path: Path):
     passphrase = (home / "ca" / "passphrase").read_bytes().strip()
     assert passphrase not in err
     assert stat.S_IMODE((home / "ca" / "passphrase").stat().st_mode) == 0o600
+
+
+def test_serve_help_names_every_setting_by_its_variable():
+    from hopsworks_api.cli import _env_name
+    from hopsworks_api.config import Settings
+
+    result = runner.invoke(cli, ["serve", "--help"], env={"TERMINAL_WIDTH": "200"})
+    assert result.exit_code == 0, result.output
+    for name in Settings.model_fields:
+        assert _env_name(name) in result.output, name
+    assert "HOPS_CA_DIR" in result.output  # an aliased setting under the name it is read from
+
+
+def test_serve_refuses_a_bad_setting_or_a_busy_port_in_one_line(tmp_path: Path):
+    env = {"HOPS_DATA_DIR": str(tmp_path / "home")}
+    for name, value in (("HOPS_JOB_RUNNER", "nonsense"), ("HOPS_PORT", "eighty")):
+        result = runner.invoke(cli, ["serve"], env={**env, name: value})
+        assert result.exit_code == 2, result.output
+        assert result.stderr.count("\n") == 1 and name in result.stderr, result.stderr
+        assert "Traceback" not in result.output
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(cli, ["serve", "--port", str(port)], env=env)
+    assert result.exit_code == 1, result.output
+    assert (
+        result.stderr == f"hops serve: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
+    assert not (tmp_path / "home" / "hops.db").exists()  # refused before anything started

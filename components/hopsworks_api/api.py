@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from hopsworks_api.audit.views import router as audit_router
+from hopsworks_api.datasets.upload_views import router as uploads_router
 from hopsworks_api.datasets.views import router as datasets_router
 from hopsworks_api.deps import RuntimeDep
 from hopsworks_api.environments.views import router as environments_router
@@ -42,6 +43,7 @@ for router in (
     projects_router,
     members_router,
     datasets_router,
+    uploads_router,
     sharing_router,
     quotas_router,
     audit_router,

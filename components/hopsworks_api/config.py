@@ -5,6 +5,7 @@ The embedded defaults need no other server: SQLite and local files under the dat
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -171,6 +172,13 @@ class Settings(BaseSettings):
         description="An upload that receives nothing for this long is answered 408 and its "
         "quota reservation released; reservations left by a crash are released after twice it",
     )
+    upload_session_expiry_seconds: float = Field(
+        default=86400,
+        gt=0,
+        le=30 * 86400,
+        description="A resumable upload session that receives no chunk for this long is "
+        "removed with its stored chunks and its quota reservation",
+    )
     package_index_url: str | None = Field(
         default=None,
         description="Python package index environments are built from (pip --index-url); "
@@ -292,6 +300,35 @@ class Settings(BaseSettings):
     kubernetes_python_image: str = Field(
         default="python:3.11-slim", description="Image of the batch/v1 Job of a python job"
     )
+    kubernetes_datasets_claim: str = Field(
+        default="hops-datasets",
+        description="The PersistentVolumeClaim in every project namespace holding the "
+        "project's datasets (a directory each): notebook servers mount it, servings read "
+        "their model files from it",
+    )
+    kubernetes_kserve_crd_schema: Path | None = Field(
+        default=None,
+        description="KServe's InferenceService CRD as JSON Schema (the Kubernetes stack's "
+        "stacks/kubernetes/hops_k8s/schemas/inferenceservice-v1beta1.json); with "
+        "HOPS_JOB_RUNNER=kubernetes servings run as InferenceServices validated against it, "
+        "and without it they are refused (503), never sent unvalidated",
+    )
+    kubernetes_model_server_image: str = Field(
+        default="registry.example.org/hops/model-server:0.21",
+        description="Image of the predictor of a python-framework serving on Kubernetes "
+        "(scikit-learn servings use KServe's own sklearn runtime)",
+    )
+    kubernetes_notebook_image: str = Field(
+        default="quay.io/jupyter/minimal-notebook:python-3.11",
+        description="Image of a notebook server's Pod on Kubernetes (it runs "
+        "`python -m jupyterlab` as an unprivileged user)",
+    )
+    kubernetes_platform_services: list[str] = Field(
+        default_factory=list,
+        description="`address-or-CIDR:port` (IP addresses, a NetworkPolicy names no hosts) of "
+        "the platform's services a notebook server's Pod may reach (this API, HDFS, Kafka, "
+        "Hive, ...); every other egress but the cluster DNS is denied",
+    )
     spark_master_url: str | None = Field(
         default=None, description="The Spark standalone master, e.g. spark://master:7077"
     )
@@ -342,6 +379,18 @@ class Settings(BaseSettings):
     def _embedded(cls, value: object) -> object:
         return "embedded" if value in EARLIER_EMBEDDED_NAMES else value
 
+    @field_validator("kubernetes_platform_services")
+    @classmethod
+    def _platform_services(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            _address_port(entry)
+        return value
+
+    @property
+    def kubernetes_platform_endpoints(self) -> list[tuple[str, int]]:
+        """`kubernetes_platform_services` as (address or CIDR, port) pairs."""
+        return [_address_port(entry) for entry in self.kubernetes_platform_services]
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'hops.db'}"
@@ -388,3 +437,18 @@ class Settings(BaseSettings):
     @property
     def storage_root(self) -> Path:
         return self.storage_dir or self.data_dir / "storage"
+
+
+def _address_port(entry: str) -> tuple[str, int]:
+    """`10.0.0.5:8020`, `10.0.0.0/24:9092` or `[fd00::5]:443`: an IP address or network and
+    a TCP port (ValueError otherwise)."""
+    address, _, port = entry.strip().rpartition(":")
+    address = address.removeprefix("[").removesuffix("]")
+    try:
+        ipaddress.ip_network(address, strict=False)
+        number = int(port)
+    except ValueError as exc:
+        raise ValueError(f"'{entry}' is not address-or-CIDR:port") from exc
+    if not 1 <= number <= 65535:
+        raise ValueError(f"'{entry}': the port must be 1..65535")
+    return address, number

@@ -19,7 +19,7 @@ from hopsworks_api.backends.registry import build_backends
 from hopsworks_api.config import Settings
 from hopsworks_api.coordination.periodic import PeriodicJob, run_periodic_jobs, unfenced
 from hopsworks_api.coordination.shared_keys import require_shared_keys
-from hopsworks_api.datasets import files
+from hopsworks_api.datasets import uploads
 from hopsworks_api.db import migrate
 from hopsworks_api.db.engine import (
     create_db_engine,
@@ -103,11 +103,12 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     ),
     PeriodicJob("reconcile", attrgetter("reconcile_interval_seconds"), unfenced(reconcile)),
     PeriodicJob("quotas", attrgetter("accounting_interval_seconds"), unfenced(accounting.account)),
-    # reservations of uploads whose process died (they go stale, see datasets.files)
+    # reservations of uploads whose process died (they go stale, see datasets.files), and
+    # resumable upload sessions expired or no longer allowed (datasets.uploads)
     PeriodicJob(
         "uploads",
         attrgetter("upload_idle_timeout_seconds"),
-        unfenced(files.reap_abandoned_uploads),
+        unfenced(uploads.reap),
     ),
     # environment builds a restart interrupted fail; directories of deleted ones go
     PeriodicJob(
@@ -123,12 +124,13 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         unfenced(jobs.fail_orphans),
         on_taking_lead=unfenced(jobs.fail_orphans),
     ),
-    # notebook servers whose service process is gone died with it: end their rows
+    # notebook servers whose service process is gone died with it: end their rows (in a
+    # cluster their objects are deleted; on taking the lead, every unaccounted one too)
     PeriodicJob(
         "notebooks",
         attrgetter("journal_interval_seconds"),
         unfenced(notebooks.fail_orphans),
-        on_taking_lead=unfenced(notebooks.fail_orphans),
+        on_taking_lead=unfenced(notebooks.reconcile),
     ),
     # servings whose service process is gone: their model servers died with it
     PeriodicJob(

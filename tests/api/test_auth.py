@@ -92,7 +92,7 @@ def test_api_key_lifecycle(api: Api):
         api.client.get("/api/projects/demo", headers={"Authorization": f"ApiKey {key}"}).status_code
         == 200
     )
-    listed = api.call("owner", "GET", "/api/auth/api-keys").json()
+    listed = api.call("owner", "GET", "/api/auth/api-keys").json()["items"]
     assert [k["name"] for k in listed] == ["laptop"] and "key" not in listed[0]
     assert (
         api.call("owner", "POST", "/api/auth/api-keys", json={"name": "laptop"}).status_code == 409

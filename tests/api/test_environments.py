@@ -114,7 +114,7 @@ def test_build_lock_failed_rebuild_and_delete(api: Api, app, wheelhouse: Path): 
     lock = ok(api.call("scientist", "GET", f"{BASE}/ml/lock"))
     assert lock.headers["content-type"].startswith("text/plain") and lock.text == ready["lock"]
     assert run(service.python_for(rt, project_id=project_id, name="ml")) == "1.0"
-    listed = ok(api.call("scientist", "GET", BASE)).json()
+    listed = ok(api.call("scientist", "GET", BASE)).json()["items"]
     assert [(e["name"], e["state"]) for e in listed] == [("default", "READY"), ("ml", "READY")]
 
     # a rebuild that fails leaves build 1 in use, and says why

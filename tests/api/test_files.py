@@ -41,11 +41,11 @@ def test_upload_download_list_delete(api: Api):
     assert got.status_code == 200 and got.content == data
     assert got.headers["content-length"] == str(len(data))
     listing = api.call("scientist", "GET", f"{D}/Logs/files/runs/2026").json()
-    assert [(e["name"], e["type"], e["size"]) for e in listing["entries"]] == [
+    assert [(e["name"], e["type"], e["size"]) for e in listing["items"]] == [
         ("run 1.bin", "file", len(data))
     ]
     root = api.call("scientist", "GET", f"{D}/Logs/files").json()
-    assert [(e["name"], e["type"]) for e in root["entries"]] == [("runs", "dir")]
+    assert [(e["name"], e["type"]) for e in root["items"]] == [("runs", "dir")]
     # replace: usage follows the new size, file count unchanged
     assert api.upload("owner", "demo", "Logs", "runs/2026/run 1.bin", b"short").status_code == 201
     quota = api.call("owner", "GET", "/api/projects/demo/quotas").json()

@@ -94,6 +94,15 @@ REFUSED_BEYOND_SCHEMA: dict[str, tuple[tuple[int, ...], str]] = {
         "path segments are limited in UTF-8 bytes and may not be '.' or '..'; '/' is the "
         "dataset itself",
     ),
+    "POST /api/projects/{project}/datasets/{dataset}/uploads": (
+        (400, 413),
+        "path segments are limited in UTF-8 bytes; size, chunk_size and total_chunks must "
+        "add up; the size must fit the project's storage quota",
+    ),
+    "PUT /api/projects/{project}/datasets/{dataset}/uploads/{session_id}/chunks/{number}": (
+        (400,),
+        "the chunk's number and length follow from the session's chunking",
+    ),
     "POST /api/projects/{project}/topics": (
         (413,),
         "the project's topic quota, which an admin may have set to anything",
@@ -320,7 +329,7 @@ def ensure_world(api: Api) -> None:
                 api.call("admin", "PUT", f"{DEMO}/quotas", json=unlimited)
                 reply = api.upload("owner", "demo", "Resources", path, data)
             assert reply.status_code == 201, reply.text
-    keys = api.call("owner", "GET", "/api/auth/api-keys").json()
+    keys = api.call("owner", "GET", "/api/auth/api-keys").json()["items"]
     if not any(key["name"] == "fuzz-key" for key in keys):
         api.call("owner", "POST", "/api/auth/api-keys", json={"name": "fuzz-key"})
     # Offers both ways: demo -> other (to unshare), other -> demo (to accept or reject).
@@ -512,11 +521,11 @@ def reset_world(api: Api) -> None:
     for project in projects:
         reply = api.call("admin", "DELETE", f"/api/projects/{project['name']}")
         assert reply.status_code == 204, reply.text
-    for user in api.call("admin", "GET", "/api/users", params={"limit": 500}).json():
+    for user in api.call("admin", "GET", "/api/users", params={"limit": 500}).json()["items"]:
         if user["email"] not in actors:
             reply = api.call("admin", "DELETE", f"/api/users/{user['email']}")
             assert reply.status_code == 204, reply.text
-    for key in api.call("owner", "GET", "/api/auth/api-keys").json():
+    for key in api.call("owner", "GET", "/api/auth/api-keys").json()["items"]:
         api.call("owner", "DELETE", f"/api/auth/api-keys/{key['name']}")
     ensure_world(api)
 

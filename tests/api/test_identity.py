@@ -232,7 +232,7 @@ def test_an_agent_key_needs_at_least_one_host(api: Api):
         "admin", "POST", "/api/auth/api-keys", json={"name": "agent", "agent_hosts": []}
     )
     assert reply.status_code == 422 and error_code(reply) == "validation_error"
-    assert api.call("admin", "GET", "/api/auth/api-keys").json() == []
+    assert api.call("admin", "GET", "/api/auth/api-keys").json()["items"] == []
 
 
 def test_an_agent_key_stored_without_hosts_is_confined_not_unrestricted(api: Api, app):

@@ -63,9 +63,11 @@ def test_approval_new_accounts_wait_for_an_admin(service, settings):
         pending = login(client, "newcomer")
         assert pending.status_code == 403 and pending.json()["error"]["code"] == "account_pending"
 
-        listed = admin.call("admin", "GET", "/api/users", params={"status": "pending"}).json()
+        listed = admin.call("admin", "GET", "/api/users", params={"status": "pending"}).json()[
+            "items"
+        ]
         assert [u["email"] for u in listed] == ["newcomer@example.org"]
-        everyone = admin.call("admin", "GET", "/api/users").json()
+        everyone = admin.call("admin", "GET", "/api/users").json()["items"]
         assert {u["email"] for u in everyone} == {"admin@example.org", "newcomer@example.org"}
 
         register(client, "other")
@@ -87,7 +89,10 @@ def test_approval_new_accounts_wait_for_an_admin(service, settings):
         approved = admin.call("admin", "POST", "/api/users/newcomer@example.org/approve")
         assert approved.status_code == 200 and approved.json()["status"] == "active"
         assert login(client, "newcomer").status_code == 200
-        assert admin.call("admin", "GET", "/api/users", params={"status": "pending"}).json() == []
+        assert (
+            admin.call("admin", "GET", "/api/users", params={"status": "pending"}).json()["items"]
+            == []
+        )
         missing = admin.call("admin", "POST", "/api/users/nobody@example.org/approve")
         assert missing.status_code == 404
 

@@ -125,7 +125,7 @@ def test_every_way_a_share_ends_removes_its_grant_at_once(partner: Api, app, rou
     assert grants(app) == {"dataset": False, "topic": False, "hive": False}
     if partner.call("outsider", "GET", f"{P}/partner").status_code == 200:
         for path in ("shared", "shared/topics", "shared/hive"):
-            assert ok(partner.call("outsider", "GET", f"{P}/partner/{path}")).json() == []
+            assert ok(partner.call("outsider", "GET", f"{P}/partner/{path}")).json()["items"] == []
 
 
 # --- 1. names outliving their owner --------------------------------------------------------
@@ -152,23 +152,26 @@ def test_a_recreated_project_starts_empty(partner: Api, app, settings):
     partner.register("newcomer")
     ok(partner.call("newcomer", "POST", P, json={"name": "demo"}), 201)
 
-    datasets = ok(partner.call("newcomer", "GET", f"{P}/demo/datasets")).json()
+    datasets = ok(partner.call("newcomer", "GET", f"{P}/demo/datasets")).json()["items"]
     assert sorted(d["name"] for d in datasets) == ["Jupyter", "Logs", "Models", "Resources"]
     for d in datasets:
         listing = ok(partner.call("newcomer", "GET", f"{P}/demo/datasets/{d['name']}/files"))
-        assert listing.json()["entries"] == []
+        assert listing.json()["items"] == []
         assert b.storage.share_groups("demo", d["name"]) == {}
     assert b.storage.usage("demo") == (0, 0) and usage(partner, "demo") == (0, 0)
-    assert ok(partner.call("newcomer", "GET", f"{P}/demo/topics")).json() == []
+    assert ok(partner.call("newcomer", "GET", f"{P}/demo/topics")).json()["items"] == []
     assert b.kafka.list_topics("demo") == []
     assert set(b.kafka.describe_acls("demo")) == member_acls("demo", "newcomer")
     assert set(b.hive.list_grants("demo")) == {"demo__newcomer"}
     assert not any(w.startswith("demo__") for w in b.hive.list_grants("partner") or {})
     assert "demo" not in b.storage.share_groups("partner", "inbox")
     for path in ("shared", "shared/topics", "shared/hive"):
-        assert ok(partner.call("newcomer", "GET", f"{P}/demo/{path}")).json() == []
-    assert ok(partner.call("outsider", "GET", f"{P}/partner/shared")).json() == []
-    assert ok(partner.call("outsider", "GET", f"{P}/partner/datasets/inbox/shares")).json() == []
+        assert ok(partner.call("newcomer", "GET", f"{P}/demo/{path}")).json()["items"] == []
+    assert ok(partner.call("outsider", "GET", f"{P}/partner/shared")).json()["items"] == []
+    assert (
+        ok(partner.call("outsider", "GET", f"{P}/partner/datasets/inbox/shares")).json()["items"]
+        == []
+    )
     assert b.compute.application_usage("demo") == []
     k8s = b.kubernetes.describe_project("demo")
     assert k8s.members == {"newcomer": "data_owner"} and set(k8s.certificates) == {"newcomer"}
@@ -186,12 +189,10 @@ def test_a_recreated_dataset_starts_empty(partner: Api, app):
     share_all(partner, ("dataset",))
     ok(partner.call("owner", "DELETE", f"{P}/demo/datasets/sales"), 204)
     ok(partner.call("owner", "POST", f"{P}/demo/datasets", json={"name": "sales"}), 201)
-    assert (
-        ok(partner.call("owner", "GET", f"{P}/demo/datasets/sales/files")).json()["entries"] == []
-    )
+    assert ok(partner.call("owner", "GET", f"{P}/demo/datasets/sales/files")).json()["items"] == []
     assert partner.download("owner", "demo", "sales", "2026/q1.csv").status_code == 404
     assert storage.share_groups("demo", "sales") == {}
-    assert ok(partner.call("owner", "GET", f"{P}/demo/datasets/sales/shares")).json() == []
+    assert ok(partner.call("owner", "GET", f"{P}/demo/datasets/sales/shares")).json()["items"] == []
     assert partner.download("outsider", "partner", "demo::sales", "2026/q1.csv").status_code == 404
     assert usage(partner, "demo") == storage.usage("demo")
 
@@ -271,7 +272,7 @@ def test_an_upload_racing_a_deletion_fails_and_leaves_nothing(
     assert reply.status_code == 404, reply.text
     assert "message" in reply.json()["error"]
     # the next owner of the name finds nothing: no file, no directory, no usage
-    assert ok(api.call("owner", "GET", f"{P}/demo/datasets/raw/files")).json()["entries"] == []
+    assert ok(api.call("owner", "GET", f"{P}/demo/datasets/raw/files")).json()["items"] == []
     assert api.download("owner", "demo", "raw", "deep/dir/late.bin").status_code == 404
     assert not (settings.storage_root / "Projects/demo/raw/deep").exists()
     assert usage(api, "demo") == rt.backends.storage.usage("demo") == (0, 0)
@@ -392,7 +393,7 @@ def test_a_share_accept_racing_a_deletion_leaves_no_grant(
         ok(partner.call("owner", "POST", f"{P}/demo/datasets", json={"name": "sales"}), 201)
     assert storage.share_groups("demo", "sales") == {}
     if deleted != "target project":
-        assert ok(partner.call("outsider", "GET", f"{P}/partner/shared")).json() == []
+        assert ok(partner.call("outsider", "GET", f"{P}/partner/shared")).json()["items"] == []
 
 
 def test_a_topic_creation_racing_the_projects_deletion_leaves_no_topic(
@@ -430,5 +431,5 @@ def test_a_topic_creation_racing_the_projects_deletion_leaves_no_topic(
     monkeypatch.undo()
     assert kafka.list_topics("demo") == []
     ok(api.call("owner", "POST", P, json={"name": "demo"}), 201)
-    assert ok(api.call("owner", "GET", f"{P}/demo/topics")).json() == []
+    assert ok(api.call("owner", "GET", f"{P}/demo/topics")).json()["items"] == []
     assert kafka.list_topics("demo") == []

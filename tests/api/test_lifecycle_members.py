@@ -196,7 +196,9 @@ def assert_no_trace_of_newbie_in_demo(api: Api, app: Any) -> None:
     ok(api.call("owner", "POST", P, json={"name": "demo"}), 201)
     assert traces(app, "newbie", newbie_id(app), ("demo",)) == nothing(("demo",))
     assert b.kubernetes.describe_project("demo").members == {"owner": "data_owner"}
-    assert [m["email"] for m in ok(api.call("owner", "GET", M)).json()] == ["owner@example.org"]
+    assert [m["email"] for m in ok(api.call("owner", "GET", M)).json()["items"]] == [
+        "owner@example.org"
+    ]
 
 
 def deletes_demo(live_server: str, api: Api) -> Callable[[], httpx.Response]:

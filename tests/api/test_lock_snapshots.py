@@ -70,6 +70,6 @@ def test_a_topic_creation_waiting_for_another_counts_the_topic_it_created(
         assert second.result(WAIT) == 413
     monkeypatch.undo()
     assert asked == ["first"]
-    topics = api.call("owner", "GET", f"{P}/demo/topics").json()
+    topics = api.call("owner", "GET", f"{P}/demo/topics").json()["items"]
     assert [t["name"] for t in topics] == ["first"]
     assert len(kafka.list_topics("demo")) == 1

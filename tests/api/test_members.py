@@ -8,7 +8,7 @@ M = "/api/projects/demo/members"
 
 
 def test_members_list_with_project_user_identities(api: Api):
-    members = api.call("scientist", "GET", M).json()
+    members = api.call("scientist", "GET", M).json()["items"]
     assert {(m["email"], m["role"], m["identity"]) for m in members} == {
         ("owner@example.org", "data_owner", "demo__owner"),
         ("scientist@example.org", "data_scientist", "demo__scientist"),

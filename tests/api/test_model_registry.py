@@ -40,10 +40,10 @@ def test_versions_count_up_and_carry_their_manifest(api: Api):
     ]
     second = api.call("owner", "POST", M, json={**body, "metrics": {}, "path": "/Models/iris/"})
     assert second.status_code == 201 and second.json()["version"] == 2
-    assert api.call("owner", "GET", M).json() == [
+    assert api.call("owner", "GET", M).json()["items"] == [
         {"name": "iris", "latest_version": 2, "versions": [1, 2]}
     ]
-    versions = api.call("scientist", "GET", f"{M}/iris").json()
+    versions = api.call("scientist", "GET", f"{M}/iris").json()["items"]
     assert [v["version"] for v in versions] == [1, 2]
     one = api.call("scientist", "GET", f"{M}/iris/versions/1").json()
     assert one["metrics"] == {"accuracy": 0.97, "f1": 1.0}
@@ -106,7 +106,7 @@ def test_bad_registrations_are_refused_with_a_reason(api: Api):
         assert reply.json()["error"]["message"]
         if code:
             assert reply.json()["error"]["code"] == code, (change, reply.text)
-    assert api.call("owner", "GET", M).json() == []  # nothing half-made
+    assert api.call("owner", "GET", M).json()["items"] == []  # nothing half-made
     assert api.call("owner", "GET", f"{M}/nothing").status_code == 404
     assert api.call("owner", "GET", f"{M}/nothing/versions/0").status_code == 422
     assert api.call("outsider", "GET", M).status_code == 404

@@ -147,7 +147,9 @@ def test_user_deletion_revokes_and_refuses_sole_owners(api: Api, app):
     assert sole.status_code == 409 and "only data owner of demo" in sole.json()["error"]["message"]
     assert api.call("admin", "DELETE", "/api/users/scientist@example.org").status_code == 204
     assert {r.status for r in certs(app, "common_name = 'demo__scientist'")} == {"revoked"}
-    names = [m["email"] for m in api.call("owner", "GET", "/api/projects/demo/members").json()]
+    names = [
+        m["email"] for m in api.call("owner", "GET", "/api/projects/demo/members").json()["items"]
+    ]
     assert names == ["owner@example.org"]
     assert api.call("admin", "DELETE", "/api/users/ghost@example.org").status_code == 404
 

@@ -11,7 +11,9 @@ from tests.support.api import Api
 def test_creator_is_data_owner_with_default_datasets(api: Api, settings):
     project = api.call("owner", "GET", "/api/projects/demo").json()
     assert project["role"] == "data_owner"
-    datasets = {d["name"] for d in api.call("owner", "GET", "/api/projects/demo/datasets").json()}
+    datasets = {
+        d["name"] for d in api.call("owner", "GET", "/api/projects/demo/datasets").json()["items"]
+    }
     assert datasets == {"Resources", "Jupyter", "Logs", "Models"}
     for name in datasets:
         assert (settings.storage_root / "Projects" / "demo" / name).is_dir()
@@ -88,7 +90,7 @@ def test_delete_leaves_nothing_orphaned(api: Api, app, settings):
             assert rows == 0, table
         shares = conn.execute(text("SELECT COUNT(*) FROM dataset_shares")).scalar()
     assert shares == 0  # shares out of demo and shares into demo are both gone
-    listed = api.call("outsider", "GET", "/api/projects/partner/datasets").json()
+    listed = api.call("outsider", "GET", "/api/projects/partner/datasets").json()["items"]
     assert {d["name"] for d in listed} == {"Resources", "Jupyter", "Logs", "Models", "own"}
     # the name is free again
     assert api.call("owner", "POST", "/api/projects", json={"name": "demo"}).status_code == 201

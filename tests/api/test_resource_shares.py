@@ -41,7 +41,7 @@ def test_topic_share_grants_kafka_acls_to_every_target_member(partner: Api, app)
     assert reply.status_code == 201, reply.text
     assert reply.json()["status"] == "pending" and reply.json()["kind"] == "topic"
     assert holders(b, writable=False) == set()  # an offer grants nothing
-    incoming = partner.call("admin", "GET", f"{P}/partner/shared/topics").json()
+    incoming = partner.call("admin", "GET", f"{P}/partner/shared/topics").json()["items"]
     assert [(s["owner_project"], s["resource"]) for s in incoming] == [("demo", "events")]
 
     reply = partner.call("admin", "POST", f"{P}/partner/shared/topics/demo::events/accept")
@@ -57,7 +57,7 @@ def test_topic_share_grants_kafka_acls_to_every_target_member(partner: Api, app)
     reply = partner.call("owner", "DELETE", f"{P}/demo/topics/events/shares/partner")
     assert reply.status_code == 204
     assert holders(b, writable=False) == set()
-    assert partner.call("owner", "GET", f"{P}/demo/topics/events/shares").json() == []
+    assert partner.call("owner", "GET", f"{P}/demo/topics/events/shares").json()["items"] == []
 
 
 def test_hive_share_grants_select_and_editable_adds_insert(partner: Api, app):
@@ -84,7 +84,7 @@ def test_dataset_share_is_an_acl_for_the_target_group(partner: Api, app):
     assert storage.share_groups("demo", "Logs") == {"partner": True}
     # the grant record is not data: invisible in listings and usage
     listing = partner.call("owner", "GET", f"{P}/demo/datasets/Logs/files")
-    assert listing.status_code == 200 and listing.json()["entries"] == []
+    assert listing.status_code == 200 and listing.json()["items"] == []
     assert storage.usage("demo", "Logs") == (0, 0)
     reply = partner.call("owner", "DELETE", f"{P}/demo/datasets/Logs/shares/partner")
     assert reply.status_code == 204
@@ -107,7 +107,7 @@ def test_deleting_the_target_project_revokes_what_it_was_given(partner: Api, app
 def test_deleting_a_topic_ends_its_shares(partner: Api):
     assert offer(partner, "topics/events/shares").status_code == 201
     assert partner.call("owner", "DELETE", f"{P}/demo/topics/events").status_code == 204
-    assert partner.call("admin", "GET", f"{P}/partner/shared/topics").json() == []
+    assert partner.call("admin", "GET", f"{P}/partner/shared/topics").json()["items"] == []
 
 
 @pytest.mark.parametrize(

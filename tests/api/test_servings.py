@@ -231,7 +231,7 @@ def test_bad_servings_fail_or_are_refused_and_leave_nothing(env: Env):
     register(api, "onnx", "onnx", {"model.onnx": b"x"})
     onnx = api.call("scientist", "POST", S, json={"name": "onnx", "model": "onnx", "version": 1})
     assert onnx.status_code == 400 and onnx.json()["error"]["code"] == "unsupported_framework"
-    assert api.call("scientist", "GET", S).json() == []
+    assert api.call("scientist", "GET", S).json()["items"] == []
 
     # a file changed after registration: FAILED, saying which, no process started
     version = register(api, "tampered", "sklearn", {"model.joblib": b"weights"})
@@ -304,7 +304,7 @@ def test_a_python_predictor_serves_until_its_project_is_deleted(env: Env, tmp_pa
     assert unreachable.status_code == 503
 
     # every exchange is in the project's inference-log topic, a topic like any other
-    topics = api.call("scientist", "GET", "/api/projects/demo/topics").json()
+    topics = api.call("scientist", "GET", "/api/projects/demo/topics").json()["items"]
     assert inference_log.TOPIC in {t["name"] for t in topics}
     kafka = env.app.state.runtime.backends.kafka
     logged = [json.loads(v) for k, v in kafka.records("demo", inference_log.TOPIC) if k == b"adder"]

@@ -38,14 +38,16 @@ def offer(api: Api, permission: str = "read_only") -> None:
 
 def test_offer_is_not_usable_until_accepted(shared: Api):
     offer(shared)
-    incoming = shared.call("outsider", "GET", f"{PARTNER}/shared").json()
+    incoming = shared.call("outsider", "GET", f"{PARTNER}/shared").json()["items"]
     assert [(s["owner_project"], s["dataset"], s["status"]) for s in incoming] == [
         ("demo", "sales", "pending")
     ]
     assert shared.download("outsider", "partner", "demo::sales", "2026/q1.csv").status_code == 404
     accepted = shared.call("outsider", "POST", f"{PARTNER}/shared/demo::sales/accept")
     assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
-    names = [d["name"] for d in shared.call("analyst", "GET", f"{PARTNER}/datasets").json()]
+    names = [
+        d["name"] for d in shared.call("analyst", "GET", f"{PARTNER}/datasets").json()["items"]
+    ]
     assert "demo::sales" in names
     got = shared.download("outsider", "partner", "demo::sales", "2026/q1.csv")
     assert got.status_code == 200 and got.content == b"region,amount\n"
@@ -118,10 +120,10 @@ def test_reject_and_unshare(shared: Api):
     assert (
         shared.call("outsider", "POST", f"{PARTNER}/shared/demo::sales/reject").status_code == 204
     )
-    assert shared.call("outsider", "GET", f"{PARTNER}/shared").json() == []
+    assert shared.call("outsider", "GET", f"{PARTNER}/shared").json()["items"] == []
     offer(shared)
     shared.call("outsider", "POST", f"{PARTNER}/shared/demo::sales/accept")
-    listed = shared.call("owner", "GET", f"{DEMO}/datasets/sales/shares").json()
+    listed = shared.call("owner", "GET", f"{DEMO}/datasets/sales/shares").json()["items"]
     assert [(s["project"], s["status"]) for s in listed] == [("partner", "accepted")]
     assert (
         shared.call("owner", "DELETE", f"{DEMO}/datasets/sales/shares/partner").status_code == 204
@@ -136,7 +138,7 @@ def test_receiver_can_leave_a_share(shared: Api):
     offer(shared)
     shared.call("outsider", "POST", f"{PARTNER}/shared/demo::sales/accept")
     assert shared.call("outsider", "DELETE", f"{PARTNER}/datasets/demo::sales").status_code == 204
-    assert shared.call("owner", "GET", f"{DEMO}/datasets/sales/shares").json() == []
+    assert shared.call("owner", "GET", f"{DEMO}/datasets/sales/shares").json()["items"] == []
     assert shared.download("owner", "demo", "sales", "2026/q1.csv").status_code == 200
 
 

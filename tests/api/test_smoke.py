@@ -1,7 +1,7 @@
 def test_health_and_project_lifecycle(api):
     assert api.client.get("/api/health").json()["status"] == "ok"
     reply = api.call("owner", "GET", "/api/projects/demo/datasets")
-    assert [d["name"] for d in reply.json()] == ["Jupyter", "Logs", "Models", "Resources"]
+    assert [d["name"] for d in reply.json()["items"]] == ["Jupyter", "Logs", "Models", "Resources"]
     assert api.upload("owner", "demo", "Resources", "a/b.txt", b"hello").status_code == 201
     assert api.download("owner", "demo", "Resources", "a/b.txt").content == b"hello"
     feed = api.call("owner", "GET", "/api/projects/demo/activity").json()

@@ -167,7 +167,7 @@ def test_a_pyspark_job_aggregates_a_csv_into_a_dataset(spark_runs: SparkRuns):
     api = spark_runs.api
     listing = api.call("owner", "GET", "/api/projects/demo/datasets/Resources/files/out/totals")
     assert listing.status_code == 200, listing.text
-    parts = [e["name"] for e in listing.json()["entries"] if e["name"].startswith("part-")]
+    parts = [e["name"] for e in listing.json()["items"] if e["name"].startswith("part-")]
     assert len(parts) == 1 and parts[0].endswith(".csv")
     written = api.download("owner", "demo", "Resources", f"out/totals/{parts[0]}")
     assert written.text.splitlines() == ["region,total", "east,1", "north,17", "south,7"]
@@ -283,7 +283,7 @@ def test_bad_spark_jobs_are_refused(api: Api):
         assert reply.status_code == status, (body, reply.text)
         if code is not None:
             assert reply.json()["error"]["code"] == code, (body, reply.text)
-    assert api.call("owner", "GET", J).json() == []
+    assert api.call("owner", "GET", J).json()["items"] == []
 
 
 @pytest.fixture

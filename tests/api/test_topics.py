@@ -15,7 +15,7 @@ def test_create_list_delete_reaches_the_broker(api: Api, app):
     reply = api.call("owner", "POST", T, json={"name": "clicks", "partitions": 3})
     assert reply.status_code == 201 and reply.json()["partitions"] == 3
     assert kafka.topic_exists("demo", "clicks")
-    listed = api.call("scientist", "GET", T).json()
+    listed = api.call("scientist", "GET", T).json()["items"]
     assert [(t["name"], t["partitions"]) for t in listed] == [("clicks", 3)]
     assert api.call("owner", "POST", T, json={"name": "clicks"}).status_code == 409
     assert api.call("owner", "DELETE", f"{T}/clicks").status_code == 204
@@ -64,7 +64,7 @@ def test_broker_failure_leaves_no_row(api: Api, app, monkeypatch):
     reply = api.call("owner", "POST", T, json={"name": "lost"})
     assert reply.status_code == 503 and reply.json()["error"]["system"] == "kafka"
     monkeypatch.undo()
-    assert api.call("owner", "GET", T).json() == []
+    assert api.call("owner", "GET", T).json()["items"] == []
     assert api.call("owner", "POST", T, json={"name": "lost"}).status_code == 201
 
 
