@@ -17,6 +17,7 @@ fi
 if [ "${HOPS_WITH_TESTS:-0}" = 1 ] && ! command -v ruby >/dev/null; then
   need_apt+=(ruby)  # the Vagrantfile is evaluated (VMs cannot boot here)
 fi
+command -v npm >/dev/null || need_apt+=(nodejs npm)  # builds the web UI (Node >= 20.19)
 if [ "${HOPS_WITH_TESTS:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   need_apt+=(chromium)  # the browser tests (Playwright drives Debian's chromium)
 fi
@@ -27,6 +28,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
+
+# the web UI's static assets, which the package ships (no Node at run time)
+bash scripts/build-ui.sh
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip

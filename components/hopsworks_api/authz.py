@@ -86,10 +86,20 @@ class ProjectAccess:
         return project_user(self.project, self.username)
 
 
-def allowed(access: ProjectAccess, action: Action) -> bool:
-    if access.role is not None and access.role in ROLE_MATRIX[action]:
+def _permits(role: Role | None, is_admin: bool, action: Action) -> bool:
+    if role is not None and role in ROLE_MATRIX[action]:
         return True
-    return access.is_admin and action in ADMIN_ACTIONS
+    return is_admin and action in ADMIN_ACTIONS
+
+
+def allowed(access: ProjectAccess, action: Action) -> bool:
+    return _permits(access.role, access.is_admin, action)
+
+
+def allowed_actions(role: Role | None, *, is_admin: bool) -> list[str]:
+    """What the caller may do in a project, by action name: the web UI offers exactly these
+    (it asks; it never decides), so the matrix stays the one place rights are written."""
+    return [action.name.lower() for action in Action if _permits(role, is_admin, action)]
 
 
 def require(access: ProjectAccess, action: Action) -> None:

@@ -43,6 +43,7 @@ from hopsworks_api.runtime import Runtime
 from hopsworks_api.sdk_compat.router import sdk_router
 from hopsworks_api.security import Passwords, TokenCodec, load_jwt_secret
 from hopsworks_api.servings import service as servings
+from hopsworks_api.webui import routes as webui
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         title="Hopsworks control service",
         version=__version__,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # webui serves it, with Swagger UI's assets from this package
         redoc_url=None,
     )
     app.state.runtime = rt
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     openapi.install(app)
     app.include_router(api_router)
     app.include_router(sdk_router)
+    webui.install(app, openapi_url="/api/openapi.json", docs_url="/api/docs")
     # Innermost first: the body limit's 413 passes through the audit middleware, so it is
     # recorded like every other refusal.
     app.add_middleware(BodyLimit, limit=rt.settings.max_json_body_bytes)

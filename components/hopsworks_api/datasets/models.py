@@ -71,6 +71,8 @@ class DatasetRead(ApiModel):
     created_at: datetime
     shared: bool = False
     permission: str | None = None
+    # the caller may upload into it (role and share permission): what the UI offers
+    writable: bool = False
 
 
 class FileEntry(ApiModel):

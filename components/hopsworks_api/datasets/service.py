@@ -126,18 +126,32 @@ def list_datasets(rt: Runtime, *, user: User, project: str) -> list[DatasetRead]
             )
             .order_by(Project.name, Dataset.name)
         ).all()
-        items = [DatasetRead.model_validate(d) for d in own]
+        items = [
+            DatasetRead.model_validate(d).model_copy(
+                update={"writable": may_write(access, d.name, shared=False, permission=None)}
+            )
+            for d in own
+        ]
         items += [
             DatasetRead.model_validate(d).model_copy(
                 update={
                     "name": f"{owner}{SHARED_SEPARATOR}{d.name}",
                     "shared": True,
                     "permission": perm,
+                    "writable": may_write(access, d.name, shared=True, permission=perm),
                 }
             )
             for owner, d, perm in shared
         ]
         return items
+
+
+def may_write(
+    access: ProjectAccess, name: str, *, shared: bool, permission: Permission | None
+) -> bool:
+    """The caller's role allows writing this dataset and, if shared, the share does too."""
+    ref = DatasetRef(0, "", name, shared, permission)
+    return authz.allowed(access, authz.write_action(name, shared=shared)) and ref.writable
 
 
 def create(rt: Runtime, *, user: User, project: str, data: DatasetCreate) -> DatasetRead:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import Field
 from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -54,3 +55,5 @@ class ProjectRead(ApiModel):
     created_at: datetime
     updated_at: datetime
     role: str | None = None
+    # the caller's rights here, by action name (authz.Action, lower case): what the UI offers
+    allowed: list[str] = Field(default_factory=list)

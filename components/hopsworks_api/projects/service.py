@@ -104,8 +104,9 @@ def locked_access(
     )
 
 
-def _read(project: Project, role: str | None) -> ProjectRead:
-    return ProjectRead.model_validate(project).model_copy(update={"role": role})
+def _read(project: Project, role: str | None, *, is_admin: bool) -> ProjectRead:
+    rights = authz.allowed_actions(Role(role) if role else None, is_admin=is_admin)
+    return ProjectRead.model_validate(project).model_copy(update={"role": role, "allowed": rights})
 
 
 def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
@@ -128,7 +129,7 @@ def create(rt: Runtime, *, user: User, data: ProjectCreate) -> ProjectRead:
         )
         session.flush()
         pki_service.record_project_user(session, owner_cert, project_id=project.id)
-        result, project_id = _read(project, Role.DATA_OWNER), project.id
+        result, project_id = _read(project, Role.DATA_OWNER, is_admin=user.is_admin), project.id
 
         def undo(session: Session) -> None:
             session.execute(sa.delete(Project).where(Project.id == project_id))
@@ -151,7 +152,7 @@ def list_projects(rt: Runtime, *, user: User, page: PageParams) -> Page[ProjectR
         rows = session.execute(
             query.order_by(Project.name).limit(page.limit).offset(page.offset)
         ).all()
-        items = [_read(project, role) for project, role in rows]
+        items = [_read(project, role, is_admin=user.is_admin) for project, role in rows]
         return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
@@ -160,7 +161,7 @@ def get(rt: Runtime, *, user: User, project: str) -> ProjectRead:
         resolved = authorize(session, project=project, user=user, action=Action.VIEW_PROJECT)
         row = session.get(Project, resolved.project_id)
         assert row is not None
-        return _read(row, resolved.role)
+        return _read(row, resolved.role, is_admin=user.is_admin)
 
 
 def update(rt: Runtime, *, user: User, project: str, data: ProjectUpdate) -> ProjectRead:
@@ -171,7 +172,7 @@ def update(rt: Runtime, *, user: User, project: str, data: ProjectUpdate) -> Pro
         if data.description is not None:
             row.description = data.description
         session.commit()
-        return _read(row, resolved.role)
+        return _read(row, resolved.role, is_admin=user.is_admin)
 
 
 def delete(rt: Runtime, *, user: User, project: str) -> None:

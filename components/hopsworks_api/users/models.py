@@ -143,6 +143,10 @@ class UserRead(ApiModel):
     created_at: datetime
 
 
+class RegistrationPolicy(ApiModel):
+    policy: Literal["open", "approval", "closed"]
+
+
 class SessionRead(ApiModel):
     """A browser session's answer: who signed in and for how long. The tokens themselves
     are only in the HttpOnly cookies, out of page scripts' reach."""

@@ -20,6 +20,7 @@ from hopsworks_api.users.models import (
     LogoutRequest,
     PasswordChange,
     RefreshRequest,
+    RegistrationPolicy,
     SessionRead,
     Token,
     UserCreate,
@@ -40,6 +41,12 @@ _THROTTLED: dict[int | str, dict[str, Any]] = {
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+@auth_router.get("/registration", name="user.registration_policy")
+def registration_policy(rt: RuntimeDep) -> RegistrationPolicy:
+    """Public: whether the sign-in page offers registration, and whether it needs approval."""
+    return RegistrationPolicy(policy=rt.settings.registration)
 
 
 @auth_router.post(

@@ -1,0 +1,53 @@
+"""The UI's frame in a real browser: signing in and out, the way back after signing in,
+projects created from the list page, and /p/{id} (the address the SDK prints)."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import sign_in
+
+
+def test_signed_out_visitors_sign_in_and_come_back(open_as, platform, shoot):
+    page = open_as(None)
+    page.goto("/p/demo/members")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    shoot(page, "sign-in")
+    page.get_by_label("Email").fill("owner@example.org")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("password")
+    sign_in(page, "owner")
+    page.goto("/p/demo/members")
+    expect(page.get_by_role("heading", name="demo", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert not [c for c in page.context.cookies() if c["name"] == "hops_session"]
+
+
+def test_a_data_owner_creates_a_project_and_reaches_it_by_its_id(open_as, shoot):
+    page = open_as("owner")
+    page.get_by_label("Name").fill("ui_shell")
+    page.get_by_label("Description").fill("made in a browser")
+    page.get_by_role("button", name="Create project").click()
+    expect(page).to_have_url(re.compile(r"/p/ui_shell$"))
+    expect(page.get_by_role("heading", name="ui_shell", exact=True)).to_be_visible()
+    page.goto("/")
+    expect(page.get_by_role("link", name="ui_shell")).to_be_visible()
+    shoot(page, "projects")
+    project_id = page.evaluate(
+        "fetch('/api/projects/ui_shell').then(r => r.json()).then(p => p.id)"
+    )
+    page.goto(f"/p/{project_id}")
+    expect(page.get_by_role("heading", name="ui_shell", exact=True)).to_be_visible()
+
+
+def test_a_bad_project_name_is_explained(open_as, platform):
+    page = open_as("owner")
+    page.get_by_label("Name").fill("Bad-Name")
+    page.get_by_role("button", name="Create project").click()
+    expect(page.get_by_role("alert")).to_contain_text("project names are")
+    expect(page.get_by_role("alert")).not_to_contain_text("Value error")
+    assert page.url == f"{platform.url}/"

@@ -1,0 +1,4 @@
+// TODO(helper): the Activity page
+export function Activity() {
+  return <h2>Activity</h2>;
+}

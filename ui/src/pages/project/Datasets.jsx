@@ -1,0 +1,4 @@
+// TODO(helper): the Datasets page
+export function Datasets() {
+  return <h2>Datasets</h2>;
+}

@@ -1,0 +1,4 @@
+// TODO(helper): the Jobs page
+export function Jobs() {
+  return <h2>Jobs</h2>;
+}

@@ -1,0 +1,4 @@
+// TODO(helper): the Jupyter page
+export function Jupyter() {
+  return <h2>Jupyter</h2>;
+}

@@ -1,0 +1,4 @@
+// TODO(helper): the Members page
+export function Members() {
+  return <h2>Members</h2>;
+}

@@ -1,0 +1,4 @@
+// TODO(helper): the Servings page
+export function Servings() {
+  return <h2>Servings</h2>;
+}

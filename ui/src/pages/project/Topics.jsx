@@ -1,0 +1,4 @@
+// TODO(helper): the Topics page
+export function Topics() {
+  return <h2>Topics</h2>;
+}
