@@ -1,66 +1,11 @@
-"""Real empty directories: made on both storage backends, listed, removed with what is in
-them, never counted against the quota."""
+"""Real empty directories through the API: made, listed, removed with what is in them,
+never counted against the quota (both storage backends: tests/backends/test_webhdfs.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from hopsworks_api.backends.storage import StorageBackend
-from hopsworks_api.backends.storage.embedded import EmbeddedStorage
-from hopsworks_api.backends.storage.webhdfs import WebHdfsStorage
-from hopsworks_api.errors import Conflict, NotFound
 from tests.support.api import Api
-from tests.support.webhdfs_fake import FakeHdfs, serve
 
 D = "/api/projects/demo/datasets"
-
-
-@pytest.fixture(scope="module")
-def hdfs_servers() -> Iterator[FakeHdfs]:
-    with serve(FakeHdfs()) as fake:
-        yield fake
-
-
-@pytest.fixture(params=["local", "webhdfs"])
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageBackend]:
-    if request.param == "local":
-        yield EmbeddedStorage(tmp_path / "storage")
-        return
-    fake: FakeHdfs = request.getfixturevalue("hdfs_servers")
-    fake.reset()
-    with WebHdfsStorage(fake.namenode_url, superuser="hdfs", read_timeout=10) as hdfs:
-        yield hdfs
-
-
-def test_both_backends_make_list_and_remove_empty_directories(storage: StorageBackend) -> None:
-    storage.create_project("demo")
-    storage.create_dataset("demo", "data")
-    storage.make_dir("demo", "data", ("a", "b", "c"))
-    for path in (("a",), ("a", "b"), ("a", "b", "c")):
-        info = storage.stat("demo", "data", path)
-        assert info is not None and info.is_dir and info.size == 0, path
-    assert [(e.name, e.is_dir) for e in storage.list_dir("demo", "data", ("a", "b"))] == [
-        ("c", True)
-    ]
-    assert storage.list_dir("demo", "data", ("a", "b", "c")) == []
-    with pytest.raises(Conflict) as exists:
-        storage.make_dir("demo", "data", ("a", "b"))
-    assert exists.value.code == "already_exists"
-    writer = storage.begin_write("demo", "data", ("a", "f.txt"))
-    writer.write(b"12345")
-    writer.commit()
-    with pytest.raises(Conflict):
-        storage.make_dir("demo", "data", ("a", "f.txt"))
-    with pytest.raises(Conflict):
-        storage.make_dir("demo", "data", ("a", "f.txt", "under"))
-    assert storage.usage("demo", "data") == (5, 1)  # a directory is no file
-    assert storage.delete_path("demo", "data", ("a",)) == (5, 1)
-    assert storage.list_dir("demo", "data", ()) == []
-    with pytest.raises(NotFound):
-        storage.make_dir("demo", "missing", ("x",))
 
 
 def test_post_directories_makes_an_empty_directory_the_listing_shows(api: Api) -> None:

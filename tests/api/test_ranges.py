@@ -1,58 +1,19 @@
-"""HEAD and byte ranges on file downloads: exact bytes for resumed and parallel downloads,
-read from the offset on both storage backends (never the whole file for a range)."""
+"""HEAD and byte ranges on file downloads: exact bytes for resumed and parallel downloads
+(that both storage backends read from the offset, never the whole file for a range, is
+tested with the backends, tests/backends/test_webhdfs.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hopsworks_api.backends.storage import StorageBackend
-from hopsworks_api.backends.storage.embedded import EmbeddedStorage
-from hopsworks_api.backends.storage.webhdfs import WebHdfsStorage
 from tests.support.api import Api
-from tests.support.webhdfs_fake import FakeHdfs, serve
 
 F = "/api/projects/demo/datasets/Logs/files"
 MiB = 1024 * 1024
 DATA = bytes(range(256)) * 40  # 10 240 bytes, every offset recognisable
-
-
-@pytest.fixture(scope="module")
-def hdfs_servers() -> Iterator[FakeHdfs]:
-    with serve(FakeHdfs()) as fake:
-        yield fake
-
-
-@pytest.fixture(params=["local", "webhdfs"])
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageBackend]:
-    if request.param == "local":
-        yield EmbeddedStorage(tmp_path / "storage")
-        return
-    fake: FakeHdfs = request.getfixturevalue("hdfs_servers")
-    fake.reset()
-    with WebHdfsStorage(fake.namenode_url, superuser="hdfs", read_timeout=10) as hdfs:
-        yield hdfs
-
-
-def test_both_backends_read_a_part_of_a_file_from_its_offset(storage: StorageBackend) -> None:
-    storage.create_project("demo")
-    storage.create_dataset("demo", "data")
-    data = bytes(range(256)) * 1200  # 300 KiB
-    writer = storage.begin_write("demo", "data", ("f.bin",))
-    writer.write(data)
-    writer.commit()
-
-    def read(offset: int, length: int | None) -> list[bytes]:
-        return list(storage.open_read("demo", "data", ("f.bin",), 64 * 1024, offset, length))
-
-    for offset, length in ((0, None), (1000, None), (1000, 5000), (len(data) - 1, 1)):
-        chunks = read(offset, length)
-        end = len(data) if length is None else offset + length
-        assert b"".join(chunks) == data[offset:end], (offset, length)
-        assert all(len(chunk) <= 64 * 1024 for chunk in chunks)
 
 
 def download(api: Api, path: str, who: str = "owner", **headers: str) -> Any:

@@ -784,3 +784,49 @@ def test_the_temporary_file_of_a_dead_upload_can_be_discarded(demo: StorageBacke
     demo.discard_upload("demo", "data", token)  # already gone: a no-op
     with pytest.raises(BadRequest):
         demo.discard_upload("demo", "data", "../../escape")
+
+
+def test_both_backends_read_a_part_of_a_file_from_its_offset(storage: StorageBackend) -> None:
+    storage.create_project("demo")
+    storage.create_dataset("demo", "data")
+    data = bytes(range(256)) * 1200  # 300 KiB
+    writer = storage.begin_write("demo", "data", ("f.bin",))
+    writer.write(data)
+    writer.commit()
+
+    def read(offset: int, length: int | None) -> list[bytes]:
+        return list(storage.open_read("demo", "data", ("f.bin",), 64 * 1024, offset, length))
+
+    for offset, length in ((0, None), (1000, None), (1000, 5000), (len(data) - 1, 1)):
+        chunks = read(offset, length)
+        end = len(data) if length is None else offset + length
+        assert b"".join(chunks) == data[offset:end], (offset, length)
+        assert all(len(chunk) <= 64 * 1024 for chunk in chunks)
+
+
+def test_both_backends_make_list_and_remove_empty_directories(storage: StorageBackend) -> None:
+    storage.create_project("demo")
+    storage.create_dataset("demo", "data")
+    storage.make_dir("demo", "data", ("a", "b", "c"))
+    for path in (("a",), ("a", "b"), ("a", "b", "c")):
+        info = storage.stat("demo", "data", path)
+        assert info is not None and info.is_dir and info.size == 0, path
+    assert [(e.name, e.is_dir) for e in storage.list_dir("demo", "data", ("a", "b"))] == [
+        ("c", True)
+    ]
+    assert storage.list_dir("demo", "data", ("a", "b", "c")) == []
+    with pytest.raises(Conflict) as exists:
+        storage.make_dir("demo", "data", ("a", "b"))
+    assert exists.value.code == "already_exists"
+    writer = storage.begin_write("demo", "data", ("a", "f.txt"))
+    writer.write(b"12345")
+    writer.commit()
+    with pytest.raises(Conflict):
+        storage.make_dir("demo", "data", ("a", "f.txt"))
+    with pytest.raises(Conflict):
+        storage.make_dir("demo", "data", ("a", "f.txt", "under"))
+    assert storage.usage("demo", "data") == (5, 1)  # a directory is no file
+    assert storage.delete_path("demo", "data", ("a",)) == (5, 1)
+    assert storage.list_dir("demo", "data", ()) == []
+    with pytest.raises(NotFound):
+        storage.make_dir("demo", "missing", ("x",))

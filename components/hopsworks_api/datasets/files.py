@@ -397,6 +397,21 @@ def reap_abandoned_uploads(rt: Runtime, *, now: datetime | None = None) -> int:
     return reaped
 
 
+def _locked_for_write(session: Session, *, user: User, project: str, dataset: str) -> DatasetRef:
+    """The dataset the caller may write, with the project's row locked (shared) and the
+    dataset's (and share's) rows locked: nothing is written into a dataset whose deletion
+    has committed. The reads before the locks (plain) fix MariaDB's snapshot; that is safe
+    because whatever decides after them is a locking read (the dataset and share, by id)
+    or an UPDATE or INSERT (quota, reservation), which see the latest rows."""
+    access = dataset_service.member_access(session, project=project, user=user)
+    ref = dataset_service.resolve(session, access, dataset)
+    _require_write(access, ref, dataset)
+    project_service.lock(session, ref.owner_project_id)
+    if not dataset_service.still_reachable(session, ref, lock=True):
+        raise NotFound(f"dataset '{dataset}' not found in project '{project}'")
+    return ref
+
+
 def begin_upload(
     rt: Runtime, *, user: User, project: str, dataset: str, path: str, declared: int | None
 ) -> Upload:
@@ -407,15 +422,7 @@ def begin_upload(
         raise BadRequest("Content-Length must not be negative")
     token = uuid.uuid4().hex
     with rt.sessions() as session:
-        access = dataset_service.member_access(session, project=project, user=user)
-        ref = dataset_service.resolve(session, access, dataset)
-        _require_write(access, ref, dataset)
-        # the reads above (plain) fix MariaDB's snapshot before the locks; safe here because
-        # what decides after them is read with locks (the dataset and share, by id) or is
-        # an UPDATE or INSERT (the quota, the reservation), which see the latest rows
-        project_service.lock(session, ref.owner_project_id)
-        if not dataset_service.still_reachable(session, ref, lock=True):
-            raise NotFound(f"dataset '{dataset}' not found in project '{project}'")
+        ref = _locked_for_write(session, user=user, project=project, dataset=dataset)
         existing = rt.backends.storage.stat(ref.owner_project, ref.name, parts)
         if existing is not None and existing.is_dir:
             raise Conflict(f"'{path}' is a directory")
@@ -453,13 +460,7 @@ def make_directory(rt: Runtime, *, user: User, project: str, dataset: str, path:
     if not parts:
         raise BadRequest("give a directory path inside the dataset", code="bad_path")
     with rt.sessions() as session:
-        access = dataset_service.member_access(session, project=project, user=user)
-        ref = dataset_service.resolve(session, access, dataset)
-        _require_write(access, ref, dataset)
-        # as in delete: a directory is never made in a dataset whose deletion committed
-        project_service.lock(session, ref.owner_project_id)
-        if not dataset_service.still_reachable(session, ref, lock=True):
-            raise NotFound(f"dataset '{dataset}' not found in project '{project}'")
+        ref = _locked_for_write(session, user=user, project=project, dataset=dataset)
         rt.backends.storage.make_dir(ref.owner_project, ref.name, parts)
         session.commit()
     return "/".join(parts)
@@ -470,13 +471,7 @@ def delete(rt: Runtime, *, user: User, project: str, dataset: str, path: str) ->
     if not parts:
         raise BadRequest("to delete a whole dataset, DELETE the dataset itself", code="bad_path")
     with rt.sessions() as session:
-        access = dataset_service.member_access(session, project=project, user=user)
-        ref = dataset_service.resolve(session, access, dataset)
-        _require_write(access, ref, dataset)
-        # as in begin_upload: after the locks only locking reads and UPDATEs, no snapshot
-        project_service.lock(session, ref.owner_project_id)
-        if not dataset_service.still_reachable(session, ref, lock=True):
-            raise NotFound(f"dataset '{dataset}' not found in project '{project}'")
+        ref = _locked_for_write(session, user=user, project=project, dataset=dataset)
         size, files = rt.backends.storage.delete_path(ref.owner_project, ref.name, parts)
         quota_service.adjust(session, project_id=ref.owner_project_id, size=-size, files=-files)
         session.commit()
