@@ -4,6 +4,7 @@ machine with no cached root filesystem). Deselect with ``-m "not lab"``."""
 from __future__ import annotations
 
 import os
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from hops_deploy.lab import LabError
 from hops_deploy.lab import state as lab_state
 from hops_deploy.lab.prereqs import container_support, ensure_packages
+from hops_deploy.lab.wheelhouse import build_wheelhouse
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,3 +34,13 @@ def lab_machine() -> Path:
     if reason:
         pytest.skip(f"systemd-nspawn cannot run here: {reason}")
     return Path(os.environ.get("HOPS_LAB_CACHE_DIR", str(lab_state.DEFAULT_CACHE_DIR)))
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(lab_machine: Path) -> Path:
+    """The wheels the lab hosts install from (this checkout's and pyspark's), built once per
+    session for every lab: the hosts have no route out, so this is how the code reaches them."""
+    repo = Path(__file__).resolve().parents[2]
+    dest = lab_machine / "wheelhouse"
+    build_wheelhouse([str(repo), f"pyspark=={version('pyspark')}"], dest)
+    return dest

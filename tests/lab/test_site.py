@@ -17,14 +17,12 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from importlib.metadata import version
 from pathlib import Path
 
 import httpx
 import pytest
 
 from hops_deploy.lab import lifecycle
-from hops_deploy.lab.wheelhouse import build_wheelhouse
 from hops_deploy.playbook import PlaybookRun, run_site
 from hops_deploy.topology import load_inventory
 
@@ -35,15 +33,15 @@ SKIP = ["--skip-tags", "needs_downloads"]
 
 
 @pytest.fixture(scope="module")
-def deployed(lab_machine: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def deployed(
+    lab_machine: Path, wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict]:
     """Three hosts with the platform deployed; the runs' results for the tests to check.
     HOPS_LAB_KEEP=1 leaves the lab up afterwards (to look around with `hops-lab ssh`)."""
     # testinfra's ansible backend calls ansible-inventory, which lives beside this Python
     os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
     base = tmp_path_factory.mktemp("site")
     lifecycle.down(NAME, lab_machine)
-    wheelhouse = lab_machine / "wheelhouse"
-    build_wheelhouse([str(REPO), f"pyspark=={version('pyspark')}"], wheelhouse)
     inventory_dir = base / "inventory"
     shutil.copytree(REPO / "inventories" / "lab" / "group_vars", inventory_dir / "group_vars")
     config = lifecycle.LabConfig(

@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
 from hops_deploy.lab import lifecycle, sshkeys
-from hops_deploy.lab.wheelhouse import build_wheelhouse
 from hops_deploy.playbook import run_site
 from hops_deploy.pyinfra_run import run_pyinfra
 from hops_deploy.twins import write_twin
@@ -66,10 +64,11 @@ def templates_of_lab_roles() -> int:
 
 
 @pytest.fixture(scope="module")
-def twins(lab_machine: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def twins(
+    lab_machine: Path, wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict]:
     base = tmp_path_factory.mktemp("twins")
     lifecycle.down(NAME, lab_machine)
-    build_wheelhouse([str(REPO), f"pyspark=={version('pyspark')}"], lab_machine / "wheelhouse")
     lab = lifecycle.up(
         lifecycle.LabConfig(name=NAME, hosts=2, cache_dir=lab_machine, inventory_dir=base / "lab")
     )
