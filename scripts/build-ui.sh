@@ -4,6 +4,8 @@
 # Skipped when the build is newer than every source file and the lock (safe to re-run).
 set -euo pipefail
 cd "$(dirname "$0")/../ui"
+# one build at a time in this checkout (vite empties the output directory first)
+exec 9>node_modules.lock && flock 9
 dist=../components/hopsworks_api/webui/dist/index.html
 if [ -f "$dist" ] && [ -z "$(find src index.html vite.config.js package-lock.json -newer "$dist" -print -quit)" ]; then
   exit 0
