@@ -17,7 +17,7 @@ fi
 if [ "${HOPS_WITH_TESTS:-0}" = 1 ] && ! command -v ruby >/dev/null; then
   need_apt+=(ruby)  # the Vagrantfile is evaluated (VMs cannot boot here)
 fi
-command -v npm >/dev/null || need_apt+=(nodejs npm)  # builds the web UI (Node >= 20.19)
+command -v npm >/dev/null || need_apt+=(nodejs npm)  # builds the web UI (Node >= 18)
 if [ "${HOPS_WITH_TESTS:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   need_apt+=(chromium)  # the browser tests (Playwright drives Debian's chromium)
 fi
