@@ -79,10 +79,11 @@ export function UsageBar({ label, used, limit, format = (v) => v }) {
   );
 }
 
-/** A table that scrolls sideways on narrow screens instead of breaking the page. */
+/** A table that scrolls sideways on narrow screens instead of breaking the page; the
+ * scrolling box is focusable so keyboard users can scroll it too. */
 export function Table({ caption, children }) {
   return (
-    <div class="overflow-auto">
+    <div class="overflow-auto" tabIndex={0} role="region" aria-label={caption || "Table"}>
       <table class="striped">
         {caption && <caption class="visually-hidden">{caption}</caption>}
         {children}
