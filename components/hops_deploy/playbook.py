@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from hops_deploy.checkout import find_checkout
+
 RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*(?P<counts>(?:\w+=\d+\s*)+)$")
 
 
@@ -68,17 +69,18 @@ def ansible_playbook() -> str:
 def run_site(
     inventory: Path, args: Sequence[str] = (), timeout: float = 3600, log: Path | None = None
 ) -> PlaybookRun:
+    repo = find_checkout()
     env = {
         **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+        "ANSIBLE_CONFIG": str(repo / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
     }
-    argv = [ansible_playbook(), "-i", str(inventory), str(REPO / "site.yml"), *args]
+    argv = [ansible_playbook(), "-i", str(inventory), str(repo / "site.yml"), *args]
     started = time.monotonic()
     result = subprocess.run(  # noqa: S603 - fixed argv
-        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        argv, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     output = result.stdout + result.stderr
     if log is not None:

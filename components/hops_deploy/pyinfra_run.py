@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from hops_deploy.checkout import find_checkout
 from hops_deploy.playbook import deploy_tool
 
-REPO = Path(__file__).resolve().parents[2]
-STACK = REPO / "stacks" / "baremetal"
 # "Grand total   <hosts>   <success>   <error>   <no change>", '-' for none.
 TOTAL = re.compile(r"^\s*Grand total\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s*$", re.M)
 
@@ -50,13 +49,14 @@ def run_pyinfra(
 ) -> DeployRun:
     """`pyinfra -y stacks/baremetal/inventory.py stacks/baremetal/deploy.py` on `inventory`
     (an Ansible YAML inventory), with `--data key=value` for each of `data`."""
-    argv = [deploy_tool("pyinfra"), "-y", str(STACK / "inventory.py"), str(STACK / "deploy.py")]
+    stack = find_checkout() / "stacks" / "baremetal"
+    argv = [deploy_tool("pyinfra"), "-y", str(stack / "inventory.py"), str(stack / "deploy.py")]
     for key, value in (data or {}).items():
         argv += ["--data", f"{key}={value}"]
     env = {**os.environ, "HOPS_INVENTORY": str(inventory), "NO_COLOR": "1"}
     started = time.monotonic()
     result = subprocess.run(  # noqa: S603 - fixed argv
-        argv, cwd=STACK, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        argv, cwd=stack, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     output = result.stdout + result.stderr
     if log is not None:

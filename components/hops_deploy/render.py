@@ -10,12 +10,12 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from hops_deploy.variables import ROLES
+from hops_deploy.checkout import roles_dir as checkout_roles
 
 
-def environment(role: str, roles_dir: Path = ROLES) -> Environment:
+def environment(role: str, roles_dir: Path | None = None) -> Environment:
     return Environment(
-        loader=FileSystemLoader(str(roles_dir / role / "templates")),
+        loader=FileSystemLoader(str((roles_dir or checkout_roles()) / role / "templates")),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=False,
@@ -24,5 +24,7 @@ def environment(role: str, roles_dir: Path = ROLES) -> Environment:
     )
 
 
-def render(role: str, template: str, variables: Mapping[str, Any], roles_dir: Path = ROLES) -> str:
+def render(
+    role: str, template: str, variables: Mapping[str, Any], roles_dir: Path | None = None
+) -> str:
     return environment(role, roles_dir).get_template(template).render(**variables)

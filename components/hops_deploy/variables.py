@@ -15,10 +15,9 @@ from typing import Any
 import yaml
 from jinja2 import Environment, StrictUndefined
 
+from hops_deploy.checkout import roles_dir as checkout_roles
 from hops_deploy.topology import Inventory
 
-REPO = Path(__file__).resolve().parents[2]
-ROLES = REPO / "roles"
 MAX_DEPTH = 20
 
 
@@ -28,8 +27,8 @@ def as_bool(value: Any) -> bool:
     return value is True or str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
-def role_defaults(role: str, roles_dir: Path = ROLES) -> dict[str, Any]:
-    path = roles_dir / role / "defaults" / "main.yml"
+def role_defaults(role: str, roles_dir: Path | None = None) -> dict[str, Any]:
+    path = (roles_dir or checkout_roles()) / role / "defaults" / "main.yml"
     return yaml.safe_load(path.read_text()) or {} if path.exists() else {}
 
 
@@ -83,11 +82,12 @@ def host_variables(
     host: str,
     roles: Iterable[str],
     extra: Mapping[str, Any] | None = None,
-    roles_dir: Path = ROLES,
+    roles_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Defaults of `roles` (in order), then inventory variables, then `extra` (Ansible's
     `-e`), with the facts the templates use: `inventory_hostname`, `hops_topology`."""
     raw: dict[str, Any] = {}
+    roles_dir = roles_dir or checkout_roles()
     for role in roles:
         raw.update(role_defaults(role, roles_dir))
     raw.update(inventory.variables(host))

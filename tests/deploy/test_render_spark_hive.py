@@ -20,8 +20,11 @@ import yaml
 
 from hops_deploy.render import render
 from hops_deploy.topology import Inventory, load_inventory
-from hops_deploy.variables import REPO, ROLES, host_variables
+from hops_deploy.variables import host_variables
 from tests.deploy.support.formats import xml_properties
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = REPO / "roles"
 
 ROLE_NAMES = ("spark", "hive")
 # The shared defaults every play loads first (hops_topology, paths, header, hops_db_*).

@@ -4,10 +4,14 @@ a type and a description and prefixed with the role's name, explicit Galaxy meta
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
-from hops_deploy.variables import REPO, ROLES
+REPO = Path(__file__).resolve().parents[2]
+ROLES = REPO / "roles"
+
 
 ROLE_NAMES = sorted(p.name for p in ROLES.iterdir() if (p / "meta" / "main.yml").exists())
 ANSIBLE_ONLY = (

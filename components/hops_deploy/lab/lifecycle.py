@@ -74,9 +74,9 @@ class PrintReporter:
 
 def default_inventory_dir() -> Path:
     """`inventories/lab` of this repository (where ansible.cfg and site.yml are)."""
-    from hops_deploy.variables import REPO
+    from hops_deploy.checkout import find_checkout
 
-    return REPO / "inventories" / "lab"
+    return find_checkout() / "inventories" / "lab"
 
 
 @dataclass(frozen=True)
