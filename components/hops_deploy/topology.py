@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from hops_deploy.checkout import CheckoutNotFound, find_checkout
+from hops_deploy.vault import Decrypter, load_vars_file, password_file
 from hops_platform.host_groups import GROUPS
 
 
@@ -83,7 +83,7 @@ class Inventory:
         return topology(self.groups, {h: self.variables(h) for h in self.hosts})
 
 
-def _load_vars_dir(directory: Path) -> dict[str, dict[str, Any]]:
+def _load_vars_dir(directory: Path, decrypter: Decrypter) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     if not directory.is_dir():
         return found
@@ -91,17 +91,26 @@ def _load_vars_dir(directory: Path) -> dict[str, dict[str, Any]]:
         if path.is_dir():
             merged: dict[str, Any] = {}
             for part in sorted(path.glob("*.y*ml")):
-                merged.update(yaml.safe_load(part.read_text()) or {})
+                merged.update(load_vars_file(part, decrypter))
             found[path.name] = merged
         elif path.suffix in (".yml", ".yaml"):
-            found[path.stem] = yaml.safe_load(path.read_text()) or {}
+            found[path.stem] = load_vars_file(path, decrypter)
     return found
 
 
+def _checkout_or_none() -> Path | None:
+    try:
+        return find_checkout()
+    except CheckoutNotFound:
+        return None
+
+
 def load_inventory(path: Path) -> Inventory:
-    """Read `hosts.yml` (or the given file) and the group_vars/host_vars beside it."""
+    """Read `hosts.yml` (or the given file) and the group_vars/host_vars beside it, vault-
+    encrypted files and values included (hops_deploy.vault)."""
     file = path / "hosts.yml" if path.is_dir() else path
-    data = yaml.safe_load(file.read_text()) or {}
+    decrypter = Decrypter(lambda: password_file(_checkout_or_none()))
+    data = load_vars_file(file, decrypter)
     inventory = Inventory()
 
     def walk(name: str, node: Mapping[str, Any] | None) -> list[str]:
@@ -126,8 +135,8 @@ def load_inventory(path: Path) -> Inventory:
         walk(name, node)
     all_hosts = inventory.hosts
     inventory.groups["all"] = all_hosts
-    for name, values in _load_vars_dir(file.parent / "group_vars").items():
+    for name, values in _load_vars_dir(file.parent / "group_vars", decrypter).items():
         inventory.group_vars.setdefault(name, {}).update(values)
-    for name, values in _load_vars_dir(file.parent / "host_vars").items():
+    for name, values in _load_vars_dir(file.parent / "host_vars", decrypter).items():
         inventory.host_vars.setdefault(name, {}).update(values)
     return inventory
