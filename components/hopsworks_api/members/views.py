@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.members import service
@@ -20,7 +20,11 @@ def list_members(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, name="member.add")
-def add_member(project: str, body: MemberAdd, user: CurrentUser, rt: RuntimeDep) -> MemberRead:
+def add_member(
+    project: str, body: MemberAdd, user: CurrentUser, rt: RuntimeDep, request: Request
+) -> MemberRead:
+    # the feed names who was added (the path names only the project)
+    request.state.audit.target = body.email.lower()
     return service.add(rt, user=user, project=project, data=body)
 
 
