@@ -21,7 +21,8 @@ def problems(
     rules: Mapping[str, Any],
 ) -> list[str]:
     """Every problem, in the order Ansible's preflight used to report them. `rules` holds
-    `preflight_required_groups`, `preflight_group_dependencies` and `preflight_group_ports`."""
+    `preflight_required_groups`, `preflight_group_dependencies`, `preflight_group_ports`
+    and the `preflight_secret*` rules."""
     found: list[str] = []
 
     def members(group: str) -> list[str]:
@@ -51,6 +52,7 @@ def problems(
             "metadata_db_galera_enabled needs 3, 5 ... hosts in group 'metadata_db', "
             f"found {len(databases)}"
         )
+    found += secret_problems(groups, hostvars, rules)
     hosts = list(dict.fromkeys(h for group in groups.values() for h in group or []))
     for host in hosts:
         variables = hostvars.get(host, {})
@@ -64,4 +66,34 @@ def problems(
         clashes = port_clashes(rules["preflight_group_ports"], host_groups, variables)
         if clashes:
             found.append(f"host {host}: conflicting ports: {'; '.join(clashes)}")
+    return found
+
+
+def secret_problems(
+    groups: Mapping[str, Sequence[str]],
+    hostvars: Mapping[str, Mapping[str, Any]],
+    rules: Mapping[str, Any],
+) -> list[str]:
+    """One message per secret that a host using it has unset, empty, too short or still an
+    example value; the message names the variable and the host, never the value."""
+    minimum = int(rules["preflight_secret_min_length"])
+    placeholders = [p.lower() for p in rules["preflight_secret_placeholders"]]
+    found = []
+    for name, users in rules["preflight_secrets"].items():
+        hosts = list(dict.fromkeys(h for group in users for h in groups.get(group) or []))
+        for host in hosts:
+            value = hostvars.get(host, {}).get(name)
+            text = "" if value is None else str(value)
+            if not text:
+                why = "is not set"
+            elif any(p in text.lower() for p in placeholders):
+                why = "is still an example value"
+            elif len(text) < minimum:
+                why = f"is shorter than {minimum} characters"
+            else:
+                continue
+            found.append(
+                f"secret '{name}' {why} (host {host}): set it in the inventory, in a vault"
+            )
+            break  # one message per secret: the inventory sets it in one place
     return found

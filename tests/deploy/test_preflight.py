@@ -28,11 +28,19 @@ GOOD = {
 }
 
 
+# what a real inventory keeps in its vault
+SECRETS = {
+    "hops_db_service_password": "kdT3-service-db-7Qw",
+    "hops_db_hive_password": "kdT3-hive-db-9Zx",
+    "yarn_keystore_password": "kdT3-yarn-ks-2Lp",
+}
+
+
 def inventory(tmp_path: Path, groups: dict, host_vars: dict | None = None, **all_vars) -> Path:
     hosts = {h for members in groups.values() for h in members}
     data = {
         "all": {
-            "vars": {"ansible_connection": "local", **all_vars},
+            "vars": {"ansible_connection": "local", **SECRETS, **all_vars},
             "hosts": {h: (host_vars or {}).get(h, {}) for h in sorted(hosts)},
             "children": {g: {"hosts": {h: {} for h in members}} for g, members in groups.items()},
         }
@@ -90,6 +98,18 @@ CASES = [
         lambda g, v, a: a.update(metadata_db_galera_enabled=True),
         "metadata_db_galera_enabled needs 3, 5 ... hosts in group 'metadata_db', found 1",
     ),
+    (
+        lambda g, v, a: a.update(hops_db_service_password="change-me-service"),
+        "secret 'hops_db_service_password' is still an example value (host head)",
+    ),
+    (
+        lambda g, v, a: a.update(hops_db_hive_password=""),
+        "secret 'hops_db_hive_password' is not set (host head)",
+    ),
+    (
+        lambda g, v, a: a.update(yarn_keystore_password="Xy7-short"),
+        "secret 'yarn_keystore_password' is shorter than 12 characters (host head)",
+    ),
 ]
 
 
@@ -102,3 +122,5 @@ def test_a_wrong_inventory_fails_naming_host_and_variable(tmp_path: Path, change
     result = preflight(inventory(tmp_path, groups, host_vars, **all_vars))
     assert result.returncode != 0
     assert message in result.stdout, result.stdout[-3000:]
+    for value in ("change-me-service", "Xy7-short", *SECRETS.values()):
+        assert value not in result.stdout + result.stderr  # secrets are named, never shown
