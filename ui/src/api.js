@@ -66,7 +66,12 @@ function sessionEnded() {
 
 const NO_RENEWAL = new Set(["/api/auth/session", "/api/auth/session/refresh"]);
 
-export async function request(method, path, { json, body, headers = {}, query, signal, raw } = {}) {
+/**
+ * One call. A 401 renews the session once; if that fails the session has ended, which the
+ * app is told of (it goes to the sign-in page), unless `keepSession`: then the caller says
+ * what was lost first (an upload names its file) and the 401 is its to handle.
+ */
+export async function request(method, path, { json, body, headers = {}, query, signal, raw, keepSession } = {}) {
   const url = query ? `${path}?${new URLSearchParams(query)}` : path;
   const init = { method, headers: { ...headers }, credentials: "same-origin", signal };
   if (json !== undefined) {
@@ -87,7 +92,7 @@ export async function request(method, path, { json, body, headers = {}, query, s
   }
   if (!response.ok) {
     const error = await asError(response);
-    if (response.status === 401 && !NO_RENEWAL.has(path)) sessionEnded();
+    if (response.status === 401 && !NO_RENEWAL.has(path) && !keepSession) sessionEnded();
     throw error;
   }
   if (raw) return response;
@@ -119,7 +124,7 @@ export async function all(path, query = {}) {
 export const encodePath = (path) => path.split("/").filter(Boolean).map(encodeURIComponent).join("/");
 
 /** PUT `body` with progress events; renews the session once, like `request`. */
-export function putWithProgress(url, body, { onProgress, signal, headers = {} } = {}) {
+export function putWithProgress(url, body, { onProgress, signal, headers = {}, keepSession } = {}) {
   const attempt = () =>
     new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
@@ -139,7 +144,7 @@ export function putWithProgress(url, body, { onProgress, signal, headers = {} } 
   };
   return attempt().then(async (xhr) => {
     if (xhr.status === 401 && (await renewSession())) xhr = await attempt();
-    if (xhr.status === 401) sessionEnded();
+    if (xhr.status === 401 && !keepSession) sessionEnded();
     return settle(xhr);
   });
 }

@@ -3,7 +3,7 @@
 // progress, then `complete` assembles them. A session that ends midway (401 that cannot be
 // renewed) stops the upload with `SessionEnded`, before the app goes to the sign-in page,
 // so that the page can first say which file did not arrive.
-import { ApiError, renewSession } from "../../../api.js";
+import { ApiError, putWithProgress, request } from "../../../api.js";
 
 /** 4 MiB: within the service's 1..64 MiB; a progress event per chunk at the least. */
 export const CHUNK_SIZE = 4 * 1024 * 1024;
@@ -15,62 +15,27 @@ export class SessionEnded extends Error {
   }
 }
 
-async function errorOf(status, text) {
-  let code = "http_error";
-  let message = "";
+/** The API call, with the session's end turned into SessionEnded naming the file. */
+async function named(file, call) {
   try {
-    const body = JSON.parse(text);
-    code = body?.error?.code ?? code;
-    message = body?.error?.message ?? "";
-  } catch {
-    // not JSON: the status speaks
+    return await call();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) throw new SessionEnded(file);
+    throw error;
   }
-  return new ApiError(status, code, message);
 }
 
-/** One JSON call that renews the session once and reports its end as SessionEnded. */
-async function call(method, url, json, file) {
-  const init = { method, credentials: "same-origin", headers: {} };
-  if (json !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(json);
-  }
-  const send = async () => {
-    try {
-      return await fetch(url, init);
-    } catch {
-      throw new ApiError(0, "network", "");
-    }
-  };
-  let response = await send();
-  if (response.status === 401 && (await renewSession())) response = await send();
-  if (response.status === 401) throw new SessionEnded(file);
-  const text = await response.text();
-  if (!response.ok) throw await errorOf(response.status, text);
-  return text ? JSON.parse(text) : null;
-}
+const call = (method, url, json, file) => named(file, () => request(method, url, { json, keepSession: true }));
 
-/** PUT one chunk with progress (XHR: fetch reports no upload progress). */
-function putChunk(url, blob, { onProgress, signal, file }) {
-  const attempt = () =>
-    new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open("PUT", url);
-      xhr.setRequestHeader("Content-Type", "application/octet-stream");
-      xhr.upload.onprogress = (event) => onProgress(event.loaded);
-      xhr.onload = () => resolve(xhr);
-      xhr.onerror = () => reject(new ApiError(0, "network", ""));
-      xhr.onabort = () => reject(new DOMException("aborted", "AbortError"));
-      signal?.addEventListener("abort", () => xhr.abort(), { once: true });
-      xhr.send(blob);
-    });
-  return attempt().then(async (xhr) => {
-    if (xhr.status === 401 && (await renewSession())) xhr = await attempt();
-    if (xhr.status === 401) throw new SessionEnded(file);
-    if (xhr.status < 200 || xhr.status >= 300) throw await errorOf(xhr.status, xhr.responseText);
-    return xhr.responseText ? JSON.parse(xhr.responseText) : null;
-  });
-}
+const putChunk = (url, blob, { onProgress, signal, file }) =>
+  named(file, () =>
+    putWithProgress(url, blob, {
+      onProgress,
+      signal,
+      keepSession: true,
+      headers: { "Content-Type": "application/octet-stream" },
+    }),
+  );
 
 /**
  * Upload `file` to `relative` (a path in the dataset) of the dataset at `datasetUrl`
