@@ -70,3 +70,22 @@ def test_a_wrong_vm_count_is_refused_with_a_message():
         text=True,
     )
     assert result.returncode != 0 and "HOPS_VMS must be 1 or 3, not 2" in result.stderr
+
+
+def test_the_secrets_are_made_once_0600_and_given_to_the_playbook():
+    secrets = REPO / ".vagrant" / "hops-secrets.yml"
+    config = evaluate(HOPS_VMS="1")
+    ansible = machines(config)["hops1"]["vm"]["provision"][0]["body"]
+    assert ansible["raw_arguments"] == ["--extra-vars", f"@{secrets}"]
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    values = dict(line.split(": ") for line in secrets.read_text().splitlines())
+    assert set(values) == {
+        "hops_db_service_password",
+        "hops_db_hive_password",
+        "hdfs_keystore_password",
+        "yarn_keystore_password",
+    }
+    assert all(len(v) == 40 for v in values.values())
+    before = secrets.read_text()
+    evaluate(HOPS_VMS="3")
+    assert secrets.read_text() == before  # made once: a re-provision keeps the passwords
