@@ -3,7 +3,8 @@
 The server is the app behind a real uvicorn (SQLite, embedded backends), started once per
 session with the four actors of `tests.support.api.Api` (admin, owner, scientist, outsider;
 project `demo`). Each test module works in projects of its own names, so modules do not
-depend on each other's order. Screenshots go under the run's artefacts
+depend on each other's order; signing out ends every session and token of an account, so a
+test signs out only accounts of its own (never the four actors). Screenshots go under the run's artefacts
 (`$HOPS_TEST_ARTEFACTS`, by default `build/test-artefacts`), at 1280 and 390 px wide.
 """
 

@@ -119,27 +119,10 @@ def test_an_admin_deletes_an_account_and_sets_quotas(
     page.get_by_role("link", name="Projects & quotas").click()
     expect(page).to_have_url(re.compile("/admin/quotas$"))
     page.get_by_role("link", name="Quotas of acct_quota").click()
-    expect(page.get_by_role("heading", name="Quotas of acct_quota")).to_be_visible()
-    url = "/api/projects/acct_quota/quotas"
-    before = api.call("admin", "GET", url).json()
-    page.get_by_label("Files limit (files)").fill("1000")
-    page.get_by_label("Storage limit (GiB)", exact=True).fill("2")
-    page.get_by_role("button", name="Save quotas of acct_quota").click()
-    expect(page.get_by_role("status")).to_contain_text(
-        "quotas of acct_quota are saved: Storage 2 GiB, Files 1000 files."
-    )
-    after = api.call("admin", "GET", url).json()
-    assert after["storage_files"]["limit"] == 1000
-    assert after["storage_bytes"]["limit"] == 2 * 1024**3
-    assert after["compute_seconds"] == before["compute_seconds"]  # untouched keys stay
-    expect(page.get_by_label("Files limit (files)")).to_have_value("1000")
+    # one quota form, on the project's overview (tested there: test_ui_overview.py)
+    expect(page).to_have_url(re.compile("/p/acct_quota#project-quotas$"))
+    expect(page.get_by_role("button", name="Save quotas")).to_be_visible()
     shoot(page, "admin-quotas")
-
-    page.get_by_label("Files limit (files)").fill("")  # empty: unlimited
-    page.get_by_role("button", name="Save quotas of acct_quota").click()
-    expect(page.get_by_role("status")).to_contain_text("saved: Files unlimited.")
-    expect(page.get_by_label("Files limit (files)")).to_have_value("")
-    assert api.call("admin", "GET", url).json()["storage_files"]["limit"] is None
 
 
 def test_others_are_refused_the_administration_page(open_as: Callable[[str | None], Page]):

@@ -13,7 +13,7 @@ const TABS = [
 export function Admin() {
   const { user } = useSession();
   const { params } = useRoute();
-  const [tab = "users", ...rest] = (params.rest || "").split("/").filter(Boolean).map(decodeURIComponent);
+  const [tab = "users"] = (params.rest || "").split("/").filter(Boolean).map(decodeURIComponent);
 
   if (!user?.is_admin) {
     return (
@@ -40,7 +40,7 @@ export function Admin() {
           ))}
         </ul>
       </nav>
-      {tab === "quotas" ? <Quotas project={rest[0]} /> : tab === "users" ? <Users /> : <p>There is no such page here.</p>}
+      {tab === "quotas" ? <Quotas /> : tab === "users" ? <Users /> : <p>There is no such page here.</p>}
     </>
   );
 }
