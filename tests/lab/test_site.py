@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from hops_deploy.lab import lifecycle
 from hops_deploy.playbook import PlaybookRun, run_site
@@ -106,16 +107,18 @@ def test_every_host_has_a_certificate_from_the_platform_ca(deployed: dict):
 def test_mariadb_serves_tls_and_refuses_plain_tcp(deployed: dict):
     lab1, addr = host(deployed, "1"), address(deployed, "1")
     assert lab1.service("mariadb").is_running and lab1.service("mariadb").is_enabled
+    lab_vars = yaml.safe_load((REPO / "inventories/lab/group_vars/all/backends.yml").read_text())
+    password = lab_vars["hops_db_service_password"]
     tls = lab1.run(
-        "mariadb -h %s -u hopsworks -pchange-me-service --ssl-ca=/etc/hops/pki/ca-chain.pem "
+        "mariadb -h %s -u hopsworks -p%s --ssl-ca=/etc/hops/pki/ca-chain.pem "
         "--ssl-verify-server-cert -N -e \"SHOW STATUS LIKE 'Ssl_version'\"",
         addr,
+        password,
     )
     assert tls.rc == 0 and "TLSv1" in tls.stdout, tls.stderr
-    plain = lab1.run(
-        "mariadb -h %s -u hopsworks -pchange-me-service --skip-ssl -e 'SELECT 1'", addr
-    )
-    assert plain.rc != 0
+    # the same account and password, which just worked over TLS, without it: refused
+    plain = lab1.run("mariadb -h %s -u hopsworks -p%s --skip-ssl -e 'SELECT 1'", addr, password)
+    assert plain.rc != 0, plain.stdout
 
 
 @pytest.mark.lab
