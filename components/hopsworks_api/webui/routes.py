@@ -11,17 +11,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.types import Scope
 
-from hopsworks_api.errors import NotFound
-
 DIST = Path(__file__).parent / "dist"
-API_PREFIXES = ("/api/", "/hopsworks-api/")
-ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class UiPage(Convertor[str]):
+    """Any path but the APIs': their unknown paths and methods keep answering as the API
+    does (404, 405, audited under the request's own name), never with the UI's page."""
+
+    regex = r"(?!(?:hopsworks-)?api(?:/|$)).*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("ui_page", UiPage())
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
@@ -75,14 +88,8 @@ def install(app: FastAPI, *, openapi_url: str, docs_url: str) -> None:
             swagger_favicon_url="/swagger/favicon-32x32.png",
         )
 
-    # every method, so that an unknown API path stays a 404 (not a 405 from this route)
-    @app.api_route("/{page:path}", methods=list(ALL_METHODS), include_in_schema=False)
-    def single_page_app(page: str, request: Request) -> Response:
-        path = f"/{page}"
-        if path.startswith(API_PREFIXES) or path in ("/api", "/hopsworks-api"):
-            raise NotFound(f"no API route at {path}")
-        if request.method not in ("GET", "HEAD"):
-            raise NotFound(f"no {request.method} route at {path}")
+    @app.get("/{page:ui_page}", include_in_schema=False)
+    def single_page_app(page: str) -> Response:
         index = DIST / "index.html"
         if not index.is_file():
             return HTMLResponse(NOT_BUILT, status_code=503, headers={"Retry-After": "3600"})
