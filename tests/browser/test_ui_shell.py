@@ -56,3 +56,24 @@ def test_a_bad_project_name_is_explained(open_as, platform):
     expect(page.get_by_role("alert")).to_contain_text("project names are")
     expect(page.get_by_role("alert")).not_to_contain_text("Value error")
     assert page.url == f"{platform.url}/"
+
+
+def test_a_newcomer_registers_and_signs_in(open_as, shoot):
+    page = open_as(None)
+    page.goto("/login")
+    page.get_by_role("link", name="Register").click()
+    page.get_by_label("First name").fill("Nova")
+    page.get_by_label("Last name").fill("Comer")
+    page.get_by_label("Email").fill("newcomer@example.org")
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Register")).to_be_visible()  # the browser's own check
+    page.get_by_label("Password").fill(PASSWORD)
+    shoot(page, "register")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("status")).to_contain_text("You can sign in now")
+    page.get_by_label("Email").fill("newcomer@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("link", name="newcomer")).to_be_visible()
+    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
