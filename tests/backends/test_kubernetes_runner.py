@@ -319,6 +319,9 @@ def settings(tmp_path: Path, db_url: str, served_fake: str):  # type: ignore[no-
         kubernetes_token_file=str(token),
         job_runner="kubernetes",
         hadoop_default_fs="hdfs://nn.example:8020",
+        # the fake answers in milliseconds, but in this process, on 2 cores that the lab
+        # lane and Chromium share: 5 s once passed between a request and its answer
+        backend_timeout_seconds=30,
     )
 
 

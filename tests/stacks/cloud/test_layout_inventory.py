@@ -4,6 +4,7 @@ preflight play of site.yml."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -25,6 +26,7 @@ from hops_cloud.inventory import (
 from hops_cloud.layout import group_members, plan_hosts
 from hops_deploy.topology import load_inventory
 from hops_platform.host_groups import GROUPS
+from tests.deploy.test_preflight import SECRETS
 from tests.stacks.cloud.conftest import REPO
 
 PLAYBOOK = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
@@ -151,6 +153,9 @@ def test_ssh_config_takes_the_same_route():
 
 
 def preflight(path: Path) -> subprocess.CompletedProcess[str]:
+    """With the secrets as the stack passes them (configure.py: `-e @secrets.json`)."""
+    secrets = path.parent / "secrets.json"
+    secrets.write_text(json.dumps({**SECRETS, "hdfs_keystore_password": "kdT3-hdfs-ks-4Rt"}))
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
     return subprocess.run(
         [
@@ -162,6 +167,8 @@ def preflight(path: Path) -> subprocess.CompletedProcess[str]:
             "always",
             "-e",
             "ansible_connection=local",
+            "-e",
+            f"@{secrets}",
         ],
         cwd=REPO,
         env=env,
