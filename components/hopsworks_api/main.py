@@ -169,7 +169,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
         title="Hopsworks control service",
         version=__version__,
-        openapi_url="/api/openapi.json",
+        openapi_url=None,  # openapi.install serves it (no endpoint may close over the app)
         docs_url=None,  # webui serves it, with Swagger UI's assets from this package
         redoc_url=None,
     )
@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     openapi.install(app)
     app.include_router(api_router)
     app.include_router(sdk_router)
-    webui.install(app, openapi_url="/api/openapi.json", docs_url="/api/docs")
+    webui.install(app, openapi_url=openapi.DOCUMENT_URL, docs_url="/api/docs")
     # Innermost first: the body limit's 413 passes through the audit middleware, so it is
     # recorded like every other refusal.
     app.add_middleware(BodyLimit, limit=rt.settings.max_json_body_bytes)

@@ -384,9 +384,17 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+DOCUMENT_URL = "/api/openapi.json"
+
+
 def install(app: FastAPI) -> None:
-    """Serve `build(app)` (once, cached) at the app's openapi_url, and answer 405 with
-    the `Allow` header the document implies."""
+    """Serve `build(app)` (once, cached) at `DOCUMENT_URL`, and answer 405 with the
+    `Allow` header the document implies.
+
+    The app is created with `openapi_url=None` and the document is served by a
+    module-level endpoint reading `request.app`: FastAPI keeps a process-wide cache keyed
+    by endpoint callables, so an endpoint that closes over the app (as FastAPI's own
+    `openapi` route does) keeps that app, and its runtime, alive for the whole process."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -394,4 +402,9 @@ def install(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.add_api_route(DOCUMENT_URL, _serve_document, include_in_schema=False)
     app.add_exception_handler(405, _method_not_allowed)
+
+
+def _serve_document(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())

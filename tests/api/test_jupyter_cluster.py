@@ -164,6 +164,12 @@ def username(app, email: str) -> str:  # type: ignore[no-untyped-def]
         return session.scalar(select(User.username).where(User.email == email))
 
 
+def stopped_row(app, user: str) -> NotebookServer | None:  # type: ignore[no-untyped-def]
+    with app.state.runtime.read_sessions() as session:
+        row = session.scalar(select(NotebookServer).join(User).where(User.username == user))
+        return row if row is not None and row.state == "STOPPED" else None
+
+
 def state_of(api, who: str, *states: str) -> dict:  # type: ignore[no-untyped-def]
     return until(
         lambda: (body := api.call(who, "GET", P).json())["state"] in states and body,
@@ -359,8 +365,7 @@ def test_an_idle_server_is_culled_and_a_removed_members_server_deleted(
     state_of(api, "scientist", "RUNNING")
     removed = api.call("owner", "DELETE", "/api/projects/demo/members/scientist@example.org")
     assert removed.status_code == 204
-    until(lambda: nothing_of(kfake, user), "the removed member's objects' deletion")
-    with app.state.runtime.read_sessions() as session:
-        row = session.scalar(select(NotebookServer).join(User).where(User.username == user))
-        assert row is not None and row.state == "STOPPED"
-        assert row.stop_reason == "its member may no longer run work in the project"
+    # The watcher deletes the objects first and records STOPPED after: wait for the record.
+    row = until(lambda: stopped_row(app, user), "the removed member's server STOPPED")
+    assert nothing_of(kfake, user)
+    assert row.stop_reason == "its member may no longer run work in the project"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -79,10 +79,11 @@ def install(app: FastAPI, *, openapi_url: str, docs_url: str) -> None:
     app.mount("/swagger", StaticFiles(directory=DIST / "swagger", check_dir=False), name="swagger")
 
     @app.get(docs_url, include_in_schema=False)
-    def api_docs() -> HTMLResponse:
+    def api_docs(request: Request) -> HTMLResponse:
+        # request.app, not app: an endpoint closing over the app would pin it (openapi.py)
         return get_swagger_ui_html(
             openapi_url=openapi_url,
-            title=f"{app.title} — API",
+            title=f"{request.app.title} — API",
             swagger_js_url="/swagger/swagger-ui-bundle.js",
             swagger_css_url="/swagger/swagger-ui.css",
             swagger_favicon_url="/swagger/favicon-32x32.png",
