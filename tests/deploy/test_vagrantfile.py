@@ -57,6 +57,9 @@ def test_vms_groups_and_provisioner(count: str):
     assert groups["zookeeper"] == names  # odd: 1 or 3
     assert groups["nodemanagers"] == (["hops1"] if count == "1" else ["hops2", "hops3"])
     assert ansible["skip_tags"] == ["needs_downloads"]
+    venv_playbook = REPO / ".venv" / "bin" / "ansible-playbook"
+    if os.access(venv_playbook, os.X_OK):  # it builds the service's wheel (hops_deploy.ship)
+        assert ansible["playbook_command"] == str(venv_playbook)
     for index, name in enumerate(names):
         network = vms[name]["vm"]["network"][0]
         assert network["kwargs"]["ip"] == f"192.168.56.{11 + index}"

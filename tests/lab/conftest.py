@@ -4,15 +4,14 @@ machine with no cached root filesystem). Deselect with ``-m "not lab"``."""
 from __future__ import annotations
 
 import os
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
+from hops_deploy import ship
 from hops_deploy.lab import LabError
 from hops_deploy.lab import state as lab_state
 from hops_deploy.lab.prereqs import container_support, ensure_packages
-from hops_deploy.lab.wheelhouse import build_wheelhouse
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -38,9 +37,13 @@ def lab_machine() -> Path:
 
 @pytest.fixture(scope="session")
 def wheelhouse(lab_machine: Path) -> Path:
-    """The wheels the lab hosts install from (this checkout's and pyspark's), built once per
-    session for every lab: the hosts have no route out, so this is how the code reaches them."""
+    """The wheels the lab hosts install from, built once per session for every lab, as an
+    air-gapped site builds them (`python -m hops_deploy.ship wheelhouse`): the hosts have no
+    route out. The service's own wheel is then taken out again: the playbooks must ship it
+    themselves (roles/hops/tasks/ship.yml and its pyinfra twin)."""
     repo = Path(__file__).resolve().parents[2]
     dest = lab_machine / "wheelhouse"
-    build_wheelhouse([str(repo), f"pyspark=={version('pyspark')}"], dest)
+    ship.wheelhouse(repo, dest)
+    for wheel in dest.glob(f"{ship.DIST_NAME}-*.whl"):
+        wheel.unlink()
     return dest

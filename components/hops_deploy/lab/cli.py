@@ -24,6 +24,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hops_deploy import ship
+from hops_deploy.checkout import CheckoutNotFound, find_checkout
 from hops_deploy.lab import LabError, lifecycle, sshkeys, state
 from hops_deploy.lab import wheelhouse as wheels
 
@@ -150,6 +152,7 @@ def up(
     started = time.monotonic()
     columns = (SpinnerColumn(), TextColumn("{task.description:<16}"), BarColumn())
     try:
+        _fill_wheelhouse(wheelhouse or cache_dir / "wheelhouse", console)
         with (
             _terminate_as_interrupt(),
             Progress(*columns, TimeElapsedColumn(), console=console) as progress,
@@ -166,6 +169,18 @@ def up(
     console.print(f"inventory: {lab.inventory}")
     console.print(f"ssh:       hops-lab ssh {lab.hosts[0].name} --name {lab.name}")
     console.print(f"up in {time.monotonic() - started:.1f} s")
+
+
+def _fill_wheelhouse(dest: Path, console: Console) -> None:
+    """The hosts have no route out: an empty wheelhouse is filled once with what they
+    install (the service's dependencies and pyspark), as an air-gapped site fills its own."""
+    if any(dest.glob("*.whl")):
+        return
+    console.print(f"the wheelhouse {dest} is empty: building it once (pyspark is ~450 MB)")
+    try:
+        ship.wheelhouse(find_checkout(), dest, report=console.print)
+    except (ship.ShipError, CheckoutNotFound) as error:
+        raise LabError(str(error)) from None
 
 
 @lab_app.command()

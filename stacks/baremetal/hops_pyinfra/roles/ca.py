@@ -18,7 +18,10 @@ from pyinfra.api import StringCommand, deploy
 from pyinfra.facts.files import Directory, File, Sha1File
 from pyinfra.operations import files, pip, python, server
 
+from hops_deploy import ship
+from hops_deploy.checkout import find_checkout
 from hops_deploy.topology import address_of
+from hops_deploy.variables import as_bool
 from hops_pyinfra.context import RoleContext
 
 BUNDLE = ("cert.pem", "key.pem", "chain.pem")
@@ -29,13 +32,30 @@ def pip_args(find_links: str) -> str | None:
 
 
 def install_package(role: RoleContext, name: str):  # type: ignore[no-untyped-def]
+    """roles/hops/tasks/ship.yml, then the role's pip task: the wheel built here from the
+    checkout, copied to the host and installed by its version."""
     v = role.vars
+    requirement = v["hops_package"]
+    if not requirement:
+        wheel, _ = ship.service_wheel(
+            find_checkout(), allow_without_ui=as_bool(v["hops_ship_without_ui"])
+        )
+        files.directory(
+            name="The shipped wheels' directory exists", path=v["hops_wheels_dir"], mode="755"
+        )
+        files.put(
+            name="The control service's wheel is on the host",
+            src=str(wheel),
+            dest=f"{v['hops_wheels_dir']}/{wheel.name}",
+            mode="644",
+        )
+        requirement = f"hopsworks-iac=={ship.version_of(wheel)}"
     return pip.packages(
         name=name,
-        packages=[v["hops_package"]],
+        packages=[requirement],
         virtualenv=v["hops_venv"],
         virtualenv_kwargs={"venv": True, "python": "python3"},
-        extra_install_args=pip_args(v["hops_pip_find_links"]),
+        extra_install_args=" ".join(v["hops_service_pip_args"]) or None,
     )
 
 

@@ -1,0 +1,211 @@
+"""The platform's own code, built on the deploying machine and handed to the hosts.
+
+No index carries `hopsworks-iac`: every entry point (ansible-playbook, pyinfra, Vagrant, the
+cloud stack, the lab) builds the control service's wheel from the checkout it runs from and
+copies it to the hosts, which install that file (its dependencies come from PyPI or, on an
+air-gapped site, from the wheelhouse that `wheelhouse` below fills).
+
+The wheel's version is the checkout's version plus a local label made of a hash of the
+sources (`0.1.0+3f2c...`), and its bytes are reproducible (SOURCE_DATE_EPOCH): the same
+sources give the same file, so a re-run copies nothing and pip installs nothing, and any
+change gives a new version that pip installs. The build runs on a copy of the sources, so
+setuptools' leftovers in the checkout (`build/lib`, `*.egg-info`) never reach the wheel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hops_deploy.checkout import find_checkout
+from hops_deploy.variables import role_defaults
+
+DIST_NAME = "hopsworks_iac"
+# Every file in the wheel gets this time (1980-01-01, the zip format's first day).
+SOURCE_DATE_EPOCH = "315532800"
+TOP_LEVEL = ("pyproject.toml", "README.md")
+SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
+UI_INDEX = Path("components/hopsworks_api/webui/dist/index.html")
+VERSION_LINE = re.compile(r'^version = "(?P<version>[^"]+)"$', re.M)
+
+Report = Callable[[str], None]
+
+
+class ShipError(RuntimeError):
+    pass
+
+
+def default_dest(checkout: Path) -> Path:
+    return checkout / "build" / "ship"
+
+
+def _sources(checkout: Path) -> Iterator[Path]:
+    """The files the wheel is built from, relative to the checkout, in a stable order."""
+    for name in TOP_LEVEL:
+        yield Path(name)
+    for root, dirs, files in os.walk(checkout / "components"):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.endswith(".egg-info"))
+        for name in sorted(files):
+            if not name.endswith((".pyc", ".pyo")):
+                yield (Path(root) / name).relative_to(checkout)
+
+
+def _base_version(checkout: Path) -> str:
+    found = VERSION_LINE.search((checkout / "pyproject.toml").read_text())
+    if not found:
+        raise ShipError(f'no `version = "..."` line in {checkout / "pyproject.toml"}')
+    return found.group("version")
+
+
+def source_version(checkout: Path) -> str:
+    """The version the wheel of these sources gets: `<pyproject version>+<source hash>`."""
+    digest = hashlib.sha256()
+    for relative in _sources(checkout):
+        digest.update(relative.as_posix().encode() + b"\0")
+        digest.update((checkout / relative).read_bytes() + b"\0")
+    return f"{_base_version(checkout)}+{digest.hexdigest()[:16]}"
+
+
+def wheel_name(version: str) -> str:
+    return f"{DIST_NAME}-{version}-py3-none-any.whl"
+
+
+def version_of(wheel: Path) -> str:
+    return wheel.name.split("-")[1]
+
+
+def service_wheel(
+    checkout: Path,
+    dest: Path | None = None,
+    *,
+    allow_without_ui: bool = False,
+    python: str = sys.executable,
+    report: Report = print,
+) -> tuple[Path, bool]:
+    """The control service's wheel for this checkout, in `dest` (built when absent), and
+    whether it was built now. Older wheels of the service in `dest` are removed."""
+    dest = dest or default_dest(checkout)
+    if not (checkout / UI_INDEX).is_file() and not allow_without_ui:
+        raise ShipError(
+            f"the web UI is not built ({UI_INDEX} is missing): run scripts/build-ui.sh in "
+            f"{checkout} first (it needs Node >= 18), or ship without the UI "
+            "(hops_ship_without_ui=true / --allow-without-ui: its pages then answer 503)"
+        )
+    version = source_version(checkout)
+    wheel = dest / wheel_name(version)
+    if wheel.is_file():
+        return wheel, False
+    dest.mkdir(parents=True, exist_ok=True)
+    report(f"building {wheel.name} from {checkout}")
+    with tempfile.TemporaryDirectory(prefix="hops-ship-") as scratch:
+        tree = Path(scratch) / "src"
+        for relative in _sources(checkout):
+            target = tree / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(checkout / relative, target)
+        pyproject = tree / "pyproject.toml"
+        pyproject.write_text(
+            VERSION_LINE.sub(f'version = "{version}"', pyproject.read_text(), count=1)
+        )
+        out = Path(scratch) / "out"
+        argv = [python, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(out), str(tree)]
+        env = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}
+        result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+        built = out / wheel.name
+        if result.returncode != 0 or not built.is_file():
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
+            raise ShipError(f"building the control service's wheel failed:\n{tail}")
+        partial = dest / (wheel.name + ".part")
+        shutil.copyfile(built, partial)
+        partial.replace(wheel)
+    for old in dest.glob(f"{DIST_NAME}-*.whl"):
+        if old != wheel:
+            old.unlink()
+    return wheel, True
+
+
+def pinned_requirements(checkout: Path) -> list[str]:
+    """What the hosts install with pip besides the service's own dependencies: the Spark
+    workers' and drivers' pyspark, at the version the roles pin."""
+    return [f"pyspark=={role_defaults('hops', checkout / 'roles')['hops_pyspark_version']}"]
+
+
+def wheelhouse(
+    checkout: Path,
+    dest: Path,
+    *,
+    pip_cache: Path | None = None,
+    allow_without_ui: bool = False,
+    report: Report = print,
+) -> list[Path]:
+    """Every wheel the hosts install, for a site without a route to PyPI: the service's
+    wheel, its dependencies and the pinned pyspark (`hops_pip_find_links` serves it)."""
+    from hops_deploy.lab.wheelhouse import build_wheelhouse
+
+    wheel, _ = service_wheel(checkout, allow_without_ui=allow_without_ui, report=report)
+    return build_wheelhouse(
+        [str(wheel), *pinned_requirements(checkout)], dest, pip_cache, report=report
+    )
+
+
+app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
+
+
+@app.command("wheel")
+def wheel_command(
+    checkout: Annotated[
+        Path | None, typer.Option(help="The repository (default: found as the deploy finds it)")
+    ] = None,
+    dest: Annotated[Path | None, typer.Option(help="Wheel directory (CHECKOUT/build/ship)")] = None,
+    allow_without_ui: bool = False,
+) -> None:
+    """Build the control service's wheel when its sources changed; print it as JSON
+    (`path`, `name`, `version`, `built`) for Ansible."""
+    root = (checkout or find_checkout()).resolve()
+    try:
+        wheel, built = service_wheel(
+            root, dest, allow_without_ui=allow_without_ui, report=_to_stderr
+        )
+    except ShipError as error:
+        _to_stderr(str(error))
+        raise typer.Exit(1) from None
+    summary = {"path": str(wheel), "name": wheel.name, "version": version_of(wheel)}
+    print(json.dumps({**summary, "built": built}))
+
+
+@app.command("wheelhouse")
+def wheelhouse_command(
+    dest: Annotated[Path, typer.Argument(help="Directory to fill with wheels")],
+    checkout: Annotated[Path | None, typer.Option(help="The repository")] = None,
+    pip_cache: Annotated[Path | None, typer.Option(help="pip cache to reuse")] = None,
+    allow_without_ui: bool = False,
+) -> None:
+    """Every wheel the hosts install, for an air-gapped site (docs/deployment.md)."""
+    root = (checkout or find_checkout()).resolve()
+    try:
+        wheels = wheelhouse(
+            root, dest, pip_cache=pip_cache, allow_without_ui=allow_without_ui, report=_to_stderr
+        )
+    except (ShipError, RuntimeError) as error:
+        _to_stderr(str(error))
+        raise typer.Exit(1) from None
+    _to_stderr(f"{len(wheels)} wheels in {dest}")
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    app()
