@@ -18,7 +18,6 @@ from hops_deploy.twins import twin_inventory
 from hops_deploy.variables import host_variables
 from hops_pyinfra.context import HostContext
 from hops_pyinfra.hosts import connection_data, preflight_problems, pyinfra_groups
-from hops_pyinfra.roles.metadata_db import accounts_sql
 from hops_pyinfra.site import PLAYS, plays_for
 from tests.deploy.test_preflight import CASES as PREFLIGHT_CASES
 
@@ -107,15 +106,6 @@ def test_twins_differ_only_in_their_ssh_address(tmp_path: Path):
     assert first["hops_topology"]["hive"] == [
         {"name": "hops", "address": "127.0.0.1", "gpu": False}
     ]
-
-
-def test_account_statements_require_tls_and_grant_one_schema_each():
-    inventory = load_inventory(EXAMPLE)
-    variables = HostContext(inventory, "head1").role("metadata_db").vars
-    sql = accounts_sql(variables)
-    assert sql.count("CREATE DATABASE IF NOT EXISTS") == 2
-    assert sql.count("REQUIRE SSL;") == 2
-    assert "GRANT ALL PRIVILEGES ON `metastore`.* TO 'hive'@'%';" in sql
 
 
 def test_results_table_is_read():

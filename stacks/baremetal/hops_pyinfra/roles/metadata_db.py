@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from io import StringIO
+import shlex
 
 from pyinfra import host
 from pyinfra.api import StringCommand, deploy
@@ -11,39 +11,18 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from hops_pyinfra.context import RoleContext
-from hops_pyinfra.facts import lines_of, once
+from hops_pyinfra.facts import lines_of
 
 EXISTING = (
     "mariadb --batch --skip-column-names -e \"SELECT CONCAT('db:', SCHEMA_NAME) FROM "
-    "information_schema.SCHEMATA UNION ALL SELECT CONCAT('user:', User) FROM mysql.user\""
+    'information_schema.SCHEMATA"'
 )
 
 
-def accounts_sql(v: dict) -> str:  # type: ignore[type-arg]
-    """The statements the Ansible tasks run: schemas, then accounts with their grants."""
-    require = " REQUIRE SSL" if v["metadata_db_require_secure_transport"] else ""
-    client = v["metadata_db_client_host"]
-    statements = [
-        f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;"
-        for name in (v["metadata_db_service_database"], v["metadata_db_hive_database"])
-    ]
-    for user, password, database in (
-        (
-            v["metadata_db_service_user"],
-            v["metadata_db_service_password"],
-            v["metadata_db_service_database"],
-        ),
-        (
-            v["metadata_db_hive_user"],
-            v["metadata_db_hive_password"],
-            v["metadata_db_hive_database"],
-        ),
-    ):
-        statements.append(
-            f"CREATE USER IF NOT EXISTS '{user}'@'{client}' IDENTIFIED BY '{password}'{require};"
-        )
-        statements.append(f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'{client}';")
-    return "\n".join(statements) + "\n"
+def _accounts_command(v: dict, apply: int) -> str:  # type: ignore[type-arg]
+    """templates/accounts.sql.j2 run as the Ansible tasks run it: 0 counts, 1 converges."""
+    sql = f"SET @hops_apply = {apply}; SOURCE {v['metadata_db_accounts_file']};"
+    return shlex.join([*v["metadata_db_accounts_command"], sql])
 
 
 def _tls_copies(v: dict) -> list:  # type: ignore[type-arg]
@@ -109,27 +88,32 @@ def metadata_db(role: RoleContext) -> None:
         name="MariaDB is enabled and running", service="mariadb", running=True, enabled=True
     )
 
-    wanted = {
-        f"db:{v['metadata_db_service_database']}",
-        f"db:{v['metadata_db_hive_database']}",
-        f"user:{v['metadata_db_service_user']}",
-        f"user:{v['metadata_db_hive_user']}",
-    }
-    missing = once(lambda: not wanted <= set(lines_of(EXISTING)))
-    statements = "/root/.hops-metadata-db-accounts.sql"
-    # The passwords go through a root-only file, never on a command line or in a log.
-    files.put(
-        name="The account statements are staged",
-        src=StringIO(accounts_sql(v)),
-        dest=statements,
-        user="root",
-        group="root",
-        mode="0600",
-        _if=missing,
+    schemas = (v["metadata_db_service_database"], v["metadata_db_hive_database"])
+    server.shell(
+        name="Missing schemas are created",
+        commands=[
+            shlex.join(
+                [
+                    "mariadb",
+                    "-e",
+                    f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 "
+                    "COLLATE utf8mb4_bin",
+                ]
+            )
+            for name in schemas
+        ],
+        _if=lambda: not {f"db:{name}" for name in schemas} <= set(lines_of(EXISTING)),
+    )
+    role.template(
+        "accounts.sql.j2",
+        v["metadata_db_accounts_file"],
+        "root",
+        "root",
+        "0600",
+        name="The accounts' wanted state is staged (root only; it holds their passwords)",
     )
     server.shell(
-        name="Missing schemas and accounts are created with their grants",
-        commands=[f"mariadb < {statements}"],
-        _if=missing,
+        name="Every account's password, TLS requirement and grant converge",
+        commands=[_accounts_command(v, 1)],
+        _if=lambda: int((lines_of(_accounts_command(v, 0)) or ["1"])[0]) > 0,
     )
-    files.file(name="The staged statements are removed", path=statements, present=False)
