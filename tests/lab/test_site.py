@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,45 +24,122 @@ import httpx
 import pytest
 import yaml
 
+from hops_deploy import ship
 from hops_deploy.lab import lifecycle
-from hops_deploy.playbook import PlaybookRun, run_site
+from hops_deploy.lab import state as lab_state
+from hops_deploy.playbook import PlaybookRun, parse_recap, run_site
+from hops_deploy.pyinfra_run import parse_totals
 from hops_deploy.topology import load_inventory
+from tests.support import readme
 
 testinfra = pytest.importorskip("testinfra")
 REPO = Path(__file__).resolve().parents[2]
-NAME = "site"
-SKIP = ["--skip-tags", "needs_downloads"]
+NAME = "lab"  # the README's: its commands name the hosts lab1..lab3
+SECTION = "### Try the real playbook locally: `hops-lab`"
+LEFT_OUT = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "build",
+    "node_modules",
+    "__pycache__",
+    "*.egg-info",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".vagrant",
+    ".ansible",
+    "hosts.yml",
+)
+
+
+def working_copy(dest: Path) -> Path:
+    """The checkout as a newcomer has it (its virtualenv included), where the README's
+    commands may write `inventories/lab/hosts.yml` without touching this one."""
+    shutil.copytree(REPO, dest, ignore=LEFT_OUT, symlinks=True)
+    (dest / ".venv").symlink_to(REPO / ".venv")
+    return dest
+
+
+def shell(line: str, cwd: Path, env: dict[str, str], log: Path) -> PlaybookRun:
+    """One README line as a newcomer runs it (`sudo` dropped: the lab tests run as root)."""
+    line = line.removeprefix("sudo ")
+    started = time.monotonic()
+    result = subprocess.run(
+        ["/bin/bash", "-ec", line],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        timeout=3600,
+    )
+    output = result.stdout + result.stderr
+    log.write_text(f"$ {line}\n{output}")
+    return PlaybookRun(result.returncode, time.monotonic() - started, parse_recap(output), output)
 
 
 @pytest.fixture(scope="module")
 def deployed(
     lab_machine: Path, wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict]:
-    """Three hosts with the platform deployed; the runs' results for the tests to check.
-    HOPS_LAB_KEEP=1 leaves the lab up afterwards (to look around with `hops-lab ssh`)."""
-    # testinfra's ansible backend calls ansible-inventory, which lives beside this Python
-    os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
+    """Three hosts with the platform deployed by the README's lab section, command by
+    command, in a copy of the checkout; the runs' results for the tests to check. The
+    service reaches the hosts only as the playbooks ship it (the wheelhouse fixture holds
+    its dependencies, not it). HOPS_LAB_KEEP=1 leaves the lab up afterwards."""
+    up, playbook, pyinfra, last = readme.commands(SECTION)
     base = tmp_path_factory.mktemp("site")
+    work = working_copy(base / "checkout")
+    env = {
+        **os.environ,
+        "HOPS_CHECKOUT": str(work),
+        "HOPS_LAB_CACHE_DIR": str(lab_machine),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        # testinfra's ansible backend calls ansible-inventory, which lives beside this Python
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+    saved = {key: os.environ.get(key) for key in ("HOPS_CHECKOUT", "PATH")}
+    os.environ.update({key: env[key] for key in saved})
     lifecycle.down(NAME, lab_machine)
-    inventory_dir = base / "inventory"
-    shutil.copytree(REPO / "inventories" / "lab" / "group_vars", inventory_dir / "group_vars")
-    config = lifecycle.LabConfig(
-        name=NAME, hosts=3, cache_dir=lab_machine, inventory_dir=inventory_dir, shared_dir=True
-    )
-    lab = lifecycle.up(config)
     try:
-        inventory = Path(lab.inventory or "")
-        first = run_site(inventory, SKIP, log=base / "first.log")
+        started = shell(up, work, env, base / "up.log")
+        assert started.returncode == 0, started.output[-4000:]
+        inventory = work / "inventories" / "lab" / "hosts.yml"
+        first = shell(playbook, work, env, base / "first.log")
         assert first.returncode == 0, first.output[-6000:]
-        second = run_site(inventory, SKIP, log=base / "second.log")
+        second = shell(playbook, work, env, base / "second.log")
         check = run_site(
             inventory, ["--check", "--tags", "needs_downloads"], log=base / "check.log"
         )
-        print(f"site.yml on 3 hosts: {first.seconds:.0f} s; re-run {second.seconds:.0f} s")
-        yield {"inventory": inventory, "first": first, "second": second, "check": check}
+        twin = shell(pyinfra, work, env, base / "pyinfra.log")
+        print(
+            f"site.yml on 3 hosts: {first.seconds:.0f} s; re-run {second.seconds:.0f} s; "
+            f"pyinfra after it {twin.seconds:.0f} s"
+        )
+        yield {
+            "inventory": inventory,
+            "first": first,
+            "second": second,
+            "check": check,
+            "pyinfra": twin,
+            "last": last,
+            "work": work,
+            "env": env,
+            "base": base,
+        }
     finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         if os.environ.get("HOPS_LAB_KEEP") != "1":
+            # The README's last line: status, a login on lab1 (stdin closed: it returns),
+            # and `down`, which must leave nothing behind.
+            ended = shell(last, work, env, base / "last.log")
             lifecycle.down(NAME, lab_machine)
+            assert ended.returncode == 0, ended.output[-4000:]
+            assert "lab1" in ended.output and NAME not in lab_state.lab_names(lab_machine)
 
 
 def host(deployed: dict, name: str):  # type: ignore[no-untyped-def]
@@ -80,6 +158,30 @@ def test_a_second_run_changes_nothing(deployed: dict):
     assert second.returncode == 0, second.output[-4000:]
     assert set(second.recap) == {f"{NAME}{i}" for i in (1, 2, 3)}
     assert second.changed == {h: 0 for h in second.recap}, second.changed_tasks()
+
+
+@pytest.mark.lab
+def test_the_service_is_the_wheel_shipped_from_the_checkout(deployed: dict, wheelhouse: Path):
+    """No index has the service: the hosts run the wheel the playbook built from the
+    checkout it ran in, by its version (the wheelhouse holds only its dependencies)."""
+    version = ship.source_version(deployed["work"])
+    assert not list(wheelhouse.glob(f"{ship.DIST_NAME}-*.whl"))
+    lab1 = host(deployed, "1")
+    assert lab1.file(f"/opt/hops/wheels/{ship.wheel_name(version)}").is_file
+    shown = lab1.run("/opt/hops/venv/bin/python -m pip show hopsworks-iac")
+    assert f"Version: {version}" in shown.stdout, shown.stdout + shown.stderr
+
+
+@pytest.mark.lab
+def test_pyinfra_after_ansible_deploys_the_same_platform(deployed: dict):
+    """The README's pyinfra line, run as its comment allows, on the hosts Ansible deployed:
+    every operation of the three hosts runs without an error (test_twins compares the
+    tools' files byte for byte and their re-runs)."""
+    twin: PlaybookRun = deployed["pyinfra"]
+    assert twin.returncode == 0, twin.output[-6000:]
+    operations, changed, errors = parse_totals(twin.output)
+    assert operations > 0 and errors == 0, twin.output[-3000:]
+    print(f"pyinfra after ansible: {changed} of {operations} operations changed something")
 
 
 @pytest.mark.lab
