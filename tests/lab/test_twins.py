@@ -26,6 +26,7 @@ NAME = "twin"
 CONFIG_FILES = (
     "/etc/security/limits.d/90-hops.conf",
     "/etc/mysql/mariadb.conf.d/90-hops.cnf",
+    "/etc/mysql/hops-accounts.sql",
     "/etc/zookeeper/conf/zoo.cfg",
     "/srv/hops/zookeeper/myid",
     "/etc/systemd/system/hops-zookeeper.service",

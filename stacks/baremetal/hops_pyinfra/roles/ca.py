@@ -11,6 +11,7 @@ machine's disk and is never logged.
 from __future__ import annotations
 
 import base64
+import shlex
 from io import StringIO
 
 from pyinfra import host, state
@@ -23,6 +24,7 @@ from hops_deploy.checkout import find_checkout
 from hops_deploy.topology import address_of
 from hops_deploy.variables import as_bool
 from hops_pyinfra.context import RoleContext
+from hops_pyinfra.facts import lines_of
 
 BUNDLE = ("cert.pem", "key.pem", "chain.pem")
 
@@ -33,29 +35,40 @@ def pip_args(find_links: str) -> str | None:
 
 def install_package(role: RoleContext, name: str):  # type: ignore[no-untyped-def]
     """roles/hops/tasks/ship.yml, then the role's pip task: the wheel built here from the
-    checkout, copied to the host and installed by its version."""
+    checkout, copied to the host and installed by its version.
+
+    The shipped wheel is installed by a command guarded by `pip show`, not `pip.packages`:
+    pyinfra's pip fact does not parse a local version label (`0.1.0+<hash>`), so it would
+    report the package missing, and a change, on every run."""
     v = role.vars
-    requirement = v["hops_package"]
-    if not requirement:
-        wheel, _ = ship.service_wheel(
-            find_checkout(), allow_without_ui=as_bool(v["hops_ship_without_ui"])
+    venv = v["hops_venv"]
+    if v["hops_package"]:
+        return pip.packages(
+            name=name,
+            packages=[v["hops_package"]],
+            virtualenv=venv,
+            virtualenv_kwargs={"venv": True, "python": "python3"},
+            extra_install_args=" ".join(v["hops_service_pip_args"]) or None,
         )
-        files.directory(
-            name="The shipped wheels' directory exists", path=v["hops_wheels_dir"], mode="755"
-        )
-        files.put(
-            name="The control service's wheel is on the host",
-            src=str(wheel),
-            dest=f"{v['hops_wheels_dir']}/{wheel.name}",
-            mode="644",
-        )
-        requirement = f"hopsworks-iac=={ship.version_of(wheel)}"
-    return pip.packages(
+    wheel, _ = ship.service_wheel(
+        find_checkout(), allow_without_ui=as_bool(v["hops_ship_without_ui"])
+    )
+    version = ship.version_of(wheel)
+    files.directory(
+        name="The shipped wheels' directory exists", path=v["hops_wheels_dir"], mode="755"
+    )
+    files.put(
+        name="The control service's wheel is on the host",
+        src=str(wheel),
+        dest=f"{v['hops_wheels_dir']}/{wheel.name}",
+        mode="644",
+    )
+    pip.virtualenv(name="The service's virtualenv exists", path=venv, venv=True, python="python3")
+    install = [f"{venv}/bin/pip", "install", *v["hops_service_pip_args"]]
+    return server.shell(
         name=name,
-        packages=[requirement],
-        virtualenv=v["hops_venv"],
-        virtualenv_kwargs={"venv": True, "python": "python3"},
-        extra_install_args=" ".join(v["hops_service_pip_args"]) or None,
+        commands=[shlex.join([*install, f"hopsworks-iac=={version}"])],
+        _if=lambda: f"Version: {version}" not in lines_of(f"{venv}/bin/pip show hopsworks-iac"),
     )
 
 
