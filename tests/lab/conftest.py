@@ -4,6 +4,7 @@ machine with no cached root filesystem). Deselect with ``-m "not lab"``."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,8 @@ def lab_machine() -> Path:
     reason = container_support()
     if reason:
         pytest.skip(f"systemd-nspawn cannot run here: {reason}")
+    # testinfra's ansible backend calls ansible-inventory, which lives beside this Python
+    os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
     return Path(os.environ.get("HOPS_LAB_CACHE_DIR", str(lab_state.DEFAULT_CACHE_DIR)))
 
 

@@ -12,7 +12,6 @@ example hosts.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,24 +20,8 @@ import pytest
 
 from tests.support import readme
 
-REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = "### On bare metal: `ansible-playbook`"
 PYINFRA = "### On bare metal with Python: `pyinfra`"
-LEFT_OUT = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    "build",
-    "node_modules",
-    "__pycache__",
-    "*.egg-info",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".vagrant",
-    ".ansible",
-    "tests",
-    "docs",
-    "ui",
-)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +30,7 @@ def newcomer(tmp_path_factory: pytest.TempPathFactory) -> dict:
     installed from the copy as a plain package."""
     base = tmp_path_factory.mktemp("readme")
     checkout = base / "checkout"
-    shutil.copytree(REPO, checkout, ignore=LEFT_OUT)
+    readme.copy_of_checkout(checkout, "tests", "docs", "ui")
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     installed = subprocess.run(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -36,25 +35,11 @@ testinfra = pytest.importorskip("testinfra")
 REPO = Path(__file__).resolve().parents[2]
 NAME = "lab"  # the README's: its commands name the hosts lab1..lab3
 SECTION = "### Try the real playbook locally: `hops-lab`"
-LEFT_OUT = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    "build",
-    "node_modules",
-    "__pycache__",
-    "*.egg-info",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".vagrant",
-    ".ansible",
-    "hosts.yml",
-)
 
 
 def working_copy(dest: Path) -> Path:
-    """The checkout as a newcomer has it (its virtualenv included), where the README's
-    commands may write `inventories/lab/hosts.yml` without touching this one."""
-    shutil.copytree(REPO, dest, ignore=LEFT_OUT, symlinks=True)
+    """A copy of the checkout with its virtualenv, as the README's commands expect."""
+    readme.copy_of_checkout(dest)
     (dest / ".venv").symlink_to(REPO / ".venv")
     return dest
 
