@@ -103,7 +103,7 @@ def _engine(settings: Settings):  # type: ignore[no-untyped-def]
     from hopsworks_api.db import migrate
     from hopsworks_api.db.engine import create_db_engine
 
-    engine = create_db_engine(settings.resolved_database_url)
+    engine = create_db_engine(settings.resolved_database_url, settings.database_failover_nodes)
     migrate.upgrade(engine)
     return engine
 
@@ -461,7 +461,7 @@ def db_upgrade(data_dir: DataDir = None, db: DbUrl = None) -> None:
     from hopsworks_api.db.engine import create_db_engine
 
     settings = _settings(data_dir=data_dir, database_url=db)
-    engine = create_db_engine(settings.resolved_database_url)
+    engine = create_db_engine(settings.resolved_database_url, settings.database_failover_nodes)
     before = migrate.current_revision(engine)
     migrate.upgrade(engine)
     after = migrate.current_revision(engine)
@@ -477,7 +477,9 @@ def db_check(data_dir: DataDir = None, db: DbUrl = None) -> None:
     from hopsworks_api.db.engine import create_db_engine
 
     settings = _settings(data_dir=data_dir, database_url=db)
-    current = migrate.current_revision(create_db_engine(settings.resolved_database_url))
+    current = migrate.current_revision(
+        create_db_engine(settings.resolved_database_url, settings.database_failover_nodes)
+    )
     head = migrate.head_revision()
     if current != head:
         console.print(f"schema at revision {current or 'none'}; the newest is {head}")

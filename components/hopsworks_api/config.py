@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/hops.db"
     )
+    database_failover_hosts: list[str] = Field(
+        default_factory=list,
+        description="`host[:port]` of further MariaDB nodes (a Galera cluster): each new "
+        "connection goes to the first node that answers, the URL's host first",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8181, ge=1, le=65535)
 
@@ -379,6 +384,17 @@ class Settings(BaseSettings):
     def _embedded(cls, value: object) -> object:
         return "embedded" if value in EARLIER_EMBEDDED_NAMES else value
 
+    @field_validator("database_failover_hosts")
+    @classmethod
+    def _failover_hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            _host_port(entry, 3306)
+        return value
+
+    @property
+    def database_failover_nodes(self) -> list[tuple[str, int]]:
+        return [_host_port(entry, 3306) for entry in self.database_failover_hosts]
+
     @field_validator("kubernetes_platform_services")
     @classmethod
     def _platform_services(cls, value: list[str]) -> list[str]:
@@ -437,6 +453,18 @@ class Settings(BaseSettings):
     @property
     def storage_root(self) -> Path:
         return self.storage_dir or self.data_dir / "storage"
+
+
+def _host_port(entry: str, default_port: int) -> tuple[str, int]:
+    """`db2`, `db2:3306`, `10.0.0.7:3306` or `[fd00::7]:3306` (ValueError otherwise)."""
+    text = entry.strip()
+    host, colon, port = ("", "", "") if text.endswith("]") else text.rpartition(":")
+    if not colon or "]" in port:
+        host, port = text, str(default_port)
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"'{entry}' is not host or host:port")
+    return host, int(port)
 
 
 def _address_port(entry: str) -> tuple[str, int]:

@@ -73,7 +73,7 @@ def open_ca(settings: Settings) -> CertificateAuthority:
 
 def build_runtime(settings: Settings) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    engine = create_db_engine(settings.resolved_database_url)
+    engine = create_db_engine(settings.resolved_database_url, settings.database_failover_nodes)
     migrate.upgrade(engine)
     backends = build_backends(settings)
     return Runtime(
