@@ -59,9 +59,15 @@ def _tls_copies(v: dict) -> list:  # type: ignore[type-arg]
 @deploy("Metadata DB")
 def metadata_db(role: RoleContext) -> None:
     v = role.vars
+    if role.flag("metadata_db_galera_enabled"):
+        raise ValueError(
+            f"{role.host.name}: the pyinfra deploy does not form Galera clusters (it deploys "
+            "one host at a time, and a cluster is bootstrapped across hosts); deploy the "
+            "metadata_db group with ansible-playbook site.yml --tags metadata_db"
+        )
     apt.packages(
         name="MariaDB is installed",
-        packages=["mariadb-server", "mariadb-client"],
+        packages=v["metadata_db_packages"],
         update=True,
         cache_time=3600,
     )
