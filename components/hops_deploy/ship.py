@@ -6,23 +6,22 @@ copies it to the hosts, which install that file (its dependencies come from PyPI
 air-gapped site, from the wheelhouse that `wheelhouse` below fills).
 
 The wheel's version is the checkout's version plus a local label made of a hash of the
-sources (`0.1.0+3f2c...`), and its bytes are reproducible (SOURCE_DATE_EPOCH): the same
-sources give the same file, so a re-run copies nothing and pip installs nothing, and any
-change gives a new version that pip installs. The build runs on a copy of the sources, so
-setuptools' leftovers in the checkout (`build/lib`, `*.egg-info`) never reach the wheel.
+sources (`0.1.0+3f2c...`, hops_platform.sources), and its bytes are reproducible
+(SOURCE_DATE_EPOCH): the same sources give the same file, so a re-run copies nothing and pip
+installs nothing, and any change gives a new version that pip installs. The build runs on a
+copy of the sources, so setuptools' leftovers in the checkout (`build/lib`, `*.egg-info`)
+never reach the wheel.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -30,14 +29,12 @@ import typer
 
 from hops_deploy.checkout import find_checkout
 from hops_deploy.variables import role_defaults
+from hops_platform.sources import VERSION_LINE, source_version, sources
 
 DIST_NAME = "hopsworks_iac"
 # Every file in the wheel gets this time (1980-01-01, the zip format's first day).
 SOURCE_DATE_EPOCH = "315532800"
-TOP_LEVEL = ("pyproject.toml", "README.md")
-SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
 UI_INDEX = Path("components/hopsworks_api/webui/dist/index.html")
-VERSION_LINE = re.compile(r'^version = "(?P<version>[^"]+)"$', re.M)
 
 Report = Callable[[str], None]
 
@@ -48,33 +45,6 @@ class ShipError(RuntimeError):
 
 def default_dest(checkout: Path) -> Path:
     return checkout / "build" / "ship"
-
-
-def _sources(checkout: Path) -> Iterator[Path]:
-    """The files the wheel is built from, relative to the checkout, in a stable order."""
-    for name in TOP_LEVEL:
-        yield Path(name)
-    for root, dirs, files in os.walk(checkout / "components"):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not d.endswith(".egg-info"))
-        for name in sorted(files):
-            if not name.endswith((".pyc", ".pyo")):
-                yield (Path(root) / name).relative_to(checkout)
-
-
-def _base_version(checkout: Path) -> str:
-    found = VERSION_LINE.search((checkout / "pyproject.toml").read_text())
-    if not found:
-        raise ShipError(f'no `version = "..."` line in {checkout / "pyproject.toml"}')
-    return found.group("version")
-
-
-def source_version(checkout: Path) -> str:
-    """The version the wheel of these sources gets: `<pyproject version>+<source hash>`."""
-    digest = hashlib.sha256()
-    for relative in _sources(checkout):
-        digest.update(relative.as_posix().encode() + b"\0")
-        digest.update((checkout / relative).read_bytes() + b"\0")
-    return f"{_base_version(checkout)}+{digest.hexdigest()[:16]}"
 
 
 def wheel_name(version: str) -> str:
@@ -102,7 +72,10 @@ def service_wheel(
             f"{checkout} first (it needs Node >= 18), or ship without the UI "
             "(hops_ship_without_ui=true / --allow-without-ui: its pages then answer 503)"
         )
-    version = source_version(checkout)
+    try:
+        version = source_version(checkout)
+    except ValueError as error:
+        raise ShipError(str(error)) from None
     wheel = dest / wheel_name(version)
     if wheel.is_file():
         return wheel, False
@@ -110,7 +83,7 @@ def service_wheel(
     report(f"building {wheel.name} from {checkout}")
     with tempfile.TemporaryDirectory(prefix="hops-ship-") as scratch:
         tree = Path(scratch) / "src"
-        for relative in _sources(checkout):
+        for relative in sources(checkout):
             target = tree / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(checkout / relative, target)

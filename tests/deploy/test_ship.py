@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hops_deploy import ship
+from hops_platform import sources
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def copy_of_checkout(dest: Path) -> Path:
     """The files the wheel is made of, in a new tree (new mtimes, no build leftovers)."""
     dest.mkdir()
-    for name in ship.TOP_LEVEL:
+    for name in sources.TOP_LEVEL:
         shutil.copyfile(REPO / name, dest / name)
     shutil.copytree(
         REPO / "components",
@@ -52,9 +53,9 @@ def built(checkout: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_carries_a_version_of_its_sources_and_the_ui(built: Path, checkout: Path):
     version = ship.version_of(built)
-    assert version == ship.source_version(checkout)
+    assert version == sources.source_version(checkout)
     base, label = version.split("+")
-    assert base == ship._base_version(REPO) and len(label) == 16
+    assert base == sources.base_version(REPO) and len(label) == 16
     with zipfile.ZipFile(built) as wheel:
         names = set(wheel.namelist())
         metadata = wheel.read(f"{ship.DIST_NAME}-{version}.dist-info/METADATA").decode()

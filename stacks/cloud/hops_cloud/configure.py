@@ -9,8 +9,10 @@ a private temporary directory (umask 077) that is deleted on exit, load the key 
 private ssh-agent (so that ProxyJump's hop through the bastion authenticates too) and pass
 the passwords to Ansible as an extra-vars file, never on a command line.
 
-The playbook runs again when the inventory changes (its hash is the trigger) or when any
-input changes (e.g. a password). Host keys are trusted on first use within one run.
+The playbook runs again when the inventory changes (its hash is a trigger), when the
+checkout's code does (its version is the other: the playbook builds and ships the control
+service from the checkout) or when any input changes (e.g. a password). Host keys are
+trusted on first use within one run.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ class HostConfigurationArgs:
     repo_root: str
     inventory: pulumi.Input[str]
     inventory_hash: pulumi.Input[str]
+    code_version: str
+    """The control service's version in this checkout (hops_platform.sources): the playbook
+    ships the code it runs from, so a code change re-runs it."""
     api_ssh_config: pulumi.Input[str]
     """An ssh_config block for the alias API_HOST_ALIAS (hops_cloud.inventory.ssh_config)."""
     ca_chain_path: str
@@ -98,7 +103,7 @@ class HostConfiguration(pulumi.ComponentResource):
                 "HOPS_SSH_PRIVATE_KEY": ssh_key,
                 "HOPS_PLAYBOOK_VARIABLES": pulumi.Output.secret(args.playbook_variables),
             },
-            triggers=[args.inventory_hash],
+            triggers=[args.inventory_hash, args.code_version],
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=list(args.hosts),

@@ -39,6 +39,7 @@ from hops_cloud.provider import (
     Node,
     NodeGroupSpec,
 )
+from hops_platform.sources import source_version
 
 PROVIDERS: dict[str, Callable[[str, Mapping[str, str]], CloudProvider[Any, Any]]] = {
     "aws": AwsProvider,
@@ -188,6 +189,7 @@ def deploy(config: StackConfig, facts: PlatformFacts | None = None) -> Deploymen
                 repo_root=str(REPO_ROOT),
                 inventory=inventory,
                 inventory_hash=inventory.apply(inventory_hash),
+                code_version=source_version(REPO_ROOT),
                 api_ssh_config=rendered.apply(lambda pair: pair[1]),
                 ca_chain_path=facts.ca_chain_path,
                 ssh_private_key=pulumi.Output.secret(config.secrets.ssh_private_key),

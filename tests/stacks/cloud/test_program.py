@@ -17,6 +17,7 @@ from hops_cloud.config import StackConfigError
 from hops_cloud.configure import PLAYBOOK, read_file_script
 from hops_cloud.inventory import inventory_hash
 from hops_cloud.platform import load_platform
+from hops_platform.sources import source_version
 from tests.stacks.cloud.conftest import (
     BASTION_IP,
     FAKE_CA_CHAIN,
@@ -259,7 +260,8 @@ def test_the_playbook_runs_with_the_inventory_after_the_instances(default_run):
     assert playbook.inputs["dir"] == str(REPO)
     inventory = default_run.exports["inventory"]
     assert playbook.inputs["environment"]["HOPS_INVENTORY"] == inventory
-    assert playbook.inputs["triggers"] == [inventory_hash(inventory)]
+    # a code change re-runs the playbook, which ships the code (hops_deploy.ship)
+    assert playbook.inputs["triggers"] == [inventory_hash(inventory), source_version(REPO)]
     instance_urns = {r.urn for r in default_run.of_type(INSTANCE)}
     assert instance_urns and instance_urns <= set(playbook.dependencies)
     nat = default_run.of_type("aws:ec2/natGateway:NatGateway")[0]
