@@ -23,7 +23,7 @@ import httpx
 import pytest
 import yaml
 
-from hops_deploy import ship
+from hops_deploy import listeners, ship
 from hops_deploy.lab import lifecycle
 from hops_deploy.lab import state as lab_state
 from hops_deploy.playbook import PlaybookRun, parse_recap, run_site
@@ -167,6 +167,31 @@ def test_pyinfra_after_ansible_deploys_the_same_platform(deployed: dict):
     operations, changed, errors = parse_totals(twin.output)
     assert operations > 0 and errors == 0, twin.output[-3000:]
     print(f"pyinfra after ansible: {changed} of {operations} operations changed something")
+
+
+@pytest.mark.lab
+def test_every_listening_port_speaks_tls_or_is_allowed_with_its_reason(deployed: dict):
+    """A port scan of every host: each socket reachable from other hosts either completes a
+    TLS handshake or belongs to a systemd unit of the documented allowlist
+    (hops_deploy/listeners.py, with each one's reason)."""
+    tls, allowed, refused = [], [], []
+    for i in (1, 2, 3):
+        node, addr = host(deployed, str(i)), address(deployed, str(i))
+        listed = node.run("ss -Htlnp")
+        assert listed.rc == 0, listed.stderr
+        for listener in listeners.parse_ss(listed.stdout):
+            if listener.loopback_only:
+                continue
+            where = f"{NAME}{i}:{listener.port} ({listener.process})"
+            if listeners.speaks_tls(addr, listener.port):
+                tls.append(where)
+                continue
+            unit = node.run("ps -o unit= -p %s", str(listener.pid)).stdout.strip()
+            (allowed if unit in listeners.PLAINTEXT_ALLOWED else refused).append(f"{where} {unit}")
+    print("TLS:", ", ".join(sorted(set(tls))))
+    print("plain text, allowed:", ", ".join(sorted(set(allowed))))
+    assert not refused, f"plain-text ports with no reason in hops_deploy/listeners.py: {refused}"
+    assert any(":8181 " in where for where in tls)  # the control service
 
 
 @pytest.mark.lab
