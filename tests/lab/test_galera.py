@@ -103,6 +103,7 @@ def test_a_write_on_one_node_is_read_on_the_others(cluster: dict):
     )
     assert wrote.rc == 0, wrote.stderr
     for n in ("2", "3"):
+        # wsrep_sync_wait (the role's setting) makes the read wait for node 1's commit
         read = node(cluster, n).run("mariadb -N hopsworks -e 'SELECT note FROM galera_probe'")
         assert read.stdout.strip() == "written on node 1", read.stderr
 
