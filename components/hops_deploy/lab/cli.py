@@ -152,7 +152,8 @@ def up(
     started = time.monotonic()
     columns = (SpinnerColumn(), TextColumn("{task.description:<16}"), BarColumn())
     try:
-        _fill_wheelhouse(wheelhouse or cache_dir / "wheelhouse", console)
+        if os.geteuid() == 0:  # else `up` refuses at once, before any build
+            _fill_wheelhouse(wheelhouse or cache_dir / "wheelhouse", console)
         with (
             _terminate_as_interrupt(),
             Progress(*columns, TimeElapsedColumn(), console=console) as progress,
