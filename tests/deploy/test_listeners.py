@@ -3,10 +3,11 @@ text, against real local servers. The scan itself runs on the lab hosts (test_si
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,9 +43,9 @@ def test_every_allowed_plaintext_unit_says_why() -> None:
     )
 
 
-@pytest.fixture
-def plain_server() -> Iterator[int]:
-    """Answers every connection with a line of text, as a plain-text protocol would."""
+@contextlib.contextmanager
+def serving(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A local TCP server calling `handle` on each connection; yields its port."""
     server = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
@@ -56,14 +57,23 @@ def plain_server() -> Iterator[int]:
             except TimeoutError:
                 continue
             with conn:
-                conn.sendall(b"HELLO plain text\\r\\n")
+                handle(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    server.close()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+@pytest.fixture
+def plain_server() -> Iterator[int]:
+    """Answers every connection with a line of text, as a plain-text protocol would."""
+    with serving(lambda conn: conn.sendall(b"HELLO plain text\r\n")) as port:
+        yield port
 
 
 @pytest.fixture
@@ -100,28 +110,16 @@ def tls_server(tmp_path: Path) -> Iterator[int]:
     )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
 
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            try:
-                with context.wrap_socket(conn, server_side=True) as tls:
-                    tls.sendall(b"hello over TLS\\n")
-            except (ssl.SSLError, OSError):
-                pass
+    def handshake(conn: socket.socket) -> None:
+        try:
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(b"hello over TLS\n")
+        except (ssl.SSLError, OSError):
+            pass
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    server.close()
+    with serving(handshake) as port:
+        yield port
 
 
 def test_tls_is_told_from_plain_text(plain_server: int, tls_server: int) -> None:
