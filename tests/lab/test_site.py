@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,10 +79,9 @@ def deployed(
         "HOPS_LAB_CACHE_DIR": str(lab_machine),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
-        # testinfra's ansible backend calls ansible-inventory, which lives beside this Python
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
     }
-    saved = {key: os.environ.get(key) for key in ("HOPS_CHECKOUT", "PATH")}
+    # run_site (the check-mode run) finds the checkout as the README's commands do
+    saved = {key: os.environ.get(key) for key in ("HOPS_CHECKOUT",)}
     os.environ.update({key: env[key] for key in saved})
     lifecycle.down(NAME, lab_machine)
     try:
