@@ -1,8 +1,9 @@
 """Fixtures: every test that takes `api` runs twice, on SQLite and on a real MariaDB.
 
 The MariaDB server is started once per session (installed with apt if missing) on
-loopback; each test gets a database of its own, migrated by the app exactly as
-`hops serve` migrates it.
+loopback; each test gets a database of its own: a copy of one migrated at the start of the
+session (tests/support/template_db.py), or an empty one when it is marked
+`unmigrated_db` (the tests of the migrations themselves).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tests.support.api import Api
 from tests.support.mariadb import MariaDBServer
 from tests.support.processes import free_port
 from tests.support.settings import test_settings
+from tests.support.template_db import MariaDBTemplate, copy_sqlite, migrated_sqlite_file
 
 BACKENDS = [b for b in os.environ.get("HOPS_TEST_DBS", "sqlite,mariadb").split(",") if b]
 
@@ -42,14 +44,32 @@ def mariadb() -> Iterator[MariaDBServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_sqlite_file(tmp_path_factory.mktemp("template") / "hops.db")
+
+
+@pytest.fixture(scope="session")
+def mariadb_template(mariadb: MariaDBServer) -> MariaDBTemplate:
+    return MariaDBTemplate.read(mariadb)
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    migrated = request.node.get_closest_marker("unmigrated_db") is None
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'hops.db'}"
+        target = tmp_path / "hops.db"
+        if migrated:
+            yield copy_sqlite(request.getfixturevalue("sqlite_template"), target)
+        else:
+            yield f"sqlite:///{target}"
         return
     server: MariaDBServer = request.getfixturevalue("mariadb")
     name = f"t_{uuid.uuid4().hex[:16]}"
-    url = server.create_database(name)
+    if migrated:
+        url = request.getfixturevalue("mariadb_template").create(server, name)
+    else:
+        url = server.create_database(name)
     yield url
     server.drop_database(name)
 

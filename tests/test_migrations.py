@@ -3,6 +3,7 @@ downgrade cleanly: a column added to a model without a migration (or the reverse
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -12,6 +13,7 @@ from hopsworks_api.db.base import Base
 from hopsworks_api.db.migrate import alembic_config, upgrade
 
 
+@pytest.mark.unmigrated_db
 def test_migrations_match_the_models(settings):
     engine = create_engine(settings.database_url)
     try:
@@ -24,6 +26,7 @@ def test_migrations_match_the_models(settings):
         engine.dispose()
 
 
+@pytest.mark.unmigrated_db
 def test_migrations_downgrade_to_the_start_and_back(settings):
     from alembic import command
 

@@ -39,6 +39,20 @@ class PlaybookRun:
                 found.append(task)
         return found
 
+    def explain(self, tail: int = 3000) -> str:
+        """Each failed task with every failing host's whole message, then the output's tail:
+        a tail alone cuts off the first of several hosts' (often the telling) messages."""
+        failures, task = [], ""
+        lines = self.output.splitlines()
+        for index, line in enumerate(lines):
+            if line.startswith("TASK ["):
+                task = line.split("]", 1)[0] + "]"
+            elif line.startswith(("fatal:", "failed:")):
+                ignored = index + 1 < len(lines) and lines[index + 1].startswith("...ignoring")
+                if not ignored:
+                    failures.append(task + "\n" + line.replace("\\n", "\n"))
+        return "\n\n".join([*failures, "---- the end of the output ----", self.output[-tail:]])
+
 
 def parse_recap(output: str) -> dict[str, dict[str, int]]:
     recap: dict[str, dict[str, int]] = {}

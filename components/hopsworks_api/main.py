@@ -166,6 +166,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             await anyio.to_thread.run_sync(watcher.stop)
 
     app = FastAPI(
+        # The routers' own route objects, not include_router: including builds every
+        # route's dependency models again for each app (FastAPI keeps that state on the
+        # inclusion), half a second a test; these are built once per process and keep
+        # nothing of an app (each endpoint reaches its runtime through request.app).
+        routes=[*api_router.routes, *sdk_router.routes],
         lifespan=lifespan,
         title="Hopsworks control service",
         version=__version__,
@@ -176,8 +181,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = rt
     install_error_handlers(app)
     openapi.install(app)
-    app.include_router(api_router)
-    app.include_router(sdk_router)
     webui.install(app, openapi_url=openapi.DOCUMENT_URL, docs_url="/api/docs")
     # Innermost first: the body limit's 413 passes through the audit middleware, so it is
     # recorded like every other refusal.

@@ -273,6 +273,7 @@ def _legacy_install(settings) -> None:  # type: ignore[no-untyped-def]
     engine.dispose()
 
 
+@pytest.mark.unmigrated_db
 def test_a_legacy_chain_is_sealed_once_and_stays_verifiable(settings):
     _legacy_install(settings)
     app = create_app(settings)
@@ -300,6 +301,7 @@ def test_a_legacy_chain_is_sealed_once_and_stays_verifiable(settings):
         app.state.runtime.engine.dispose()
 
 
+@pytest.mark.unmigrated_db
 def test_a_legacy_record_edited_before_the_seal_is_still_reported(settings):
     _legacy_install(settings)
     engine = create_engine(settings.database_url)

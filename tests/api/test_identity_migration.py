@@ -3,6 +3,7 @@ database there without losing a row (its SQLite table rebuilds must not cascade)
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import inspect, text
 
 import hopsworks_api.main  # noqa: F401 - imports every model module
@@ -57,6 +58,7 @@ def test_no_table_hands_out_an_id_twice(settings):
         engine.dispose()
 
 
+@pytest.mark.unmigrated_db
 def test_upgrade_keeps_every_row_and_every_child(settings):
     """With the service's engine: on SQLite it switches foreign keys on for every
     connection, which is what would make a table rebuild cascade."""

@@ -86,10 +86,10 @@ def deployed(
     lifecycle.down(NAME, lab_machine)
     try:
         started = shell(up, work, env, base / "up.log")
-        assert started.returncode == 0, started.output[-4000:]
+        assert started.returncode == 0, started.explain()
         inventory = work / "inventories" / "lab" / "hosts.yml"
         first = shell(playbook, work, env, base / "first.log")
-        assert first.returncode == 0, first.output[-6000:]
+        assert first.returncode == 0, first.explain()
         second = shell(playbook, work, env, base / "second.log")
         check = run_site(
             inventory, ["--check", "--tags", "needs_downloads"], log=base / "check.log"
@@ -121,7 +121,7 @@ def deployed(
             # and `down`, which must leave nothing behind.
             ended = shell(last, work, env, base / "last.log")
             lifecycle.down(NAME, lab_machine)
-            assert ended.returncode == 0, ended.output[-4000:]
+            assert ended.returncode == 0, ended.explain()
             assert "lab1" in ended.output and NAME not in lab_state.lab_names(lab_machine)
 
 
@@ -138,7 +138,7 @@ def address(deployed: dict, name: str) -> str:
 @pytest.mark.lab
 def test_a_second_run_changes_nothing(deployed: dict):
     second: PlaybookRun = deployed["second"]
-    assert second.returncode == 0, second.output[-4000:]
+    assert second.returncode == 0, second.explain()
     assert set(second.recap) == {f"{NAME}{i}" for i in (1, 2, 3)}
     assert second.changed == {h: 0 for h in second.recap}, second.changed_tasks()
 
@@ -161,7 +161,7 @@ def test_pyinfra_after_ansible_deploys_the_same_platform(deployed: dict):
     every operation of the three hosts runs without an error (test_twins compares the
     tools' files byte for byte and their re-runs)."""
     twin: PlaybookRun = deployed["pyinfra"]
-    assert twin.returncode == 0, twin.output[-6000:]
+    assert twin.returncode == 0, twin.explain()
     operations, changed, errors = parse_totals(twin.output)
     assert operations > 0 and errors == 0, twin.output[-3000:]
     print(f"pyinfra after ansible: {changed} of {operations} operations changed something")
@@ -195,7 +195,7 @@ def test_every_listening_port_speaks_tls_or_is_allowed_with_its_reason(deployed:
 @pytest.mark.lab
 def test_roles_that_need_downloads_pass_check_mode(deployed: dict):
     check: PlaybookRun = deployed["check"]
-    assert check.returncode == 0, check.output[-6000:]
+    assert check.returncode == 0, check.explain()
     assert all(counts.get("failed", 0) == 0 for counts in check.recap.values())
     for role in ("hdfs", "yarn", "kafka", "kubernetes"):
         assert f"TASK [{role} :" in check.output

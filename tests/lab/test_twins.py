@@ -94,8 +94,8 @@ def twins(
                 return ansible.result(), pyinfra.result()
 
         first = both("first")
-        assert first[0].returncode == 0, first[0].output[-6000:]
-        assert first[1].returncode == 0, first[1].output[-6000:]
+        assert first[0].returncode == 0, first[0].explain()
+        assert first[1].returncode == 0, first[1].explain()
         second = both("second")
         print(
             f"first: ansible {first[0].seconds:.0f} s, pyinfra {first[1].seconds:.0f} s; "
