@@ -23,13 +23,16 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hops_deploy.checkout import find_checkout
 from hops_deploy.variables import role_defaults
 from hops_platform.sources import VERSION_LINE, source_version, sources
+
+if TYPE_CHECKING:
+    from hops_deploy.lab.wheelhouse import HostPython
 
 DIST_NAME = "hopsworks_iac"
 # Every file in the wheel gets this time (1980-01-01, the zip format's first day).
@@ -114,6 +117,24 @@ def pinned_requirements(checkout: Path) -> list[str]:
     return [f"pyspark=={role_defaults('hops', checkout / 'roles')['hops_pyspark_version']}"]
 
 
+def with_extras(requirement: str, checkout: Path) -> str:
+    """The service's wheel with the extras the roles install (`hops_service_extras`)."""
+    extras = role_defaults("hops", checkout / "roles")["hops_service_extras"]
+    return f"{requirement}[{','.join(extras)}]" if extras else requirement
+
+
+def host_python(checkout: Path) -> HostPython:
+    """The hosts' Python, as the roles declare it."""
+    from hops_deploy.lab.wheelhouse import HostPython
+
+    defaults = role_defaults("hops", checkout / "roles")
+    return HostPython(
+        version=defaults["hops_host_python_version"],
+        glibc=defaults["hops_host_glibc_version"],
+        machine=defaults["hops_host_machine"],
+    )
+
+
 def wheelhouse(
     checkout: Path,
     dest: Path,
@@ -128,7 +149,11 @@ def wheelhouse(
 
     wheel, _ = service_wheel(checkout, allow_without_ui=allow_without_ui, report=report)
     return build_wheelhouse(
-        [str(wheel), *pinned_requirements(checkout)], dest, pip_cache, report=report
+        [with_extras(str(wheel), checkout), *pinned_requirements(checkout)],
+        dest,
+        pip_cache,
+        target=host_python(checkout),
+        report=report,
     )
 
 

@@ -106,3 +106,55 @@ def test_the_command_prints_what_ansible_reads(built: Path, checkout: Path) -> N
         "version": ship.version_of(built),
         "built": False,
     }
+
+
+def fake_wheel(directory: Path, name: str, version: str, requires_python: str) -> Path:
+    """A pure-Python wheel that says which Python it needs, for an index of our own."""
+    wheel = directory / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(
+            f"{info}/METADATA",
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            f"Requires-Python: {requires_python}\n",
+        )
+        archive.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        archive.writestr(f"{info}/RECORD", "")
+    return wheel
+
+
+def test_the_wheelhouse_is_resolved_for_the_hosts_python_not_the_builders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release that needs a newer Python than the hosts' (soupsieve once needed 3.11.5,
+    Debian 12 has 3.11.2) stays out even when the building Python could take it."""
+    from hops_deploy.lab.wheelhouse import HostPython, build_wheelhouse
+
+    index = tmp_path / "index"
+    index.mkdir()
+    fake_wheel(index, "hostpick", "1.0", ">=3.8")
+    fake_wheel(index, "hostpick", "2.0", f">={sys.version_info.major}.{sys.version_info.minor}")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    monkeypatch.delenv("PIP_CONSTRAINT", raising=False)
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+
+    for_builder = build_wheelhouse(["hostpick"], tmp_path / "builder", report=lambda _: None)
+    older = HostPython(version="3.8.10", glibc="2.31")
+    for_hosts = build_wheelhouse(
+        ["hostpick"], tmp_path / "hosts", target=older, report=lambda _: None
+    )
+    assert [w.name for w in for_builder] == ["hostpick-2.0-py3-none-any.whl"]
+    assert [w.name for w in for_hosts] == ["hostpick-1.0-py3-none-any.whl"]
+
+
+def test_the_hosts_platform_tags_run_on_their_glibc() -> None:
+    from hops_deploy.lab.wheelhouse import HostPython
+
+    tags = HostPython(version="3.11.2", glibc="2.36").platforms()
+    assert tags[0] == "manylinux_2_36_x86_64" and tags[-1] == "manylinux1_x86_64"
+    assert "manylinux2014_x86_64" in tags and "manylinux_2_38_x86_64" not in tags
+    assert ship.host_python(REPO).version == "3.11.2"
+    assert ship.with_extras("w.whl", REPO) == "w.whl[notebooks]"

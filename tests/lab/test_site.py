@@ -153,6 +153,12 @@ def test_the_service_is_the_wheel_shipped_from_the_checkout(deployed: dict, whee
     assert lab1.file(f"/opt/hops/wheels/{ship.wheel_name(version)}").is_file
     shown = lab1.run("/opt/hops/venv/bin/python -m pip show hopsworks-iac")
     assert f"Version: {version}" in shown.stdout, shown.stdout + shown.stderr
+    # with its notebooks extra, resolved for the hosts' Python (3.11.2), not the builder's
+    imported = lab1.run(
+        "/opt/hops/venv/bin/python -c %s",
+        "import bs4, jupyter_server, jupyterlab, soupsieve; print(jupyterlab.__version__)",
+    )
+    assert imported.rc == 0 and imported.stdout.startswith("4."), imported.stderr
 
 
 @pytest.mark.lab

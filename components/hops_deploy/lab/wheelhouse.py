@@ -11,8 +11,10 @@ that takes ~50 s to build) and serves or copies the directory to the site. Hosts
 (`--trusted-host` because pip ignores plain-HTTP links otherwise.) Lab hosts get the same
 in /etc/pip.conf (`pip_conf`), and the inventory carries `hops_pip_find_links`.
 
-Requirement: the wheels must suit the hosts: build with the hosts' Python minor version
-and a compatible glibc (lab hosts: Debian 12, Python 3.11, like this machine).
+The wheels suit the hosts, not the machine that builds them: given the hosts' Python
+(`HostPython`: Debian 12's 3.11.2 and glibc 2.36 by default, roles/hops/defaults), pip
+resolves every dependency for that interpreter and platform. A deploying machine with a newer
+Python would otherwise pick releases the hosts refuse (a `Requires-Python: >=3.11.5`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from hops_deploy.lab import LabError
@@ -30,6 +33,39 @@ from hops_deploy.lab.processes import ProcessRef, spawn, stop
 DEFAULT_PORT = 3180
 
 Report = Callable[[str], None]
+# manylinux_2_5 is the oldest glibc a manylinux tag names; the legacy names alias these.
+OLDEST_GLIBC_MINOR = 5
+LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+@dataclass(frozen=True)
+class HostPython:
+    """The interpreter and platform the hosts run, for pip's cross-target options."""
+
+    version: str  # e.g. "3.11.2"
+    glibc: str  # e.g. "2.36"
+    machine: str = "x86_64"
+
+    def platforms(self) -> list[str]:
+        """Every manylinux tag this glibc runs, newest first (pip takes each --platform)."""
+        major, minor = (int(part) for part in self.glibc.split(".")[:2])
+        tags = []
+        for older in range(minor, OLDEST_GLIBC_MINOR - 1, -1):
+            tags.append(f"manylinux_{major}_{older}_{self.machine}")
+            if older in LEGACY_MANYLINUX:
+                tags.append(f"{LEGACY_MANYLINUX[older]}_{self.machine}")
+        return tags
+
+    def pip_options(self) -> list[str]:
+        platforms = [arg for tag in self.platforms() for arg in ("--platform", tag)]
+        return [
+            "--only-binary=:all:",
+            "--python-version",
+            self.version,
+            "--implementation",
+            "cp",
+            *platforms,
+        ]
 
 
 def build_wheelhouse(
@@ -37,28 +73,40 @@ def build_wheelhouse(
     dest: Path,
     pip_cache: Path | None = None,
     python: str = sys.executable,
+    *,
+    target: HostPython | None = None,
     report: Report = print,
 ) -> list[Path]:
-    """Put wheels for `requirements` (and their dependencies) into `dest` with `pip wheel`:
-    binary wheels are downloaded, sdists (such as pyspark) built once. `pip_cache` is the
-    pip cache to use (default: the caller's usual one), so a second build is a copy."""
+    """Put wheels for `requirements` (and their dependencies) into `dest`. `pip_cache` is
+    the pip cache to use (default: the caller's usual one), so a second build is a copy.
+
+    Without `target`, `pip wheel` resolves for `python`. With it, two steps: `pip wheel`
+    builds everything in a staging directory (pyspark and pyhive are only published as
+    sdists: pure Python, so their wheels suit any host), then `pip download` for the
+    target's Python and platform puts the requirements and every dependency into `dest`,
+    taking the built wheels from staging and binary ones for the hosts from the index."""
     dest.mkdir(parents=True, exist_ok=True)
     if not requirements:
         return sorted(dest.glob("*.whl"))
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
-        handle.write("\n".join(requirements) + "\n")
-        req_file = Path(handle.name)
-    argv = [python, "-m", "pip", "wheel", "--wheel-dir", str(dest), "-r", str(req_file)]
-    if pip_cache is not None:
-        argv[4:4] = ["--cache-dir", str(pip_cache)]
-    report(f"building wheelhouse {dest}: {' '.join(requirements)}")
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
-    finally:
-        req_file.unlink(missing_ok=True)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
-        raise LabError(f"pip wheel failed for {' '.join(requirements)}:\n{tail}")
+    with tempfile.TemporaryDirectory(prefix="wheelhouse-") as work:
+        req_file = Path(work) / "requirements.txt"
+        req_file.write_text("\n".join(requirements) + "\n")
+        pip = [python, "-m", "pip"]
+        cache = ["--cache-dir", str(pip_cache)] if pip_cache is not None else []
+        steps = [[*pip, "wheel", *cache, "--wheel-dir", str(dest), "-r", str(req_file)]]
+        if target is not None:
+            staging = str(Path(work) / "built")
+            steps = [
+                [*pip, "wheel", *cache, "--wheel-dir", staging, "-r", str(req_file)],
+                [*pip, "download", *cache, "--dest", str(dest), "--find-links", staging,
+                 *target.pip_options(), "-r", str(req_file)],
+            ]  # fmt: skip
+        report(f"building wheelhouse {dest}: {' '.join(requirements)}")
+        for argv in steps:
+            result = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+            if result.returncode != 0:
+                tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
+                raise LabError(f"pip {argv[3]} failed for {' '.join(requirements)}:\n{tail}")
     return sorted(dest.glob("*.whl"))
 
 
