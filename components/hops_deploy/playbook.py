@@ -83,6 +83,17 @@ def ansible_playbook() -> str:
 def run_site(
     inventory: Path, args: Sequence[str] = (), timeout: float = 3600, log: Path | None = None
 ) -> PlaybookRun:
+    return run_playbook("site.yml", inventory, args, timeout, log)
+
+
+def run_playbook(
+    playbook: str,
+    inventory: Path,
+    args: Sequence[str] = (),
+    timeout: float = 3600,
+    log: Path | None = None,
+) -> PlaybookRun:
+    """A playbook of the checkout (site.yml, backup.yml, restore.yml) on an inventory."""
     repo = find_checkout()
     env = {
         **os.environ,
@@ -91,7 +102,7 @@ def run_site(
         "ANSIBLE_FORCE_COLOR": "0",
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
     }
-    argv = [ansible_playbook(), "-i", str(inventory), str(repo / "site.yml"), *args]
+    argv = [ansible_playbook(), "-i", str(inventory), str(repo / playbook), *args]
     started = time.monotonic()
     result = subprocess.run(  # noqa: S603 - fixed argv
         argv, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout, check=False

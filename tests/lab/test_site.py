@@ -25,7 +25,7 @@ import yaml
 from hops_deploy import listeners, ship
 from hops_deploy.lab import lifecycle
 from hops_deploy.lab import state as lab_state
-from hops_deploy.playbook import PlaybookRun, parse_recap, run_site
+from hops_deploy.playbook import PlaybookRun, parse_recap, run_playbook, run_site
 from hops_deploy.pyinfra_run import parse_totals
 from hops_deploy.topology import load_inventory
 from tests.support import readme
@@ -376,3 +376,65 @@ def test_a_pyspark_job_runs_on_the_spark_cluster_and_writes_a_hive_table(
     assert rows.rc == 0, rows.stderr[-3000:]
     # beeline may echo its prompt before the header: the header and rows end its output
     assert rows.stdout.split()[-4:] == ["name,age", "ada,36", "grace,45", "linus,28"], rows.stdout
+
+
+def _owner_session(api: httpx.Client) -> dict[str, str]:
+    user = {"email": "owner@example.org", "password": "correct horse battery"}
+    assert api.post("/api/auth/register", json=user).status_code in (201, 409)
+    token = api.post("/api/auth/login", json=user).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.lab
+def test_a_backup_restored_after_the_state_is_lost_gives_everything_back(
+    deployed: dict, tmp_path: Path
+):
+    """backup.yml, then the service's schemas and the CA host's whole state directory are
+    lost, then restore.yml (which re-runs site.yml): the same accounts, projects and file
+    bytes, the same CA, and an audit chain that still verifies."""
+    lab1, addr = host(deployed, "1"), address(deployed, "1")
+    chain = tmp_path / "ca.pem"
+    chain.write_text(lab1.file("/etc/hops/pki/ca-chain.pem").content_string)
+    notes = b"kept across a restore\n" * 100
+    with httpx.Client(base_url=f"https://{addr}:8181", verify=str(chain), timeout=120) as api:
+        headers = _owner_session(api)
+        created = api.post("/api/projects", json={"name": "lab_kept"}, headers=headers)
+        assert created.status_code == 201, created.text
+        put = api.put(
+            "/api/projects/lab_kept/datasets/Resources/files/notes.txt",
+            content=notes,
+            headers=headers,
+        )
+        assert put.status_code == 201, put.text
+        before = sorted(
+            p["name"] for p in api.get("/api/projects", headers=headers).json()["items"]
+        )
+
+    name = ["-e", "platform_state_backup_name=lab"]
+    backup = run_playbook("backup.yml", deployed["inventory"], name, log=tmp_path / "b.log")
+    assert backup.returncode == 0, backup.explain()
+    saved = deployed["work"] / "backups" / "lab"
+    manifest = json.loads((saved / "manifest.json").read_text())
+    assert set(manifest["sha256"]) == {"metadata.sql.gz", "state.tar.gz"}
+    assert {oct(p.stat().st_mode & 0o777) for p in saved.iterdir()} == {"0o600"}
+
+    lost = lab1.run(
+        "systemctl stop hopsworks-api && mariadb -e 'DROP DATABASE hopsworks' "
+        "&& rm -rf /var/lib/hops"
+    )
+    assert lost.rc == 0, lost.stderr
+    restored = run_playbook("restore.yml", deployed["inventory"], name, log=tmp_path / "r.log")
+    assert restored.returncode == 0, restored.explain()
+
+    assert lab1.file("/etc/hops/pki/ca-chain.pem").content_string == chain.read_text()
+    with httpx.Client(base_url=f"https://{addr}:8181", verify=str(chain), timeout=120) as api:
+        headers = _owner_session(api)
+        after = sorted(p["name"] for p in api.get("/api/projects", headers=headers).json()["items"])
+        read = api.get("/api/projects/lab_kept/datasets/Resources/files/notes.txt", headers=headers)
+    assert after == before and "lab_kept" in after
+    assert read.status_code == 200 and read.content == notes
+    verified = lab1.run(
+        "sudo -u hops bash -c %s",
+        "set -a && . /etc/hops/hopsworks_api.env && set +a && /opt/hops/venv/bin/hops audit verify",
+    )
+    assert verified.rc == 0, verified.stdout + verified.stderr
