@@ -65,11 +65,21 @@ def metadata_db(role: RoleContext) -> None:
             "one host at a time, and a cluster is bootstrapped across hosts); deploy the "
             "metadata_db group with ansible-playbook site.yml --tags metadata_db"
         )
-    apt.packages(
+    installed = apt.packages(
         name="MariaDB is installed",
         packages=v["metadata_db_packages"],
         update=True,
         cache_time=3600,
+    )
+    # roles/metadata_db/tasks/startup_check.yml: the package started the server, whose
+    # start-up check must end before a restart (a container cannot empty its cgroup).
+    server.shell(
+        name="MariaDB's start-up check of its system tables has finished",
+        commands=[
+            "for _ in $(seq 90); do pgrep -f /etc/mysql/debian-start >/dev/null || exit 0;"
+            " sleep 2; done; exit 1"
+        ],
+        _if=installed.did_change,
     )
     changes = _tls_copies(v) if role.flag("metadata_db_tls_enabled") else []
     changes.append(
