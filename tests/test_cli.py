@@ -131,3 +131,16 @@ def test_serve_refuses_a_bad_setting_or_a_busy_port_in_one_line(tmp_path: Path):
         result.stderr == f"hops serve: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     )
     assert not (tmp_path / "home" / "hops.db").exists()  # refused before anything started
+
+
+def test_the_model_server_runtime_is_checked_and_built_by_the_deploy_tools(tmp_path: Path):
+    """What the roles run on a service host: `check-runtime` says whether
+    `build-runtime` is due, and a configured interpreter is used, never rebuilt."""
+    env = {"HOPS_DATA_DIR": str(tmp_path), "HOPS_MODEL_SERVER_PYTHON": sys.executable}
+    ready = runner.invoke(cli, ["servings", "check-runtime"], env=env)
+    assert ready.exit_code == 0 and f"ready: {sys.executable}" in ready.output
+    built = runner.invoke(cli, ["servings", "build-runtime"], env=env)
+    assert built.exit_code == 0 and "environment ready" in built.output, built.output
+    missing = {**env, "HOPS_MODEL_SERVER_PYTHON": str(tmp_path / "no-python")}
+    absent = runner.invoke(cli, ["servings", "check-runtime"], env=missing)
+    assert absent.exit_code == 1 and "not built" in absent.output

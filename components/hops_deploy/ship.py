@@ -111,10 +111,16 @@ def service_wheel(
     return wheel, True
 
 
+MODEL_SERVER_REQUIREMENTS = Path("components/hopsworks_api/servings/model_server_requirements.txt")
+
+
 def pinned_requirements(checkout: Path) -> list[str]:
     """What the hosts install with pip besides the service's own dependencies: the Spark
-    workers' and drivers' pyspark, at the version the roles pin."""
-    return [f"pyspark=={role_defaults('hops', checkout / 'roles')['hops_pyspark_version']}"]
+    workers' and drivers' pyspark, at the version the roles pin, and the model servers'
+    environment (`hops servings build-runtime` on the service hosts)."""
+    pyspark = f"pyspark=={role_defaults('hops', checkout / 'roles')['hops_pyspark_version']}"
+    lines = (checkout / MODEL_SERVER_REQUIREMENTS).read_text().splitlines()
+    return [pyspark, *(line for line in lines if line.strip() and not line.startswith("#"))]
 
 
 def with_extras(requirement: str, checkout: Path) -> str:

@@ -27,6 +27,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 ca_app = typer.Typer(help="The platform certificate authority.", no_args_is_help=True)
 app.add_typer(ca_app, name="ca")
+servings_app = typer.Typer(help="Model serving.", no_args_is_help=True)
+app.add_typer(servings_app, name="servings")
 # The people's commands (login, ls, put, get, projects, members, ...): a client of the REST
 # API that never imports this package (hops_client).
 register_people_commands(app)
@@ -485,6 +487,30 @@ def db_check(data_dir: DataDir = None, db: DbUrl = None) -> None:
         console.print(f"schema at revision {current or 'none'}; the newest is {head}")
         raise typer.Exit(1)
     console.print(f"schema at revision {current} (current)")
+
+
+@servings_app.command("build-runtime")
+def servings_build_runtime(data_dir: DataDir = None) -> None:
+    """Build the model servers' environment (KServe, scikit-learn) unless it is built, as
+    the service's user with its settings. pip reads its usual settings: PIP_NO_INDEX and
+    PIP_FIND_LINKS point it at a wheelhouse on an air-gapped site."""
+    from hopsworks_api.servings import model_server_env
+
+    settings = _settings(data_dir=data_dir)
+    before = model_server_env.installed(settings)
+    python = model_server_env.ensure(settings)
+    typer.echo(f"model server environment {'ready' if before else 'built'}: {python}")
+
+
+@servings_app.command("check-runtime")
+def servings_check_runtime(data_dir: DataDir = None) -> None:
+    """Exit 0 when the model servers' environment is built, 1 when `build-runtime` is due."""
+    from hopsworks_api.servings import model_server_env
+
+    python = model_server_env.installed(_settings(data_dir=data_dir))
+    typer.echo(f"model server environment ready: {python}" if python else "not built")
+    if python is None:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

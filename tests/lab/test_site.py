@@ -159,6 +159,16 @@ def test_the_service_is_the_wheel_shipped_from_the_checkout(deployed: dict, whee
         "import bs4, jupyter_server, jupyterlab, soupsieve; print(jupyterlab.__version__)",
     )
     assert imported.rc == 0 and imported.stdout.startswith("4."), imported.stderr
+    # and the model servers' environment, built by the role from the same wheelhouse
+    runtime = lab1.run(
+        "sudo -u hops -H bash -c %s",
+        "set -a && . /etc/hops/hopsworks_api.env && set +a && "
+        "/opt/hops/venv/bin/hops servings check-runtime",
+    )
+    assert runtime.rc == 0, runtime.stdout + runtime.stderr
+    python = runtime.stdout.split("ready: ", 1)[1].strip()
+    served = lab1.run("%s -c 'import joblib, kserve, sklearn'", python)
+    assert served.rc == 0, served.stderr
 
 
 @pytest.mark.lab

@@ -80,6 +80,22 @@ def hopsworks_api(role: RoleContext) -> None:
         commands=[migrate.format("db upgrade")],
         _if=lambda: "(current)" not in " ".join(lines_of(migrate.format("db check") + " 2>&1")),
     )
+    # roles/hopsworks_api: the model servers' environment, built as the service's user in
+    # its home's cache, pip pointed at the wheelhouse when there is one
+    user, links = v["hops_user"], v["hops_pip_find_links"]
+    pip_env = ["PIP_DISABLE_PIP_VERSION_CHECK=1"]
+    if links:
+        trusted = links.split("/")[2].split(":")[0]
+        pip_env += ["PIP_NO_INDEX=1", f"PIP_FIND_LINKS={links}", f"PIP_TRUSTED_HOST={trusted}"]
+    as_user = (
+        f"runuser -u {user} -- env HOME=$(getent passwd {user} | cut -d: -f6) {' '.join(pip_env)}"
+        f" bash -c '{_with_env(v['hops_venv'], '{}')}'"
+    )
+    server.shell(
+        name="The model servers' environment is built",
+        commands=[as_user.format("servings build-runtime")],
+        _if=lambda: "ready" not in " ".join(lines_of(as_user.format("servings check-runtime"))),
+    )
     started = converge("hopsworks-api", [package, *drivers, config, unit], "The control service")
     url = f"https://{v['hopsworks_api_bind_address']}:{v['hopsworks_api_port']}/api/health"
     server.shell(
