@@ -3,6 +3,8 @@ services, its schema migrated, run by systemd and checked over TLS."""
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, pip, server
 from pyinfra.operations.util import any_changed
@@ -81,14 +83,14 @@ def hopsworks_api(role: RoleContext) -> None:
         _if=lambda: "(current)" not in " ".join(lines_of(migrate.format("db check") + " 2>&1")),
     )
     # roles/hopsworks_api: the model servers' environment, built as the service's user in
-    # its home's cache, pip pointed at the wheelhouse when there is one
-    user, links = v["hops_user"], v["hops_pip_find_links"]
-    pip_env = ["PIP_DISABLE_PIP_VERSION_CHECK=1"]
-    if links:
-        trusted = links.split("/")[2].split(":")[0]
-        pip_env += ["PIP_NO_INDEX=1", f"PIP_FIND_LINKS={links}", f"PIP_TRUSTED_HOST={trusted}"]
+    # its home's cache, with pip's environment from `hopsworks_api_pip_environment`
+    user = v["hops_user"]
+    pip_env = " ".join(
+        f"{name}={shlex.quote(str(value))}"
+        for name, value in sorted(v["hopsworks_api_pip_environment"].items())
+    )
     as_user = (
-        f"runuser -u {user} -- env HOME=$(getent passwd {user} | cut -d: -f6) {' '.join(pip_env)}"
+        f"runuser -u {user} -- env HOME=$(getent passwd {user} | cut -d: -f6) {pip_env}"
         f" bash -c '{_with_env(v['hops_venv'], '{}')}'"
     )
     server.shell(
