@@ -400,8 +400,11 @@ def test_a_backup_restored_after_the_state_is_lost_gives_everything_back(
     deployed: dict, tmp_path: Path
 ):
     """backup.yml, then the service's schemas and the CA host's whole state directory are
-    lost, then restore.yml (which re-runs site.yml): the same accounts, projects and file
-    bytes, the same CA, and an audit chain that still verifies."""
+    lost, then restore.yml (which re-runs site.yml, without the roles the lab cannot
+    download, as the README runs it): the same accounts (the JWT key and the users), the
+    same projects and CA, the files readable through the restored metadata (the lab keeps
+    their bytes on its shared directory, the stand-in for HDFS, which a backup leaves to its
+    own snapshots), and an audit chain that still verifies with the restored key."""
     lab1, addr = host(deployed, "1"), address(deployed, "1")
     chain = tmp_path / "ca.pem"
     chain.write_text(lab1.file("/etc/hops/pki/ca-chain.pem").content_string)
@@ -433,7 +436,10 @@ def test_a_backup_restored_after_the_state_is_lost_gives_everything_back(
         "&& rm -rf /var/lib/hops"
     )
     assert lost.rc == 0, lost.stderr
-    restored = run_playbook("restore.yml", deployed["inventory"], name, log=tmp_path / "r.log")
+    skip = ["--skip-tags", "needs_downloads"]
+    restored = run_playbook(
+        "restore.yml", deployed["inventory"], [*name, *skip], log=tmp_path / "r.log"
+    )
     assert restored.returncode == 0, restored.explain()
 
     assert lab1.file("/etc/hops/pki/ca-chain.pem").content_string == chain.read_text()
