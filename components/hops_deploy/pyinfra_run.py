@@ -27,6 +27,17 @@ class DeployRun:
     changed: int = 0  # pyinfra's "Success" column: operations that changed something
     errors: int = 0
 
+    def explain(self, tail: int = 3000) -> str:
+        """Each operation that failed with its error line, then the output's tail (as
+        PlaybookRun.explain does for Ansible)."""
+        failures, operation = [], ""
+        for line in self.output.splitlines():
+            if line.startswith("--> Starting operation:"):
+                operation = line.removeprefix("--> Starting operation:").strip()
+            elif "Error:" in line:
+                failures.append(f"{operation}\n{line.strip()}")
+        return "\n\n".join([*failures, "---- the end of the output ----", self.output[-tail:]])
+
 
 def _count(value: str) -> int:
     return 0 if value == "-" else int(value)

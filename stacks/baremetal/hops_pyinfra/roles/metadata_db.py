@@ -76,7 +76,8 @@ def metadata_db(role: RoleContext) -> None:
     server.shell(
         name="MariaDB's start-up check of its system tables has finished",
         commands=[
-            "for _ in $(seq 90); do pgrep -f /etc/mysql/debian-start >/dev/null || exit 0;"
+            # [/]: the pattern must not match the shell running this loop
+            "for _ in $(seq 90); do pgrep -f '[/]etc/mysql/debian-start' >/dev/null || exit 0;"
             " sleep 2; done; exit 1"
         ],
         _if=installed.did_change,
