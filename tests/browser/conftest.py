@@ -26,6 +26,10 @@ from tests.support.api import PASSWORD, Api
 from tests.support.settings import test_settings
 
 UI_TIMEOUT_MS = 30_000
+# Assertions wait as long as actions: a page's set_default_timeout does not reach
+# Playwright's expect(), whose own default (5 s) a JupyterLab page loading on a busy 2-core
+# machine exceeded (its launcher appeared late: the flaky test_jupyter_browser of stop 26).
+expect.set_options(timeout=UI_TIMEOUT_MS)
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 REPO = Path(__file__).resolve().parents[2]
 
