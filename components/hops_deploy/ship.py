@@ -123,9 +123,9 @@ def pinned_requirements(checkout: Path) -> list[str]:
     return [pyspark, *(line for line in lines if line.strip() and not line.startswith("#"))]
 
 
-def with_extras(requirement: str, checkout: Path) -> str:
-    """The service's wheel with the extras the roles install (`hops_service_extras`)."""
-    extras = role_defaults("hops", checkout / "roles")["hops_service_extras"]
+def with_extras(requirement: str, extras: list[str]) -> str:
+    """A requirement's name or wheel path (the version pin goes after) with the extras the
+    roles install (`hops_service_extras`)."""
     return f"{requirement}[{','.join(extras)}]" if extras else requirement
 
 
@@ -154,8 +154,9 @@ def wheelhouse(
     from hops_deploy.lab.wheelhouse import build_wheelhouse
 
     wheel, _ = service_wheel(checkout, allow_without_ui=allow_without_ui, report=report)
+    extras = role_defaults("hops", checkout / "roles")["hops_service_extras"]
     return build_wheelhouse(
-        [with_extras(str(wheel), checkout), *pinned_requirements(checkout)],
+        [with_extras(str(wheel), extras), *pinned_requirements(checkout)],
         dest,
         pip_cache,
         target=host_python(checkout),

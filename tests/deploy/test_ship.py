@@ -157,4 +157,5 @@ def test_the_hosts_platform_tags_run_on_their_glibc() -> None:
     assert tags[0] == "manylinux_2_36_x86_64" and tags[-1] == "manylinux1_x86_64"
     assert "manylinux2014_x86_64" in tags and "manylinux_2_38_x86_64" not in tags
     assert ship.host_python(REPO).version == "3.11.2"
-    assert ship.with_extras("w.whl", REPO) == "w.whl[notebooks]"
+    assert ship.with_extras("w.whl", ["notebooks"]) == "w.whl[notebooks]"
+    assert ship.with_extras("hopsworks-iac", []) == "hopsworks-iac"

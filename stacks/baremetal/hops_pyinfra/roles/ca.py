@@ -65,10 +65,16 @@ def install_package(role: RoleContext, name: str):  # type: ignore[no-untyped-de
     )
     pip.virtualenv(name="The service's virtualenv exists", path=venv, venv=True, python="python3")
     install = [f"{venv}/bin/pip", "install", *v["hops_service_pip_args"]]
-    extras = ",".join(v["hops_service_extras"])
     return server.shell(
         name=name,
-        commands=[shlex.join([*install, f"hopsworks-iac[{extras}]=={version}"])],
+        commands=[
+            shlex.join(
+                [
+                    *install,
+                    ship.with_extras("hopsworks-iac", v["hops_service_extras"]) + f"=={version}",
+                ]
+            )
+        ],
         _if=lambda: f"Version: {version}" not in lines_of(f"{venv}/bin/pip show hopsworks-iac"),
     )
 
