@@ -19,8 +19,6 @@ PLAINTEXT_ALLOWED: dict[str, str] = {
     "mariadb.service": "MariaDB negotiates TLS inside its own protocol (no TLS first byte); "
     "require_secure_transport and REQUIRE SSL accounts refuse clients that do not "
     "(test_mariadb_serves_tls_and_refuses_plain_tcp)",
-    "hops-zookeeper.service": "NOT YET TLS: ZooKeeper client and quorum ports; Debian's "
-    "ZooKeeper package lacks the Netty transport that its TLS needs (issue 18, item 6)",
     "spark-master.service": "NOT YET TLS: Spark master RPC and web UI (issue 18, item 6)",
     "spark-worker.service": "NOT YET TLS: Spark worker RPC, web UI and executors' ports "
     "(issue 18, item 6)",

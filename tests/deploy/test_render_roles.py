@@ -299,14 +299,8 @@ def test_kafka_listeners_are_tls_with_client_certificates_and_pem_stores() -> No
     assert (
         props["ssl.truststore.location"] == values["hops_ca_chain"] == "/etc/hops/pki/ca-chain.pem"
     )
-    # Kafka's PEM keystore is one file (key, then chain): the role assembles it from the
-    # platform's host key and certificate.
-    assert props["ssl.keystore.location"] == values["kafka_ssl_keystore_path"]
-    keystore_tasks = (ROLES / "kafka" / "tasks" / "keystore.yml").read_text()
-    assert (
-        "cat {{ hops_host_key | quote }} {{ hops_host_cert | quote }} {{ hops_ca_chain | quote }}"
-        in keystore_tasks
-    )
+    # Kafka's PEM keystore is one file (key, then chain): the ca role installs it.
+    assert props["ssl.keystore.location"] == values["hops_host_keystore"]
 
 
 def test_kafka_principals_are_the_certificate_cn_and_acls_decide() -> None:

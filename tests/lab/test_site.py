@@ -206,6 +206,8 @@ def test_every_listening_port_speaks_tls_or_is_allowed_with_its_reason(deployed:
     print("plain text, allowed:", ", ".join(sorted(set(allowed))))
     assert not refused, f"plain-text ports with no reason in hops_deploy/listeners.py: {refused}"
     assert any(":8181 " in where for where in tls)  # the control service
+    for port in (2181, 3888):  # ZooKeeper's client and election ports on every member
+        assert len({where for where in tls if f":{port} " in where}) == 3, (port, tls)
 
 
 @pytest.mark.lab
@@ -253,12 +255,19 @@ def test_zookeeper_has_a_quorum_across_the_hosts(deployed: dict):
     for i in (1, 2, 3):
         node = host(deployed, str(i))
         assert node.service("hops-zookeeper").is_running
+        # TLS only, with a client certificate of the platform CA (here the host's own)
         reply = node.run(
-            "python3 -c \"import socket; s = socket.create_connection(('%s', 2181), 5); "
-            "s.sendall(b'srvr'); print(s.recv(4096).decode())\"",
+            "echo srvr | openssl s_client -quiet -verify_return_error -connect %s:2181 "
+            "-cert /etc/hops/pki/host.pem -key /etc/hops/pki/host.key "
+            "-CAfile /etc/hops/pki/ca-chain.pem",
             address(deployed, str(i)),
         )
         assert reply.rc == 0, reply.stderr
+        without_certificate = node.run(
+            "echo srvr | openssl s_client -quiet -connect %s:2181 -CAfile /etc/hops/pki/ca-chain.pem",
+            address(deployed, str(i)),
+        )
+        assert "Mode" not in without_certificate.stdout
         modes += [line.split(": ")[1] for line in reply.stdout.splitlines() if "Mode" in line]
     assert sorted(modes) == ["follower", "follower", "leader"]
 

@@ -27,6 +27,8 @@ from hops_pyinfra.context import RoleContext
 from hops_pyinfra.facts import lines_of
 
 BUNDLE = ("cert.pem", "key.pem", "chain.pem")
+KEYSTORE = "keystore.pem"
+"""The key followed by the certificate and the chain: roles/ca's hops_host_keystore."""
 
 
 def pip_args(find_links: str) -> str | None:
@@ -120,6 +122,7 @@ def _read_bundle(ca_name: str, directory: str) -> dict[str, bytes]:
         if not ok:
             raise RuntimeError(f"cannot read {directory}/{part} on the CA host {ca_name}")
         bundle[part] = base64.b64decode("".join(output.stdout_lines))
+    bundle[KEYSTORE] = bundle["key.pem"] + bundle["cert.pem"] + bundle["chain.pem"]
     return bundle
 
 
@@ -174,7 +177,8 @@ def ca(role: RoleContext) -> None:
     ca_host = inventory_host(ca_name)
     issued = ca_host.get_fact(Sha1File, path=f"{directory}/cert.pem", _sudo=True)
     installed = host.get_fact(Sha1File, path=v["hops_host_cert"])
-    if installed is None or installed != issued:
+    keystore = host.get_fact(File, path=v["hops_host_keystore"])
+    if installed is None or installed != issued or not keystore:
         python.call(
             name="This host's certificate, key and the CA chain are installed",
             function=install_bundle,
@@ -184,5 +188,6 @@ def ca(role: RoleContext) -> None:
                 "chain.pem": (v["hops_ca_chain"], "root:root", "0644"),
                 "cert.pem": (v["hops_host_cert"], f"root:{v['hops_group']}", "0644"),
                 "key.pem": (v["hops_host_key"], f"{v['hops_user']}:{v['hops_group']}", "0600"),
+                KEYSTORE: (v["hops_host_keystore"], f"{v['hops_user']}:{v['hops_group']}", "0600"),
             },
         )
