@@ -4,7 +4,9 @@ This is the documented allowlist the lab's port scan checks (`tests/lab/test_sit
 lists each listening socket of every host (`ss`), tries a TLS handshake on it, and fails on
 a port that answers in plain text unless its systemd unit is named below. A new service
 that listens in plain text therefore fails the scan until it gets TLS or a reason here.
-Loopback-only sockets are not reachable from other hosts and are not checked.
+Loopback-only sockets are not reachable from other hosts and are not checked. A plain HTTP
+port whose only answer is a redirect to https:// (Spark's web UIs keep one beside their
+HTTPS port) carries no data and passes as such.
 """
 
 from __future__ import annotations
@@ -19,13 +21,6 @@ PLAINTEXT_ALLOWED: dict[str, str] = {
     "mariadb.service": "MariaDB negotiates TLS inside its own protocol (no TLS first byte); "
     "require_secure_transport and REQUIRE SSL accounts refuse clients that do not "
     "(test_mariadb_serves_tls_and_refuses_plain_tcp)",
-    "spark-master.service": "NOT YET TLS: Spark master RPC and web UI (issue 18, item 6)",
-    "spark-worker.service": "NOT YET TLS: Spark worker RPC, web UI and executors' ports "
-    "(issue 18, item 6)",
-    "spark-history.service": "NOT YET TLS: Spark history web UI (issue 18, item 6)",
-    "hive-metastore.service": "NOT YET TLS: Hive metastore Thrift port (issue 18, item 6)",
-    "hive-server2.service": "NOT YET TLS: HiveServer2 (Spark Thrift Server) and its driver's "
-    "ports (issue 18, item 6)",
 }
 
 USERS = re.compile(r'users:\(\("(?P<process>[^"]+)",pid=(?P<pid>\d+)')
@@ -57,6 +52,31 @@ def parse_ss(output: str) -> list[Listener]:
         address = address.removeprefix("[").removesuffix("]")
         found.append(Listener(address, int(port), users.group("process"), int(users.group("pid"))))
     return found
+
+
+def redirects_to_https(address: str, port: int, timeout: float = 3.0) -> bool:
+    """A plain HTTP request is answered with a redirect (3xx) to an https:// location and
+    nothing else of substance: the port serves no data in plain text."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as conn:
+            conn.sendall(b"GET / HTTP/1.0\r\nHost: scan\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 16384:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+    except OSError:
+        return False
+    lines = head.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    status = lines[0].split()
+    if len(status) < 2 or not status[0].startswith("HTTP/") or not status[1].startswith("3"):
+        return False
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in lines[1:])
+    }
+    return headers.get("location", "").startswith("https://")
 
 
 def speaks_tls(address: str, port: int, timeout: float = 3.0) -> bool:

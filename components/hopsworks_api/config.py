@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     hive_backend: Literal["embedded", "hiveserver2"] = "embedded"
     hive_host: str | None = Field(default=None, description="HiveServer2 / Spark Thrift Server")
     hive_port: int = Field(default=10000, ge=1, le=65535)
+    hive_tls_ca: Path | None = Field(
+        default=None,
+        description="HiveServer2 speaks TLS: the CA chain (PEM) that verifies it; members' "
+        "JDBC URLs then add ssl=true and their truststore",
+    )
     hive_warehouse: str | None = Field(
         default=None, description="e.g. hdfs://nn:8020/apps/hive/warehouse"
     )
@@ -364,6 +369,22 @@ class Settings(BaseSettings):
         default=None,
         description="The Hive metastore of the drivers (thrift://host:9083); unset: Spark's "
         "own catalog",
+    )
+    spark_rpc_identity: str | None = Field(
+        default=None,
+        description="Spark RPC over TLS: where every Spark host keeps its PEM identity (key, "
+        "certificate, chain), e.g. /etc/hops/pki/host-keystore.pem; a driver's sandbox shows "
+        "the member's own there. Unset: plain RPC",
+    )
+    spark_rpc_truststore: str = Field(
+        default="/etc/hops/spark/truststore.p12",
+        description="Spark RPC over TLS: where every Spark host keeps the platform CA as a "
+        "PKCS12 truststore without password; a driver's sandbox shows the member's chain there",
+    )
+    spark_metastore_tls: bool = Field(
+        default=False,
+        description="The metastore speaks TLS: drivers trust the platform CA with the "
+        "member's own truststore",
     )
     log_json: bool = True
 

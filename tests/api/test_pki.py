@@ -84,10 +84,9 @@ def test_credentials_bundle_is_complete_and_loads_like_a_java_client_would(api: 
     bundle = reply.json()
     cert = x509.load_pem_x509_certificate(bundle["certificate"].encode())
     assert cert.subject.rfc4514_string() == "CN=demo__scientist,O=demo"
-    assert (
-        ExtendedKeyUsageOID.CLIENT_AUTH
-        in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    )
+    usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert ExtendedKeyUsageOID.CLIENT_AUTH in usages
+    assert ExtendedKeyUsageOID.SERVER_AUTH in usages  # a Spark driver serves its executors
     key = serialization.load_pem_private_key(bundle["private_key"].encode(), password=None)
     assert key.public_key().public_numbers() == cert.public_key().public_numbers()
     chain = x509.load_pem_x509_certificates(bundle["ca_chain"].encode())
@@ -295,3 +294,32 @@ def test_ca_cli(tmp_path):
     assert "Intermediate CA 2" in chain[0].subject.rfc4514_string()
     bad = runner.invoke(cli, ["ca", "host-cert", "a__b", "--out", str(tmp_path / "x")], env=env)
     assert bad.exit_code == 2
+
+
+def test_a_runs_truststore_has_no_password_and_java_trusts_every_ca_in_it(tmp_path):
+    """pki.credentials.java_truststore: what a Spark driver's sandbox shows where the hosts
+    keep their own truststore (executors open both with the same, absent, password)."""
+    import shutil
+    import subprocess
+
+    from hopsworks_api.pki.credentials import java_truststore
+    from tests.support.certificates import issue_ca
+
+    root_key, root = issue_ca("root")
+    chain = [issue_ca("intermediate", parent=(root_key, root))[1], root]
+    pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in chain)
+    store = tmp_path / "ca_chain.p12"
+    store.write_bytes(java_truststore(pem))
+    loaded = pkcs12.load_pkcs12(store.read_bytes(), None)
+    assert [c.certificate for c in loaded.additional_certs] == chain
+    keytool = shutil.which("keytool")
+    if keytool is None:
+        pytest.skip("no keytool here to open it as Java does")
+    listed = subprocess.run(
+        [keytool, "-list", "-keystore", str(store), "-storetype", "PKCS12"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert listed.count("trustedCertEntry") == 2

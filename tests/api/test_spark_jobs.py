@@ -369,6 +369,8 @@ def test_client_configs_of_a_cluster_platform(tmp_path: Path):
         hive_host="hive.example.org",
         hive_warehouse="hdfs://nn:8020/apps/hive/warehouse",
         spark_metastore_uri="thrift://hive.example.org:9083",
+        spark_metastore_tls=True,
+        hive_tls_ca=tmp_path / "ca.pem",
         storage_backend="webhdfs",
         webhdfs_url="https://nn1:9871",
     )
@@ -387,11 +389,16 @@ def test_client_configs_of_a_cluster_platform(tmp_path: Path):
     assert lines(files["spark-defaults.conf"]) == [
         "spark.sql.catalogImplementation hive",
         "spark.hadoop.hive.metastore.uris thrift://hive.example.org:9083",
+        # the metastore speaks TLS: the member's own truststore of the platform CA
+        "spark.hadoop.hive.metastore.use.SSL true",
+        "spark.hadoop.hive.metastore.truststore.path /credentials/truststore.p12",
+        "spark.hadoop.hive.metastore.truststore.password trust",
         "spark.sql.warehouse.dir hdfs://nn:8020/apps/hive/warehouse",
         "spark.sql.catalog.spark_catalog.defaultDatabase demo",
     ]
     assert lines(files["hive.properties"]) == [
-        "hive.jdbc.url=jdbc:hive2://hive.example.org:10000/demo",
+        "hive.jdbc.url=jdbc:hive2://hive.example.org:10000/demo;ssl=true;"
+        "sslTrustStore=/credentials/truststore.p12;trustStorePassword=trust",
         "hive.host=hive.example.org",
         "hive.port=10000",
         "hive.database=demo",

@@ -502,7 +502,8 @@ real_server = pytest.mark.skipif(
 
 @pytest.fixture(scope="session")
 def spark_thrift() -> Iterator[SparkThriftServer]:
-    server = SparkThriftServer().start()
+    """Over TLS, as the hive role deploys it: every real-server test goes through it."""
+    server = SparkThriftServer(tls=True).start()
     print(f"Spark Thrift Server listening after {server.startup_seconds:.1f} s")
     yield server
     server.stop()
@@ -516,13 +517,42 @@ def hs2(spark_thrift: SparkThriftServer) -> HiveServer2Hive:
         warehouse=spark_thrift.warehouse_uri,
         connect_timeout_s=60,  # the first session after start waits for the JVM to warm up
         query_timeout_s=120,
+        tls_ca=spark_thrift.ca_path,
     )
 
 
-def _sql(server: SparkThriftServer, *statements: str) -> None:
-    from pyhive import hive
+@real_server
+def test_real_tls_server_refuses_a_plain_client_and_an_unknown_ca(
+    hs2: HiveServer2Hive, spark_thrift: SparkThriftServer, tmp_path: Path
+) -> None:
+    """The backend trusts only the CA it is given; without TLS it gets no answer."""
+    from cryptography.hazmat.primitives import serialization
 
-    conn = hive.connect(host=server.host, port=server.port, auth="NONE", username="tester")
+    from tests.support.certificates import issue_ca
+
+    project = new_project()
+    assert hs2.database_exists(project) is False
+    plain = HiveServer2Hive(
+        spark_thrift.host, spark_thrift.port, warehouse="/w", connect_timeout_s=5, query_timeout_s=5
+    )
+    with pytest.raises(BackendUnavailable):
+        plain.database_exists(project)
+    other = tmp_path / "other-ca.pem"
+    other.write_bytes(issue_ca("another CA")[1].public_bytes(serialization.Encoding.PEM))
+    stranger = HiveServer2Hive(
+        spark_thrift.host, spark_thrift.port, warehouse="/w", connect_timeout_s=5, tls_ca=other
+    )
+    with pytest.raises(BackendUnavailable) as info:
+        stranger.database_exists(project)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+
+
+def _sql(server: SparkThriftServer, *statements: str) -> None:
+    """Statements as another client sends them (the backend's own transport, over TLS)."""
+    client = HiveServer2Hive(
+        server.host, server.port, warehouse="/w", username="tester", tls_ca=server.ca_path
+    )
+    conn = client._connect()
     try:
         cursor = conn.cursor()
         for statement in statements:
@@ -593,7 +623,11 @@ def test_real_table_written_by_sql_counts_in_size(
         assert db.size_source == "filesystem"
         # without a file-system probe, the size comes from table statistics
         stats = HiveServer2Hive(
-            spark_thrift.host, spark_thrift.port, warehouse=hs2.warehouse, size_probe=None
+            spark_thrift.host,
+            spark_thrift.port,
+            warehouse=hs2.warehouse,
+            size_probe=None,
+            tls_ca=spark_thrift.ca_path,
         )
         _sql(spark_thrift, f"ANALYZE TABLE `{project}`.`sales` COMPUTE STATISTICS NOSCAN")
         estimate = stats.describe(project)
@@ -617,7 +651,11 @@ def test_real_server_rejects_grants_and_says_so(
         assert hs2.list_grants(project) is None
         assert hs2.grant_share(project, "proj_other", ["bob"], writable=True).applied is False
         strict = HiveServer2Hive(
-            spark_thrift.host, spark_thrift.port, warehouse=hs2.warehouse, grants="require"
+            spark_thrift.host,
+            spark_thrift.port,
+            warehouse=hs2.warehouse,
+            grants="require",
+            tls_ca=spark_thrift.ca_path,
         )
         with pytest.raises(BackendUnavailable, match="does not accept GRANT"):
             strict.grant_member(project, "alice", "data_owner")

@@ -164,6 +164,47 @@ def test_the_driver_has_the_hosts_network_its_datasets_where_executors_see_them_
     assert runner._driver_options(spec("python")) == []
 
 
+def test_with_rpc_tls_the_driver_shows_the_members_identity_where_the_hosts_keep_theirs(
+    tmp_path: Path,
+):
+    """Executors read the driver's RPC settings and open the same paths on their worker,
+    where the worker's own identity and CA are; the driver's sandbox binds the member's
+    (the run's credentials files) over those paths."""
+    tls = SparkCluster(
+        master_url="spark://10.0.0.1:7077",
+        driver_host="10.0.0.9",
+        rpc_identity="/etc/hops/pki/host-keystore.pem",
+        rpc_truststore="/etc/hops/spark/truststore.p12",
+    )
+    runner = SparkStandaloneRunner(tmp_path / "runs", EmbeddedStorage(tmp_path / "s"), tls)
+    settings = conf(runner.submit_command(spec()))
+    assert {key: value for key, value in settings.items() if key.startswith("spark.ssl")} == {
+        "spark.ssl.rpc.enabled": "true",
+        "spark.ssl.rpc.openSslEnabled": "true",
+        "spark.ssl.rpc.privateKey": "/etc/hops/pki/host-keystore.pem",
+        "spark.ssl.rpc.certChain": "/etc/hops/pki/host-keystore.pem",
+        "spark.ssl.rpc.trustStore": "/etc/hops/spark/truststore.p12",
+        "spark.ssl.rpc.trustStoreType": "PKCS12",
+    }
+    credentials = tmp_path / "runs" / "7" / "credentials"
+    assert runner._driver_options(spec())[-6:] == [
+        "--ro-bind",
+        str(credentials / "identity.pem"),
+        "/etc/hops/pki/host-keystore.pem",
+        "--ro-bind",
+        str(credentials / "ca_chain.p12"),
+        "/etc/hops/spark/truststore.p12",
+    ]
+    assert not any(
+        key.startswith("spark.ssl")
+        for key in conf(
+            SparkStandaloneRunner(
+                tmp_path / "r2", EmbeddedStorage(tmp_path / "s"), CLUSTER
+            ).submit_command(spec())
+        )
+    )
+
+
 def test_python_runs_go_to_the_sandbox_unchanged(runner: SparkStandaloneRunner):
     sandbox = RecordingSandbox()
     runner.sandbox = sandbox  # type: ignore[assignment]

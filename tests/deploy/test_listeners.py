@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hops_deploy.listeners import PLAINTEXT_ALLOWED, parse_ss, speaks_tls
+from hops_deploy.listeners import PLAINTEXT_ALLOWED, parse_ss, redirects_to_https, speaks_tls
 
 SS = """LISTEN 0      128          0.0.0.0:22        0.0.0.0:*    users:(("sshd",pid=101,fd=3))
 LISTEN 0      80         127.0.0.1:3306      0.0.0.0:*    users:(("mariadbd",pid=202,fd=20))
@@ -129,3 +129,35 @@ def test_tls_is_told_from_plain_text(plain_server: int, tls_server: int) -> None
     port = closed.getsockname()[1]
     closed.close()
     assert not speaks_tls("127.0.0.1", port)
+
+
+def answering(reply: bytes):  # type: ignore[no-untyped-def]
+    """A server that reads a request and answers `reply`, as an HTTP server would."""
+
+    def handle(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(reply)
+
+    return serving(handle)
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            b"HTTP/1.1 302 Found\r\nLocation: https://10.0.0.1:8480/\r\nContent-Length: 0\r\n\r\n",
+            True,
+        ),
+        (b"HTTP/1.1 301 Moved\r\nlocation:https://h/x\r\n\r\n", True),
+        (b"HTTP/1.1 302 Found\r\nLocation: http://10.0.0.1:8080/\r\n\r\n", False),
+        (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html>workers</html>", False),
+        (b"HELLO plain text\r\n", False),
+    ],
+)
+def test_a_plain_port_passes_only_when_it_redirects_to_https(reply: bytes, expected: bool) -> None:
+    with answering(reply) as port:
+        assert redirects_to_https("127.0.0.1", port) is expected
+
+
+def test_a_tls_port_is_not_a_redirect(tls_server: int) -> None:
+    assert not redirects_to_https("127.0.0.1", tls_server)

@@ -33,6 +33,7 @@ SECRETS = {
     "hops_db_service_password": "kdT3-service-db-7Qw",
     "hops_db_hive_password": "kdT3-hive-db-9Zx",
     "yarn_keystore_password": "kdT3-yarn-ks-2Lp",
+    "hops_keystore_password": "kdT3-jvm-ks-7Qw",
 }
 
 

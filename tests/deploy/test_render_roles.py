@@ -179,9 +179,14 @@ def test_hdfs_tls_uses_the_keystores_built_from_the_host_certificate() -> None:
     assert server["ssl.server.keystore.location"] == "/etc/hops/hdfs/keystore.p12"
     assert server["ssl.server.keystore.password"] == "test-password"
     assert server["ssl.server.truststore.location"] == client["ssl.client.truststore.location"]
+    # the shared java_stores tasks build both from the platform's files (tested in
+    # test_java_stores.py), with the role's paths and password
     keystore_tasks = (ROLES / "hdfs" / "tasks" / "keystore.yml").read_text()
+    assert "tasks_from: java_stores" in keystore_tasks
+    assert 'hops_java_stores_keystore: "{{ hdfs_keystore_path }}"' in keystore_tasks
+    shared = (ROLES / "hops" / "tasks" / "java_stores.yml").read_text()
     for platform_path in ("hops_host_cert", "hops_host_key", "hops_ca_chain"):
-        assert f"{{{{ {platform_path} | quote }}}}" in keystore_tasks
+        assert f"{{{{ {platform_path} | quote }}}}" in shared
     assert values["hops_host_cert"] == "/etc/hops/pki/host.pem"
 
 

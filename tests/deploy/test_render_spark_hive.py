@@ -35,7 +35,14 @@ SPARK_HOME = "/opt/hops/spark-venv/lib/python3.11/site-packages/pyspark"
 JAVA_HOME = "/usr/lib/jvm/java-17-openjdk-amd64"
 
 # Templates contain the database password: their tasks must hide it.
-SECRET_TEMPLATES = {"hive-site.xml.j2", "schematool.properties.j2", "metastore-db.cnf.j2"}
+SECRET_TEMPLATES = {
+    "hive-site.xml.j2",
+    "thriftserver-hive-site.xml.j2",  # HiveServer2's keystore password
+    "schematool.properties.j2",
+    "metastore-db.cnf.j2",
+    "daemons.conf.j2",  # the keystore password
+}
+KEYSTORE_PASSWORD = {"hops_keystore_password": "test-keystore-pw"}
 
 ONE_HOST = Inventory(
     groups={
@@ -295,6 +302,35 @@ def test_spark_env_binds_each_host_to_its_own_address() -> None:
         assert "\nSPARK_WORKER_PORT=7078\n" in env
 
 
+DAEMON_CONF = "/etc/hops/spark/daemons.conf"
+
+
+def test_spark_daemons_serve_their_uis_over_https_from_a_file_users_cannot_read() -> None:
+    """The daemons' properties: the defaults every user reads, then the UIs' TLS with the
+    keystore password; spark-defaults.conf itself carries no password, and the metastore
+    is reached over TLS with the truststore."""
+    head = rendered("spark", "head1", extra=KEYSTORE_PASSWORD)
+    defaults = spark_conf(head["spark-defaults.conf"])
+    daemons = spark_conf(head["daemons.conf"])
+    assert {key: daemons[key] for key in defaults} == defaults
+    assert daemons["spark.master.rest.enabled"] == "false"  # plain, unauthenticated
+    for namespace in ("standalone", "historyServer"):
+        assert daemons[f"spark.ssl.{namespace}.enabled"] == "true"
+        assert daemons[f"spark.ssl.{namespace}.keyStore"] == "/etc/hops/spark/keystore.p12"
+        assert daemons[f"spark.ssl.{namespace}.keyStorePassword"] == "test-keystore-pw"
+    assert "test-keystore-pw" not in head["spark-defaults.conf"]
+    assert defaults["spark.hadoop.hive.metastore.use.SSL"] == "true"
+    truststore = defaults["spark.hadoop.hive.metastore.truststore.path"]
+    assert truststore == "/etc/hops/spark/truststore.p12"
+    # RPC over TLS with the host's PEM identity (no password) and the same truststore
+    assert defaults["spark.ssl.rpc.enabled"] == "true"
+    assert defaults["spark.ssl.rpc.privateKey"] == "/etc/hops/pki/host-keystore.pem"
+    assert defaults["spark.ssl.rpc.certChain"] == defaults["spark.ssl.rpc.privateKey"]
+    assert defaults["spark.ssl.rpc.trustStore"] == truststore
+    configure = (ROLES / "spark" / "tasks" / "configure.yml").read_text()
+    assert 'dest: "{{ spark_daemon_conf }}"' in configure and 'mode: "0640"' in configure
+
+
 def test_spark_units_exec_start() -> None:
     head = rendered("spark", "head1")
     assert exec_start(head["spark-master.service"]) == [
@@ -306,10 +342,14 @@ def test_spark_units_exec_start() -> None:
         "7077",
         "--webui-port",
         "8080",
+        "--properties-file",
+        DAEMON_CONF,
     ]
     assert exec_start(head["spark-history.service"]) == [
         f"{SPARK_HOME}/bin/spark-class",
         "org.apache.spark.deploy.history.HistoryServer",
+        "--properties-file",
+        DAEMON_CONF,
     ]
     worker = rendered("spark", "worker1")
     assert exec_start(worker["spark-worker.service"]) == [
@@ -325,6 +365,8 @@ def test_spark_units_exec_start() -> None:
         "8081",
         "--work-dir",
         "/srv/hops/spark/work",
+        "--properties-file",
+        DAEMON_CONF,
         "spark://10.0.0.10:7077",
     ]
     for name in ("spark-master.service", "spark-worker.service", "spark-history.service"):
@@ -357,6 +399,29 @@ def test_hive_site_connects_the_metastore_to_mariadb_over_tls() -> None:
     assert site["hive.metastore.warehouse.dir"] == "file:/srv/hops/warehouse"
     assert site["hive.metastore.uris"] == "thrift://10.0.0.10:9083"
     assert site["hive.async.log.enabled"] == "false"
+
+
+def test_the_metastore_serves_tls_and_the_thrift_server_trusts_the_platform_ca() -> None:
+    files = rendered("hive", "head1", extra=KEYSTORE_PASSWORD)
+    site = xml_properties(files["hive-site.xml"])
+    assert site["hive.metastore.use.SSL"] == "true"
+    assert site["hive.metastore.keystore.path"] == "/etc/hops/hive/keystore.p12"
+    assert site["hive.metastore.keystore.password"] == "test-keystore-pw"
+    client = xml_properties(files["thriftserver-hive-site.xml"])
+    assert client["hive.metastore.use.SSL"] == "true"
+    assert client["hive.metastore.truststore.path"] == "/etc/hops/hive/truststore.p12"
+    # HiveServer2 serves TLS with the same keystore (so its file is the service user's only)
+    assert client["hive.server2.use.SSL"] == "true"
+    assert client["hive.server2.keystore.path"] == "/etc/hops/hive/keystore.p12"
+    assert client["hive.server2.keystore.password"] == "test-keystore-pw"
+    configure = (ROLES / "hive" / "tasks" / "configure.yml").read_text()
+    block = configure[configure.index("src: thriftserver-hive-site.xml.j2") :].split("- name:")[0]
+    assert 'mode: "0640"' in block and "no_log: true" in block
+    # its local driver's RPC is TLS; clients' JDBC URL adds ssl and the truststore
+    driver = spark_conf(files["thriftserver-defaults.conf"])
+    assert driver["spark.ssl.rpc.enabled"] == "true"
+    url = variables("hive", "head1")["hive_server2_jdbc_url"]
+    assert url.endswith("/default;ssl=true;sslTrustStore=/etc/hops/hive/truststore.p12")
 
 
 def test_hive_password_follows_the_metadata_db_role() -> None:

@@ -87,8 +87,15 @@ def test_the_secrets_are_made_once_0600_and_given_to_the_playbook():
         "hops_db_hive_password",
         "hdfs_keystore_password",
         "yarn_keystore_password",
+        "hops_keystore_password",
     }
     assert all(len(v) == 40 for v in values.values())
     before = secrets.read_text()
     evaluate(HOPS_VMS="3")
     assert secrets.read_text() == before  # made once: a re-provision keeps the passwords
+    # a checkout that needs a new secret adds it and keeps the others
+    secrets.write_text("".join(line + "\n" for line in before.splitlines()[:-1]))
+    evaluate(HOPS_VMS="3")
+    after = secrets.read_text()
+    assert after.startswith("".join(line + "\n" for line in before.splitlines()[:-1]))
+    assert set(dict(line.split(": ") for line in after.splitlines())) == set(values)

@@ -187,8 +187,9 @@ def test_pyinfra_after_ansible_deploys_the_same_platform(deployed: dict):
 def test_every_listening_port_speaks_tls_or_is_allowed_with_its_reason(deployed: dict):
     """A port scan of every host: each socket reachable from other hosts either completes a
     TLS handshake or belongs to a systemd unit of the documented allowlist
-    (hops_deploy/listeners.py, with each one's reason)."""
-    tls, allowed, refused = [], [], []
+    (hops_deploy/listeners.py, with each one's reason); a plain HTTP port passes when all
+    it answers is a redirect to https://."""
+    tls, redirects, allowed, refused = [], [], [], []
     for i in (1, 2, 3):
         node, addr = host(deployed, str(i)), address(deployed, str(i))
         listed = node.run("ss -Htlnp")
@@ -200,14 +201,33 @@ def test_every_listening_port_speaks_tls_or_is_allowed_with_its_reason(deployed:
             if listeners.speaks_tls(addr, listener.port):
                 tls.append(where)
                 continue
+            if listeners.redirects_to_https(addr, listener.port):
+                redirects.append(where)
+                continue
             unit = node.run("ps -o unit= -p %s", str(listener.pid)).stdout.strip()
             (allowed if unit in listeners.PLAINTEXT_ALLOWED else refused).append(f"{where} {unit}")
     print("TLS:", ", ".join(sorted(set(tls))))
+    print("redirects to https:", ", ".join(sorted(set(redirects))))
     print("plain text, allowed:", ", ".join(sorted(set(allowed))))
     assert not refused, f"plain-text ports with no reason in hops_deploy/listeners.py: {refused}"
     assert any(":8181 " in where for where in tls)  # the control service
     for port in (2181, 3888):  # ZooKeeper's client and election ports on every member
         assert len({where for where in tls if f":{port} " in where}) == 3, (port, tls)
+    # the Hive metastore; Spark's web UIs: the master's and history server's on lab1, the
+    # workers' on lab2 and lab3, each plain port only a redirect to its HTTPS one
+    # HiveServer2, and Spark's RPC: the master's and the workers' ports
+    for port, count in (
+        (9083, 1),
+        (10000, 1),
+        (8480, 1),
+        (18480, 1),
+        (8481, 2),
+        (7077, 1),
+        (7078, 2),
+    ):
+        assert len({where for where in tls if f":{port} " in where}) == count, (port, tls)
+    for port, count in ((8080, 1), (18080, 1), (8081, 2)):
+        assert len({w for w in redirects if f":{port} " in w}) == count, (port, redirects)
 
 
 @pytest.mark.lab
@@ -275,10 +295,18 @@ def test_zookeeper_has_a_quorum_across_the_hosts(deployed: dict):
 @pytest.mark.lab
 def test_spark_master_and_workers_run_a_job(deployed: dict):
     lab1, master = host(deployed, "1"), address(deployed, "1")
-    state = json.loads(lab1.run("curl -s http://%s:8080/json/", master).stdout)
+    # the master's web UI over HTTPS with the host certificate; the plain port redirects
+    state = json.loads(
+        lab1.run("curl -s --cacert /etc/hops/pki/ca-chain.pem https://%s:8480/json/", master).stdout
+    )
     assert state["status"] == "ALIVE" and state["aliveworkers"] >= 2
+    redirect = lab1.run("curl -s -o /dev/null -w '%%{redirect_url}' http://%s:8080/json/", master)
+    assert redirect.stdout.startswith(f"https://{master}:8480/"), redirect.stdout
+    # RPC speaks TLS: an application uses the host's Spark configuration (its identity, the
+    # CA), as spark-submit from a login shell does
     job = lab1.run(
-        'sudo -u hops /opt/hops/spark-venv/bin/python -c "from pyspark.sql import SparkSession; '
+        "sudo -u hops env SPARK_CONF_DIR=/etc/hops/spark /opt/hops/spark-venv/bin/python -c "
+        '"from pyspark.sql import SparkSession; '
         "s = SparkSession.builder.master('spark://%s:7077').config('spark.executor.memory', "
         "'512m').config('spark.driver.host', '%s').config('spark.pyspark.python', "
         "'/opt/hops/spark-venv/bin/python').getOrCreate(); "
@@ -288,6 +316,15 @@ def test_spark_master_and_workers_run_a_job(deployed: dict):
         master,
     )
     assert job.rc == 0 and "count 99990000" in job.stdout, job.stderr[-3000:]
+    # an application with the host's Spark defaults reaches the metastore over TLS
+    catalog = lab1.run(
+        "sudo -u hops env SPARK_CONF_DIR=/etc/hops/spark /opt/hops/spark-venv/bin/python -c "
+        '"from pyspark.sql import SparkSession; '
+        "s = SparkSession.builder.master('local[1]').enableHiveSupport().getOrCreate(); "
+        "print('databases', sorted(r[0] for r in s.sql('SHOW DATABASES').collect())); "
+        's.stop()"'
+    )
+    assert catalog.rc == 0 and "'default'" in catalog.stdout, catalog.stderr[-3000:]
 
 
 @pytest.mark.lab
@@ -387,7 +424,8 @@ def test_a_pyspark_job_runs_on_the_spark_cluster_and_writes_a_hive_table(
     assert f"spark://{addr}:7077" in stderr and f"{project}/people/" in stderr
     rows = lab1.run(
         "cd /srv/hops/hive && SPARK_HOME=/opt/hops/spark-venv/lib/python3.11/site-packages/pyspark"
-        " /opt/hops/spark-venv/bin/beeline -u jdbc:hive2://%s:10000/default -n hops"
+        " /opt/hops/spark-venv/bin/beeline -u 'jdbc:hive2://%s:10000/default;ssl=true;"
+        "sslTrustStore=/etc/hops/hive/truststore.p12' -n hops"
         " --silent=true --outputformat=csv2 -e 'SELECT name, age FROM %s.people ORDER BY name'",
         addr,
         project,

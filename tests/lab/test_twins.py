@@ -31,6 +31,7 @@ CONFIG_FILES = (
     "/srv/hops/zookeeper/myid",
     "/etc/systemd/system/hops-zookeeper.service",
     "/etc/hops/spark/spark-defaults.conf",
+    "/etc/hops/spark/daemons.conf",
     "/etc/hops/spark/spark-env.sh",
     "/etc/profile.d/hops-spark.sh",
     "/etc/systemd/system/spark-master.service",
@@ -152,7 +153,8 @@ def test_both_platforms_run(twins: dict, tool: str):
     databases = remote(
         twins[tool],
         "cd /srv/hops/hive && SPARK_HOME=/opt/hops/spark-venv/lib/python3.11/site-packages/pyspark"
-        " /opt/hops/spark-venv/bin/beeline -u jdbc:hive2://127.0.0.1:10000/default -n hops"
+        " /opt/hops/spark-venv/bin/beeline -u 'jdbc:hive2://127.0.0.1:10000/default;ssl=true;"
+        "sslTrustStore=/etc/hops/hive/truststore.p12' -n hops"
         " --silent=true --outputformat=csv2 -e 'SHOW DATABASES'",
     )
     assert "default" in databases.split()

@@ -40,6 +40,7 @@ __all__ = ["SparkThriftServer", "SparkUnavailable", "find_spark_home", "pyspark_
 THRIFT_SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 START_TIMEOUT_S = 90.0  # measured ~16 s; generous for a loaded CI machine, still bounded
 STOP_TIMEOUT_S = 20.0
+KEYSTORE_PASSWORD = b"test-hs2-keystore"  # a throwaway server's, on the command line
 
 
 class SparkUnavailable(RuntimeError):
@@ -78,7 +79,9 @@ def find_java_home() -> Path:
 class SparkThriftServer:
     """One Spark Thrift Server with a Derby metastore in a temporary directory."""
 
-    def __init__(self, base: Path | None = None, extra_conf: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, base: Path | None = None, extra_conf: dict[str, str] | None = None, tls: bool = False
+    ) -> None:
         self._own_base = base is None
         self.base = Path(base or tempfile.mkdtemp(prefix="hops-spark-thrift-"))
         self.warehouse = self.base / "warehouse"
@@ -88,6 +91,30 @@ class SparkThriftServer:
         self.startup_seconds: float | None = None
         self.log_path = self.base / "thriftserver.log"
         self._proc: subprocess.Popen[bytes] | None = None
+        self.tls = tls
+        self.ca_path = self.base / "tls" / "ca.pem"
+        """With `tls`: the CA that issued the server's certificate (for 127.0.0.1)."""
+
+    def _write_keystore(self) -> Path:
+        """A CA and a server certificate for the server's address, the key and chain in a
+        PKCS12 keystore (the password is the test's own), as the hive role builds one."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
+        from tests.support.certificates import issue_ca, issue_server
+
+        directory = self.base / "tls"
+        directory.mkdir(parents=True, exist_ok=True)
+        ca_key, ca = issue_ca("test HiveServer2 CA")
+        key, cert = issue_server(ca_key, ca, self.host)
+        self.ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+        keystore = directory / "keystore.p12"
+        keystore.write_bytes(
+            pkcs12.serialize_key_and_certificates(
+                b"host", key, cert, [ca], serialization.BestAvailableEncryption(KEYSTORE_PASSWORD)
+            )
+        )
+        return keystore
 
     @property
     def warehouse_uri(self) -> str:
@@ -110,6 +137,11 @@ class SparkThriftServer:
         args += ["--class", THRIFT_SERVER_CLASS, "spark-internal"]
         args += ["--hiveconf", f"hive.server2.thrift.bind.host={self.host}"]
         args += ["--hiveconf", f"hive.server2.thrift.port={self.port}"]
+        if self.tls:
+            keystore = self.base / "tls" / "keystore.p12"
+            args += ["--hiveconf", "hive.server2.use.SSL=true"]
+            args += ["--hiveconf", f"hive.server2.keystore.path={keystore}"]
+            args += ["--hiveconf", f"hive.server2.keystore.password={KEYSTORE_PASSWORD.decode()}"]
         return args
 
     def start(self) -> SparkThriftServer:
@@ -118,6 +150,8 @@ class SparkThriftServer:
         home = find_spark_home()
         for sub in ("warehouse", "derby", "tmp"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
+        if self.tls:
+            self._write_keystore()
         env = {
             **os.environ,
             "SPARK_HOME": str(home),

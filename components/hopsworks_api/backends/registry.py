@@ -60,6 +60,7 @@ def build_backends(settings: Settings) -> Backends:
             settings.hive_port,
             warehouse=settings.hive_warehouse,
             connect_timeout_s=timeout,
+            tls_ca=settings.hive_tls_ca,
         )
     else:
         hive = EmbeddedHive(state / "hive-warehouse")
@@ -122,6 +123,8 @@ def build_backends(settings: Settings) -> Backends:
                 port_max_retries=settings.spark_port_max_retries,
                 executor_python=settings.spark_executor_python,
                 metastore_uri=settings.spark_metastore_uri,
+                rpc_identity=settings.spark_rpc_identity,
+                rpc_truststore=settings.spark_rpc_truststore,
                 warehouse=settings.hive_warehouse
                 if settings.hive_backend == "hiveserver2"
                 else None,

@@ -12,11 +12,17 @@ from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
 from hopsworks_api.authz import ProjectAccess
-from hopsworks_api.backends.runner.base import DatasetMount, JobRunner
+from hopsworks_api.backends.runner.base import (
+    CREDENTIALS_IDENTITY,
+    CREDENTIALS_TRUSTSTORE,
+    DatasetMount,
+    JobRunner,
+)
 from hopsworks_api.datasets.models import Dataset
 from hopsworks_api.jobs import spark
 from hopsworks_api.pki.client_configs import ClientContext, client_configs
 from hopsworks_api.pki.credentials import credentials as member_credentials
+from hopsworks_api.pki.credentials import java_truststore
 from hopsworks_api.projects.models import Project, ProjectStatus
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.sharing.models import DatasetShare, Permission, ShareStatus
@@ -45,6 +51,8 @@ def credential_files(
         "keystore.password": bundle.keystore_password.encode(),
         "truststore.p12": base64.b64decode(bundle.truststore),
         "truststore.password": bundle.truststore_password.encode(),
+        CREDENTIALS_IDENTITY: (bundle.private_key + bundle.certificate + bundle.ca_chain).encode(),
+        CREDENTIALS_TRUSTSTORE: java_truststore(bundle.ca_chain),
         **client_configs(rt.settings, context, spark_extra=spark.SANDBOX_SPARK_CONF),
     }
 

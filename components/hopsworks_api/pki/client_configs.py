@@ -114,6 +114,12 @@ def spark_defaults(
             ("spark.sql.catalogImplementation", "hive"),
             ("spark.hadoop.hive.metastore.uris", settings.spark_metastore_uri),
         ]
+        if settings.spark_metastore_tls:
+            pairs += [
+                ("spark.hadoop.hive.metastore.use.SSL", "true"),
+                ("spark.hadoop.hive.metastore.truststore.path", _path(ctx, "truststore.p12")),
+                ("spark.hadoop.hive.metastore.truststore.password", ctx.truststore_password),
+            ]
         if settings.hive_warehouse:
             pairs.append(("spark.sql.warehouse.dir", settings.hive_warehouse))
         pairs.append(("spark.sql.catalog.spark_catalog.defaultDatabase", ctx.project))
@@ -143,16 +149,23 @@ def hive_properties(settings: Settings, ctx: ClientContext) -> str:
     return _properties(
         header,
         [
-            (
-                "hive.jdbc.url",
-                f"jdbc:hive2://{settings.hive_host}:{settings.hive_port}/{ctx.project}",
-            ),
+            ("hive.jdbc.url", _jdbc_url(settings, ctx)),
             ("hive.host", settings.hive_host),
             ("hive.port", str(settings.hive_port)),
             ("hive.database", ctx.project),
             ("hive.user", ctx.identity),
         ],
     )
+
+
+def _jdbc_url(settings: Settings, ctx: ClientContext) -> str:
+    """HiveServer2's JDBC URL; over TLS, with the member's truststore (Hive's JDBC driver
+    takes `ssl`, `sslTrustStore` and `trustStorePassword` as URL parameters)."""
+    url = f"jdbc:hive2://{settings.hive_host}:{settings.hive_port}/{ctx.project}"
+    if settings.hive_tls_ca is None:
+        return url
+    truststore = _path(ctx, "truststore.p12")
+    return f"{url};ssl=true;sslTrustStore={truststore};trustStorePassword={ctx.truststore_password}"
 
 
 def storage_properties(settings: Settings, ctx: ClientContext) -> str:

@@ -12,6 +12,7 @@ import secrets
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from sqlalchemy import select
 
 from hopsworks_api.authz import Action
@@ -44,6 +45,31 @@ def _keystores(
     return keystore, key_password, truststore, trust_password
 
 
+def _serves_tls(cert_pem: str) -> bool:
+    """Whether a member's certificate may also authenticate a TLS server (a Spark driver
+    serves its executors); older ones were issued for client authentication only."""
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return True  # no restriction at all
+    return ExtendedKeyUsageOID.SERVER_AUTH in usages
+
+
+def java_truststore(chain_pem: str) -> bytes:
+    """Every certificate of a PEM chain as a trusted entry of a PKCS12 truststore without
+    password: it holds public certificates only, and Java opens it with any password or
+    none (Spark's RPC, whose executors open the workers' own store with the same setting)."""
+    chain = x509.load_pem_x509_certificates(chain_pem.encode())
+    return pkcs12.serialize_java_truststore(
+        [
+            pkcs12.PKCS12Certificate(cert, f"hops-ca-{number}".encode())
+            for number, cert in enumerate(chain, 1)
+        ],
+        serialization.NoEncryption(),
+    )
+
+
 def credentials(rt: Runtime, *, user: User, project: str) -> Credentials:
     """The caller's own bundle for `project` (never anyone else's): a member only."""
     with rt.sessions() as session:
@@ -62,7 +88,8 @@ def credentials(rt: Runtime, *, user: User, project: str) -> Credentials:
             )
             .order_by(Certificate.id.desc())
         )
-        if row is None:  # e.g. expired: issue a new one on demand
+        if row is None or not _serves_tls(row.cert_pem):
+            # e.g. expired, or issued before members' certificates served TLS: a new one
             row = issue_project_user(
                 session, rt, project_id=access.project_id, project=access.project, user=user
             )

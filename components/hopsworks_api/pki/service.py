@@ -78,11 +78,14 @@ def prepare_project_user(rt: Runtime, *, project: str, user: User) -> Certificat
     is taken (key generation and key encryption are the slow part); the row is recorded by
     the caller's transaction, and an unrecorded certificate authenticates nobody."""
     key = rt.ca.new_key()
+    # server authentication too: a Spark driver started as the member serves its
+    # executors over TLS with this certificate (docs/decisions.md)
     cert, issuer = rt.ca.issue(
         common_name=project_user(project, user.username),
         organization=project,
         public_key=key.public_key(),
         days=rt.settings.cert_validity_days,
+        server=True,
     )
     return _record(
         cert,

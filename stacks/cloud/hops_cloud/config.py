@@ -58,6 +58,7 @@ SECRET_VARIABLES = {
     "dbHivePassword": "hops_db_hive_password",
     "hdfsKeystorePassword": "hdfs_keystore_password",
     "yarnKeystorePassword": "yarn_keystore_password",
+    "keystorePassword": "hops_keystore_password",
 }
 """Secret keys handed to the playbook, and the Ansible variables they set (the ones
 docs/deployment.md says belong in a vault)."""

@@ -42,6 +42,7 @@ BASE_CONFIG: dict[str, Any] = {
     "dbHivePassword": "hive-password-1",
     "hdfsKeystorePassword": "hdfs-keystore-1",
     "yarnKeystorePassword": "yarn-keystore-1",
+    "keystorePassword": "jvm-keystore-1",
 }
 SECRET_KEYS = (
     "sshPrivateKey",
@@ -49,6 +50,7 @@ SECRET_KEYS = (
     "dbHivePassword",
     "hdfsKeystorePassword",
     "yarnKeystorePassword",
+    "keystorePassword",
 )
 
 

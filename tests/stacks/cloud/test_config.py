@@ -43,6 +43,7 @@ def test_the_defaults_make_a_small_cluster():
         "hops_db_hive_password": "hive-password-1",
         "hdfs_keystore_password": "hdfs-keystore-1",
         "yarn_keystore_password": "yarn-keystore-1",
+        "hops_keystore_password": "jvm-keystore-1",
     }
     assert config.secrets.ssh_private_key.endswith("-----\n")
 

@@ -314,6 +314,7 @@ def test_secrets_are_marked_secret_and_appear_nowhere_in_clear(default_run):
         "hops_db_hive_password",
         "hdfs_keystore_password",
         "yarn_keystore_password",
+        "hops_keystore_password",
     }
     ca = default_run.named("hops-configure-ca-chain")
     assert ca.secret_inputs == {"environment.HOPS_SSH_PRIVATE_KEY"}

@@ -35,6 +35,7 @@ import contextlib
 import logging
 import re
 import socket
+import ssl
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -140,9 +141,25 @@ class _Cursor:
         return [str(d[0]).lower() for d in (self._cursor.description or [])]
 
 
+def _transport_failure(exc: BaseException) -> BaseException:
+    """The Thrift transport error behind `exc`, with the socket's own error (a refused
+    TLS certificate, say) that Thrift keeps in `inner`: PyHive's clean-up after a failed
+    open raises an unrelated AttributeError whose context is the real failure."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        inner = getattr(seen, "inner", None)
+        if isinstance(inner, BaseException):
+            return inner
+        if type(seen).__name__ == "TTransportException":
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc
+
+
 def _unavailable(where: str, exc: BaseException) -> BackendUnavailable:
     if isinstance(exc, BackendUnavailable):
         return exc
+    exc = _transport_failure(exc)
     text = str(exc) or type(exc).__name__
     timed_out = "timed out" in text.lower() or "timeout" in text.lower()  # thrift: "read timeout"
     if isinstance(exc, socket.timeout | TimeoutError) or timed_out:
@@ -166,6 +183,8 @@ class HiveServer2Hive(PlannedGrants):
       configuration       session settings sent with OpenSession (``SET k=v`` equivalents)
       connect             a zero-argument factory of DB-API connections, replacing the
                           built-in one (tests, or a transport this class does not build)
+      tls_ca              the CA chain (PEM) of a server that speaks TLS
+                          (``hive.server2.use.SSL``): verified, its address included
     """
 
     def __init__(
@@ -183,6 +202,7 @@ class HiveServer2Hive(PlannedGrants):
         size_probe: Callable[[str], int | None] | None = local_file_size,
         configuration: dict[str, str] | None = None,
         connect: Callable[[], Any] | None = None,
+        tls_ca: Path | None = None,
     ) -> None:
         if auth not in ("NONE", "NOSASL", "LDAP", "CUSTOM"):
             raise ValueError(f"unsupported auth {auth!r}")
@@ -198,6 +218,7 @@ class HiveServer2Hive(PlannedGrants):
         self.grants = grants
         self.size_probe = size_probe
         self.configuration = dict(configuration or {})
+        self.tls_ca = tls_ca
         self._connect = connect or self._pyhive_connection
         self.grants_supported: bool | None = None if grants != "off" else False
         """None until the server was asked; then whether it accepts GRANT statements."""
@@ -208,11 +229,29 @@ class HiveServer2Hive(PlannedGrants):
 
     # --- connection ---------------------------------------------------------------------
 
+    def _socket(self) -> Any:
+        """A plain Thrift socket, or with `tls_ca` one that speaks TLS and verifies the
+        server's certificate and address against that CA."""
+        from thrift.transport import TSocket, TSSLSocket
+
+        if self.tls_ca is None:
+            return TSocket.TSocket(self.host, self.port)
+        context = ssl.create_default_context(cafile=str(self.tls_ca))
+        # the context checks the certificate's names and addresses itself; Thrift's own
+        # after-the-fact check (validate_callback) knows no IP address names
+        return TSSLSocket.TSSLSocket(
+            self.host,
+            self.port,
+            ssl_context=context,
+            server_hostname=self.host,
+            validate_callback=lambda cert, hostname: None,
+        )
+
     def _pyhive_connection(self) -> Any:
         from pyhive import hive
-        from thrift.transport import TSocket, TTransport
+        from thrift.transport import TTransport
 
-        sock = TSocket.TSocket(self.host, self.port)
+        sock = self._socket()
         sock.setTimeout(int(self.connect_timeout_s * 1000))
         if self.auth == "NOSASL":
             transport: Any = TTransport.TBufferedTransport(sock)

@@ -18,6 +18,12 @@ class Stream(StrEnum):
     STDERR = "stderr"
 
 
+CREDENTIALS_IDENTITY = "identity.pem"
+"""A run's credentials file with the member's key, certificate and CA chain in one PEM."""
+CREDENTIALS_TRUSTSTORE = "ca_chain.p12"
+"""A run's credentials file with the CA chain as a PKCS12 truststore without password."""
+
+
 @dataclass(frozen=True)
 class DatasetMount:
     """One of the project's datasets, shown at `<datasets dir>/<dataset>`; or, with `owner`,

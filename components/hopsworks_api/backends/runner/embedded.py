@@ -158,6 +158,11 @@ class EmbeddedRunner:
             shown.append(prefix)
         return shown
 
+    def credentials_file(self, spec: RunSpec, name: str) -> Path:
+        """Where a file of the run's credentials is on this host (bound read-only at
+        `credentials_dir` in the sandbox), for runners that show it at another path too."""
+        return self.runs_dir / spec.run_id / "credentials" / name
+
     def _arguments(self, spec: RunSpec, run_dir: Path, net: forward.HostForwarder) -> list[str]:
         args = [self._bwrap(), "--unshare-all", "--unshare-user", "--die-with-parent"]
         # a host name that resolves inside (Java's getLocalHost: log4j, Spark): not this host's

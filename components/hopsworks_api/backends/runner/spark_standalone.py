@@ -16,6 +16,12 @@ all added as extra bubblewrap options for Spark runs only:
 
 The executors themselves run as the workers' user, outside any sandbox: the standalone
 cluster has no per-project identity (YARN has: see docs/decisions.md).
+
+With RPC over TLS (`rpc_identity`), the driver names the paths where every Spark host keeps
+its PEM identity and CA truststore; its sandbox binds the member's own there (the run's
+credentials files), and its executors, which read the driver's settings, open the same
+paths on their worker and find the worker's. No password is involved: the identity is PEM
+and the truststore has none.
 """
 
 from __future__ import annotations
@@ -28,7 +34,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from hopsworks_api.backends.hive.base import default_location, location_path
-from hopsworks_api.backends.runner.base import Outcome, RunHandle, RunSpec, Stream
+from hopsworks_api.backends.runner.base import (
+    CREDENTIALS_IDENTITY,
+    CREDENTIALS_TRUSTSTORE,
+    Outcome,
+    RunHandle,
+    RunSpec,
+    Stream,
+)
 from hopsworks_api.backends.runner.embedded import EmbeddedRunner
 from hopsworks_api.backends.storage.embedded import EmbeddedStorage
 from hopsworks_api.errors import Unavailable
@@ -51,6 +64,25 @@ class SparkCluster:
     metastore_uri: str | None = None
     warehouse: str | None = None
     """The Hive warehouse URI (HOPS_HIVE_WAREHOUSE); a `file:` one is bound into drivers."""
+    rpc_identity: str | None = None
+    """RPC over TLS: the path of every Spark host's PEM identity; None: plain RPC."""
+    rpc_truststore: str = "/etc/hops/spark/truststore.p12"
+    """RPC over TLS: the path of every Spark host's truststore of the platform CA."""
+
+    def rpc_conf(self) -> dict[str, str]:
+        """Spark's RPC TLS settings: the same paths on the driver (its sandbox shows the
+        member's identity and CA there) and on the workers, whose executors read them from
+        the driver's configuration and find the worker's own identity at the same path."""
+        if self.rpc_identity is None:
+            return {}
+        return {
+            "spark.ssl.rpc.enabled": "true",
+            "spark.ssl.rpc.openSslEnabled": "true",
+            "spark.ssl.rpc.privateKey": self.rpc_identity,
+            "spark.ssl.rpc.certChain": self.rpc_identity,
+            "spark.ssl.rpc.trustStore": self.rpc_truststore,
+            "spark.ssl.rpc.trustStoreType": "PKCS12",
+        }
 
     def master_address(self) -> tuple[str, int]:
         parts = urlsplit(self.master_url)
@@ -101,6 +133,13 @@ class SparkStandaloneRunner:
         database = self.database_dir(spec.project)
         if database is not None:
             options += ["--bind-try", str(database), str(database)]
+        if self.cluster.rpc_identity is not None:
+            # the member's identity and CA where the Spark configuration names the host's
+            for name, path in (
+                (CREDENTIALS_IDENTITY, self.cluster.rpc_identity),
+                (CREDENTIALS_TRUSTSTORE, self.cluster.rpc_truststore),
+            ):
+                options += ["--ro-bind", str(self.sandbox.credentials_file(spec, name)), path]
         return options
 
     def submit_command(self, spec: RunSpec) -> list[str]:
@@ -126,6 +165,7 @@ class SparkStandaloneRunner:
             "spark.executorEnv.HOPS_USER": spec.identity,
             "spark.executorEnv.HOPS_DATASETS_DIR": datasets,
             "spark.ui.enabled": "false",
+            **cluster.rpc_conf(),
         }
         if cluster.metastore_uri:
             conf["spark.sql.catalogImplementation"] = "hive"

@@ -3,12 +3,15 @@ on the first host of the hive group."""
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra.api import StringCommand, deploy
 from pyinfra.operations import apt, files, server
 from pyinfra.operations.util import any_changed
 
 from hops_pyinfra.context import RoleContext
 from hops_pyinfra.facts import lines_of
+from hops_pyinfra.java_stores import java_stores
 from hops_pyinfra.roles.spark import install_pyspark
 from hops_pyinfra.services import converge, wait_for_port
 
@@ -71,7 +74,10 @@ def hive(role: RoleContext) -> None:
     )
 
     t = role.template
+    tls = role.flag("hive_metastore_tls") or role.flag("hive_server2_tls")
+    stores = [java_stores(role, "hive")] if tls else []
     metastore = [
+        *stores,
         t(
             "hive-site.xml.j2",
             f"{conf}/hive-site.xml",
@@ -107,6 +113,7 @@ def hive(role: RoleContext) -> None:
     )
     server2_conf = v["hive_server2_conf_dir"]
     server2 = [
+        *stores,
         t(
             "thriftserver-defaults.conf.j2",
             f"{server2_conf}/spark-defaults.conf",
@@ -120,7 +127,7 @@ def hive(role: RoleContext) -> None:
             f"{server2_conf}/hive-site.xml",
             "root",
             group,
-            "0644",
+            "0640",
             name="The Thrift Server's Hive settings are written",
         ),
         t(
@@ -143,22 +150,24 @@ def hive(role: RoleContext) -> None:
     )
     # The first session after a start is slow (the JVM warms up): one query proves HiveServer2
     # reaches the metastore and leaves it ready for clients with short timeouts.
-    beeline = StringCommand(
-        f"{v['hive_spark_home']}/bin/beeline",
-        "-u",
-        f"jdbc:hive2://{v['hive_server2_bind_host']}:{v['hive_server2_port']}/default",
-        "-n",
-        user,
-        "--silent=true",
-        "--outputformat=csv2",
-        "-e",
-        "'SHOW DATABASES'",
+    beeline = shlex.join(
+        [
+            f"{v['hive_spark_home']}/bin/beeline",
+            "-u",
+            str(v["hive_server2_jdbc_url"]),  # `;` separates its parameters: quoted
+            "-n",
+            user,
+            "--silent=true",
+            "--outputformat=csv2",
+            "-e",
+            "SHOW DATABASES",
+        ]
     )
     server.shell(
         name="HiveServer2 answers a query through the metastore",
         commands=[
             f"cd {v['hive_data_dir']} && for i in $(seq 12); do "
-            f"{beeline.get_raw_value()} | grep -qx default && exit 0; sleep 5; done; exit 1"
+            f"{beeline} | grep -qx default && exit 0; sleep 5; done; exit 1"
         ],
         _env={"SPARK_HOME": v["hive_spark_home"], "JAVA_HOME": v["hive_java_home"]},
         _if=any_changed(*started, *started2),

@@ -7,6 +7,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, pip
 
 from hops_pyinfra.context import RoleContext
+from hops_pyinfra.java_stores import java_stores
 from hops_pyinfra.services import converge, wait_for_port
 
 
@@ -52,7 +53,18 @@ def spark(role: RoleContext) -> None:
     ):
         files.directory(name=f"{path} exists", path=path, user=user, group=group, mode=mode)
 
-    shared = [
+    shared = []
+    if any(role.flag(f"spark_{what}_tls") for what in ("ui", "hive_metastore", "rpc")):
+        shared.append(java_stores(role, "spark"))
+    shared += [
+        role.template(
+            "daemons.conf.j2",
+            v["spark_daemon_conf"],
+            "root",
+            group,
+            "0640",
+            name="The daemons' configuration is written",
+        ),
         role.template(
             "spark-defaults.conf.j2",
             f"{v['spark_conf_dir']}/spark-defaults.conf",
