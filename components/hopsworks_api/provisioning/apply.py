@@ -84,10 +84,17 @@ def finish(rt: Runtime, change: journal.Change, *, removed: list[str]) -> None:
     uploads: list[tuple[str, str, str]] = []
     with rt.sessions() as session:
         deleting = session.execute(
-            select(Project.id, Project.name).where(
-                Project.name.in_(removed), Project.status == ProjectStatus.DELETING
-            )
+            select(Project.id, Project.name)
+            .where(Project.name.in_(removed), Project.status == ProjectStatus.DELETING)
+            .order_by(Project.id)
         ).all()
+        # the rows exclusively first, in id order, before any certificate or membership
+        # row (projects.service.lock's order): an account deletion that already holds one
+        # of them shared then finishes first, instead of both waiting on each other's rows
+        for project_id, _name in deleting:
+            session.execute(
+                select(Project.id).where(Project.id == project_id).with_for_update()
+            ).all()
         issuers: set[int] = set()
         for project_id, name in deleting:
             uploads += [
