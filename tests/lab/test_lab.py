@@ -14,7 +14,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hops_deploy.lab import LabError, aptproxy, hosts, inventory, lifecycle, network, sshkeys
+from hops_deploy.lab import (
+    LabError,
+    aptproxy,
+    cgroups,
+    hosts,
+    inventory,
+    lifecycle,
+    network,
+    sshkeys,
+)
 from hops_deploy.lab import state as lab_state
 from hops_deploy.lab.prereqs import container_support
 from hops_deploy.lab.processes import ProcessRef, spawn, stop
@@ -286,6 +295,39 @@ def test_stop_kills_what_ignores_sigterm(tmp_path: Path) -> None:
     assert not ref.alive()
 
 
+# --- a cgroup per host --------------------------------------------------------------------
+
+HYBRID_MOUNTINFO = """\
+30 24 0:26 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate
+32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid shared:11 - cgroup cgroup rw,xattr,name=systemd
+35 30 0:31 / /sys/fs/cgroup/memory rw,nosuid shared:15 - cgroup cgroup rw,memory
+"""
+
+
+def test_hosts_get_cgroups_in_the_hierarchies_systemd_tracks_units_with(tmp_path: Path) -> None:
+    assert cgroups.tracking_hierarchies(HYBRID_MOUNTINFO) == [
+        Path("/sys/fs/cgroup/unified"),
+        Path("/sys/fs/cgroup/systemd"),
+    ]
+    hierarchies = [tmp_path / "unified", tmp_path / "systemd"]
+    for h in hierarchies:
+        h.mkdir()
+    assert cgroups.enter("lab1", hierarchies) == [h / "hops-lab" / "lab1" for h in hierarchies]
+    procs = hierarchies[0] / "hops-lab" / "lab1" / "cgroup.procs"
+    assert procs.read_text() == f"{os.getpid()}\n"
+    procs.unlink()  # on cgroupfs the control files go with the directory
+    (hierarchies[0] / "hops-lab" / "lab1" / "payload" / "system.slice").mkdir(parents=True)
+    (hierarchies[1] / "hops-lab" / "lab1" / "cgroup.procs").unlink()
+    cgroups.remove("lab1", hierarchies)
+    assert [list((h / "hops-lab").iterdir()) for h in hierarchies] == [[], []]
+    blocked = tmp_path / "read-only"
+    blocked.write_text("")  # a hierarchy it cannot create groups in is skipped
+    assert cgroups.enter("lab2", [blocked, hierarchies[0]]) == [
+        hierarchies[0] / "hops-lab" / "lab2"
+    ]
+
+
 # --- real hosts ---------------------------------------------------------------------------
 
 
@@ -348,6 +390,20 @@ def test_two_hosts_up_reachable_and_down_leaves_nothing(lab_machine: Path, tmp_p
         assert update.returncode == 0, update.stdout[-2000:] + update.stderr[-2000:]
         assert "Err:" not in update.stdout
 
+        # each host's units have a cgroup tree of their own (cgroups.py): stopping a unit on
+        # one host leaves the same unit on the other running, and its group empties cleanly
+        for address in addresses.values():
+            probe = ["systemd-run", "--unit=hops-probe", "sleep", "300"]
+            assert sshkeys.run(key, address, probe).returncode == 0
+        assert (
+            sshkeys.run(key, addresses["labtest1"], ["systemctl", "stop", "hops-probe"]).returncode
+            == 0
+        )
+        other = sshkeys.run(key, addresses["labtest2"], ["systemctl", "is-active", "hops-probe"])
+        assert other.stdout.strip() == "active"
+        journal = sshkeys.run(key, addresses["labtest1"], ["journalctl", "--unit", "hops-probe"])
+        assert "Failed to kill control group" not in journal.stdout, journal.stdout
+
         found = lifecycle.status(name, lab_machine)
         assert found is not None and all(h.running and h.ssh for h in found.hosts)
         assert all(alive for _, alive in found.services.values())
@@ -359,6 +415,7 @@ def test_two_hosts_up_reachable_and_down_leaves_nothing(lab_machine: Path, tmp_p
     assert not any(ref.alive() for ref in (h.supervisor for h in lab.hosts) if ref)
     assert not any(s.ref.alive() for s in lab.services.values())
     assert _mounts_under(lab.dir) == []
+    assert not any(d.exists() for h in addresses for d in cgroups.host_cgroups(h))
     assert not network.link_exists(lab.bridge or "")
     assert not Path(lab.inventory or "").exists()
     assert lifecycle.status(name, lab_machine) is None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import hops_deploy
-from hops_deploy.lab import LabError
+from hops_deploy.lab import LabError, cgroups
 from hops_deploy.lab.prereqs import command
 from hops_deploy.lab.processes import ProcessRef, processes_on_overlay, spawn
 
@@ -40,6 +40,10 @@ class HostPaths:
     (the merged tree systemd-nspawn boots), and its log and nspawn pid file."""
 
     base: Path
+
+    @property
+    def host(self) -> str:
+        return self.base.name
 
     @property
     def upper(self) -> Path:
@@ -232,6 +236,7 @@ def boot(
         "-m",
         "hops_deploy.lab.supervisor",
         str(paths.pidfile),
+        name,
         "--",
         *nspawn_argv(root, name, bridge, shared),
     ]
@@ -272,4 +277,5 @@ def finish_stop(supervisor: ProcessRef | None, paths: HostPaths, deadline: float
     for ref in leftovers:
         ref.wait(5.0)
     unmount(paths.root)
+    cgroups.remove(paths.host)
     return clean

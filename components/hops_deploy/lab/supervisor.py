@@ -5,8 +5,9 @@ Why: systemd-nspawn exits with code 133 when the guest asks for a reboot, and An
 other exit ends the supervisor with nspawn's code. SIGTERM/SIGINT are forwarded to nspawn,
 which powers the guest off cleanly, and stop the loop.
 
-Run as ``python -m hops_deploy.lab.supervisor PIDFILE -- systemd-nspawn ...``; PIDFILE gets
-the current nspawn pid (for `down`'s SIGKILL fallback).
+Run as ``python -m hops_deploy.lab.supervisor PIDFILE HOST -- systemd-nspawn ...``; PIDFILE
+gets the current nspawn pid (for `down`'s SIGKILL fallback); the supervisor first moves into
+HOST's own cgroup (cgroups.py), which nspawn and the guest inherit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+
+from hops_deploy.lab import cgroups
 
 REBOOT_EXIT_CODE = 133
 MAX_REBOOTS_PER_MINUTE = 10
@@ -58,10 +61,14 @@ def supervise(argv: Sequence[str], pidfile: Path | None = None) -> int:
 
 
 def main(args: Sequence[str]) -> int:
-    if "--" not in args or args.index("--") != 1:
-        print("usage: python -m hops_deploy.lab.supervisor PIDFILE -- COMMAND...", file=sys.stderr)
+    if "--" not in args or args.index("--") != 2:
+        print(
+            "usage: python -m hops_deploy.lab.supervisor PIDFILE HOST -- COMMAND...",
+            file=sys.stderr,
+        )
         return 2
-    return supervise(args[2:], Path(args[0]))
+    cgroups.enter(args[1])
+    return supervise(args[3:], Path(args[0]))
 
 
 if __name__ == "__main__":
