@@ -55,6 +55,47 @@ def test_db_upgrade_is_idempotent(tmp_path: Path):
     assert after.exit_code == 0 and "(current)" in after.output
 
 
+def test_admin_instances_says_when_every_live_instance_runs_this_code(tmp_path: Path):
+    """What upgrade.yml waits on: the heartbeat rows name each instance's version; one of
+    older code (no version) or a newer one keeps --check-current failing; stale rows are
+    not live."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy.orm import Session
+
+    from hopsworks_api import __version__
+    from hopsworks_api.config import Settings
+    from hopsworks_api.db.engine import create_db_engine
+    from hopsworks_api.jobs.models import RunnerInstance
+
+    args = ["admin", "instances", "--data-dir", str(tmp_path)]
+    assert runner.invoke(cli, ["db", "upgrade", "--data-dir", str(tmp_path)]).exit_code == 0
+    none = runner.invoke(cli, [*args, "--check-current"])
+    assert none.exit_code == 1 and "0 of 0 live" in none.output
+    engine = create_db_engine(Settings(data_dir=tmp_path).resolved_database_url)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with Session(engine) as session:
+        session.add(RunnerInstance(id="a:1", heartbeat_at=now, version=__version__))
+        session.add(RunnerInstance(id="b:1", heartbeat_at=now, version=None))
+        session.add(RunnerInstance(id="c:1", heartbeat_at=now - timedelta(hours=1), version="0"))
+        session.commit()
+    mixed = runner.invoke(cli, [*args, "--check-current", "--json"])
+    assert mixed.exit_code == 1 and "1 of 2 live instances run other code" in mixed.output
+    listed = json.loads(mixed.stdout.splitlines()[0])
+    assert listed["version"] == __version__
+    assert [(i["id"], i["version"]) for i in listed["instances"]] == [
+        ("a:1", __version__),
+        ("b:1", None),
+    ]
+    with Session(engine) as session:
+        session.get(RunnerInstance, "b:1").version = __version__
+        session.commit()
+    engine.dispose()
+    current = runner.invoke(cli, [*args, "--check-current"])
+    assert current.exit_code == 0 and "2 live" in current.output
+
+
 def test_serve_with_zero_configuration(tmp_path: Path):
     """Only HOPS_DATA_DIR is set (to keep the test out of ~/.hops): SQLite, local storage,
     migrated schema, a generated JWT key kept 0600."""

@@ -332,6 +332,57 @@ def delete_user(email: str, data_dir: DataDir = None, db: DbUrl = None) -> None:
     console.print(f"deleted {email}; its certificates are revoked")
 
 
+@admin_app.command("instances")
+def admin_instances(
+    current: Annotated[
+        bool,
+        typer.Option(
+            "--check-current",
+            help="Exit 1 unless some instance is live and every live one runs this version",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout")] = False,
+    data_dir: DataDir = None,
+    db: DbUrl = None,
+) -> None:
+    """The live instances of the service (heartbeat fresh) and the version each runs: after
+    an upgrade, every one runs the new code (upgrade.yml waits for that)."""
+    import json
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from hopsworks_api import __version__
+    from hopsworks_api.clock import naive_utc
+    from hopsworks_api.db.engine import create_db_engine
+    from hopsworks_api.jobs.watch import live_instances
+
+    settings = _settings(data_dir=data_dir, database_url=db)
+    engine = create_db_engine(settings.resolved_database_url, settings.database_failover_nodes)
+    now = naive_utc(datetime.now(UTC))
+    with Session(engine) as session:
+        rows = live_instances(session, now=now, beat_s=settings.instance_heartbeat_seconds)
+        found = [
+            {
+                "id": r.id,
+                "version": r.version,
+                "age_s": round((now - r.heartbeat_at).total_seconds(), 1),
+            }
+            for r in rows
+        ]
+    engine.dispose()
+    stale = [i for i in found if i["version"] != __version__]
+    if as_json:
+        typer.echo(json.dumps({"version": __version__, "instances": found}))
+    else:
+        for i in found:
+            console.print(f"{i['id']}  {i['version'] or '(older code)'}  beat {i['age_s']} s ago")
+        console.print(f"{len(found)} live; this code is {__version__}")
+    if current and (not found or stale):
+        console.print(f"[red]{len(stale)} of {len(found)} live instances run other code[/]")
+        raise typer.Exit(1)
+
+
 @admin_app.command("approve")
 def approve_user(email: str, data_dir: DataDir = None, db: DbUrl = None) -> None:
     """Let an account registered under HOPS_REGISTRATION=approval sign in."""
@@ -415,11 +466,19 @@ def reconcile(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report drift, repair nothing")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="As --dry-run, and exit 1 on drift or unfinished changes (deploy tools)"
+        ),
+    ] = False,
     data_dir: DataDir = None,
     db: DbUrl = None,
 ) -> None:
     """Compare every backend with the DB, print the drift, and repair it; list the changes
-    the journal worker has not finished yet (a system down since)."""
+    the journal worker has not finished yet (a system down since). Exits 2 when a backend
+    does not answer."""
+    dry_run = dry_run or check
     from rich.table import Table
 
     from hopsworks_api.main import build_runtime
@@ -454,6 +513,8 @@ def reconcile(
         Console().print(pending)
     if report.unreachable:
         raise typer.Exit(2)
+    if check and (report.drift or changes):
+        raise typer.Exit(1)
 
 
 @db_app.command("upgrade")

@@ -65,10 +65,12 @@ def test_reconcile_cli(api: Api, app, settings):
     runner = CliRunner()
     dry = runner.invoke(cli, [*args, "--project", "demo", "--dry-run"])
     assert dry.exit_code == 0 and "namespace missing" in dry.output and "ghost" not in dry.output
+    checked = runner.invoke(cli, [*args, "--check"])
+    assert checked.exit_code == 1 and "ghost" in checked.output
     fixed = runner.invoke(cli, args)
     assert fixed.exit_code == 0 and "ghost" in fixed.output
-    again = runner.invoke(cli, args)
-    assert "no drift" in again.output
+    again = runner.invoke(cli, [*args, "--check"])
+    assert again.exit_code == 0 and "no drift" in again.output
 
 
 def test_topics_shares_and_grants_drift_is_found_and_repaired(api: Api, app):

@@ -94,12 +94,15 @@ class Execution(Base):
 class RunnerInstance(Base):
     """One row per live instance of the service, renewed every instance_heartbeat_seconds:
     an execution whose instance's row went stale (or whose local process is gone) died with
-    it, and the lease holder fails it (jobs.service.fail_orphans)."""
+    it, and the lease holder fails it (jobs.service.fail_orphans). `version` is the code it
+    runs, so an upgrade can tell when every instance runs the new one (`hops admin
+    instances`)."""
 
     __tablename__ = "runner_instances"
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     heartbeat_at: Mapped[datetime] = mapped_column(PreciseDateTime, nullable=False)
+    version: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class Resources(ApiModel):

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from hopsworks_api import __version__
 from hopsworks_api.authz import ROLE_MATRIX, Action
 from hopsworks_api.clock import naive_utc
 from hopsworks_api.coordination.lease import dead_local_holder
@@ -66,10 +67,12 @@ def beat(rt: Runtime) -> None:
     instance, now = rt.executions.instance, _now(rt)
     with rt.sessions() as session:
         renewed = session.execute(
-            update(RunnerInstance).where(RunnerInstance.id == instance).values(heartbeat_at=now)
+            update(RunnerInstance)
+            .where(RunnerInstance.id == instance)
+            .values(heartbeat_at=now, version=__version__)
         ).rowcount
         if not renewed:
-            session.add(RunnerInstance(id=instance, heartbeat_at=now))
+            session.add(RunnerInstance(id=instance, heartbeat_at=now, version=__version__))
         session.commit()
 
 
@@ -88,6 +91,13 @@ def forget_stale_instances(rt: Runtime, *, now: datetime) -> None:
     with rt.sessions() as session:
         session.execute(delete(RunnerInstance).where(RunnerInstance.heartbeat_at < limit))
         session.commit()
+
+
+def live_instances(session: Session, *, now: datetime, beat_s: float) -> list[RunnerInstance]:
+    """Instances whose heartbeat is fresher than `MISSED_BEATS` beats, oldest id first."""
+    limit = now - timedelta(seconds=MISSED_BEATS * beat_s)
+    query = select(RunnerInstance).where(RunnerInstance.heartbeat_at >= limit)
+    return list(session.scalars(query.order_by(RunnerInstance.id)))
 
 
 def instance_gone(session: Session, instance: str | None, *, now: datetime, beat_s: float) -> bool:
