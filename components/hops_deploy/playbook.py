@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,11 +92,16 @@ def run_playbook(
     args: Sequence[str] = (),
     timeout: float = 3600,
     log: Path | None = None,
+    checkout: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> PlaybookRun:
-    """A playbook of the checkout (site.yml, backup.yml, restore.yml) on an inventory."""
-    repo = find_checkout()
+    """A playbook of the checkout (site.yml, upgrade.yml, backup.yml, ...) on an inventory;
+    `checkout`: another tree's (an earlier commit's, for an upgrade from it)."""
+    repo = checkout or find_checkout()
     env = {
         **os.environ,
+        **(extra_env or {}),
+        "HOPS_CHECKOUT": str(repo),
         "ANSIBLE_CONFIG": str(repo / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",

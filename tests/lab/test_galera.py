@@ -7,8 +7,6 @@ answering while the first one is gone.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +15,11 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from hops_deploy.lab import lifecycle
 from hops_deploy.playbook import PlaybookRun, run_site
 from hops_deploy.topology import load_inventory
 from hopsworks_api.config import Settings
 from hopsworks_api.main import create_app
+from tests.support.lab import lab_up
 
 testinfra = pytest.importorskip("testinfra")
 REPO = Path(__file__).resolve().parents[2]
@@ -37,15 +35,7 @@ def cluster(
 ) -> Iterator[dict]:
     """Three hosts, all in metadata_db with Galera on; the playbook run twice."""
     base = tmp_path_factory.mktemp("galera")
-    lifecycle.down(NAME, lab_machine)
-    inventory_dir = base / "inventory"
-    shutil.copytree(REPO / "inventories" / "lab" / "group_vars", inventory_dir / "group_vars")
-    config = lifecycle.LabConfig(
-        name=NAME, hosts=3, cache_dir=lab_machine, inventory_dir=inventory_dir
-    )
-    lab = lifecycle.up(config)
-    try:
-        inventory = Path(lab.inventory or "")
+    with lab_up(NAME, 3, lab_machine, base) as inventory:
         doc = yaml.safe_load(inventory.read_text())
         doc["all"]["children"]["metadata_db"]["hosts"] = {f"{NAME}{n}": None for n in NODES}
         doc["all"]["vars"]["metadata_db_galera_enabled"] = True
@@ -55,9 +45,6 @@ def cluster(
         second = run_site(inventory, TAGS, log=base / "second.log")
         print(f"Galera on 3 hosts: {first.seconds:.0f} s; re-run {second.seconds:.0f} s")
         yield {"inventory": inventory, "first": first, "second": second}
-    finally:
-        if os.environ.get("HOPS_LAB_KEEP") != "1":
-            lifecycle.down(NAME, lab_machine)
 
 
 def node(cluster: dict, n: str):  # type: ignore[no-untyped-def]
