@@ -28,7 +28,7 @@ def test_hops_lab_is_its_own_console_script() -> None:
 def test_hops_lab_help_lists_the_lab_commands() -> None:
     result = runner.invoke(lab_app, ["--help"], prog_name="hops-lab")
     assert result.exit_code == 0, result.output
-    for command in ("up", "status", "down", "ssh", "wheelhouse"):
+    for command in ("up", "add", "status", "down", "ssh", "wheelhouse"):
         assert f" {command} " in result.output, command
 
 

@@ -1,5 +1,5 @@
 """The lab: its pure parts (addresses, inventory, state, host files, supervisor) and, marked
-`lab`, two real systemd-nspawn hosts brought up and taken down."""
+`lab`, real systemd-nspawn hosts brought up, added to and taken down."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import yaml
 
 from hops_deploy.lab import (
     LabError,
+    add,
     aptproxy,
     cgroups,
     hosts,
@@ -150,6 +151,84 @@ def test_down_removes_only_an_unedited_inventory(tmp_path: Path) -> None:
     path, digest = inventory.write(tmp_path / "inv", doc)
     assert inventory.remove_if_unchanged(path, digest)
     assert not (tmp_path / "inv").exists()
+
+
+def test_an_added_host_joins_only_the_groups_named_at_their_end() -> None:
+    doc = inventory.document({"lab1": "10.213.7.11", "lab2": "10.213.7.12"}, Path("/k"))
+    listed = inventory.add_host(doc, "lab3", "10.213.7.13")
+    assert listed["all"]["hosts"]["lab3"] == {"ansible_host": "10.213.7.13"}
+    assert all("lab3" not in g["hosts"] for g in listed["all"]["children"].values())
+    placed = inventory.add_host(doc, "lab3", "10.213.7.13", ["spark", "datanodes"])
+    children = placed["all"]["children"]
+    assert list(children["spark"]["hosts"]) == ["lab1", "lab2", "lab3"]  # lab1 stays master
+    assert list(children["datanodes"]["hosts"]) == ["lab2", "lab3"]
+    assert "lab3" not in children["zookeeper"]["hosts"]
+    assert "lab3" not in doc["all"]["hosts"]  # the input is not modified
+    with pytest.raises(ValueError, match="already"):
+        inventory.add_host(doc, "lab2", "10.213.7.12")
+    with pytest.raises(ValueError, match="not platform groups: sprak"):
+        inventory.add_host(doc, "lab3", "10.213.7.13", ["sprak"])
+
+
+def test_an_added_host_keeps_edits_and_down_still_knows_whether_to_remove(tmp_path: Path) -> None:
+    lab = lab_state.LabState(name="lab", cache_dir=str(tmp_path), subnet="10.213.7.0/24")
+    lab.hosts = [lab_state.HostState(f"lab{i}", i, f"10.213.7.1{i}", "") for i in (1, 2)]
+    doc = inventory.document({h.name: h.address for h in lab.hosts}, Path("/k"))
+    path, lab.inventory_sha256 = inventory.write(tmp_path / "inv", doc)
+    lab.inventory = str(path)
+    host = add.next_host(lab)
+    assert (host.name, host.index, host.address) == ("lab3", 3, "10.213.7.13")
+    assert host.base == str(lab.dir / "hosts" / "lab3")
+    add.list_in_inventory(lab, host, ["spark"])
+    inv = load_inventory(path)
+    assert inv.groups["spark"] == ["lab1", "lab2", "lab3"]
+    assert inv.variables("lab3")["ansible_host"] == "10.213.7.13"
+    assert lab_state.load(tmp_path, "lab") == lab  # the new digest is recorded
+    assert inventory.file_digest(path) == lab.inventory_sha256  # unedited: down removes it
+
+    edited = yaml.safe_load(path.read_text())
+    edited["all"]["children"]["metadata_db"]["hosts"] = {"lab1": None, "lab2": None}
+    path.write_text(yaml.safe_dump(edited))
+    recorded = lab.inventory_sha256
+    fourth = lab_state.HostState("lab4", 4, "10.213.7.14", "")
+    add.list_in_inventory(lab, fourth, [])
+    inv = load_inventory(path)
+    assert inv.groups["metadata_db"] == ["lab1", "lab2"] and "lab4" in inv.hosts
+    assert lab.inventory_sha256 == recorded  # edited: down keeps it
+    assert not inventory.remove_if_unchanged(path, lab.inventory_sha256)
+
+
+def test_a_lab_grows_to_its_limit_only() -> None:
+    lab = lab_state.LabState(name="lab", cache_dir="/c", subnet="10.213.7.0/24")
+    lab.hosts = [
+        lab_state.HostState(f"lab{i}", i, "", "") for i in range(1, lifecycle.MAX_HOSTS + 1)
+    ]
+    with pytest.raises(LabError, match="the most it can have"):
+        add.next_host(lab)
+    with pytest.raises(LabError, match="bring it up"):
+        add.next_host(lab_state.LabState(name="lab", cache_dir="/c"))
+
+
+def test_add_refuses_a_lab_that_is_not_up_and_unknown_groups(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    with pytest.raises(LabError, match="is not up: hops-lab up --name lab"):
+        add.add("lab", cache_dir=tmp_path)
+    lab = lab_state.LabState(name="lab", cache_dir=str(tmp_path), ready=True)
+    lab.hosts = [lab_state.HostState("lab1", 1, "10.213.7.11", "")]
+    lab.inventory, lab.rootfs, lab.ssh_key = str(tmp_path / "hosts.yml"), str(tmp_path), "/k"
+    lab.services = {
+        name: lab_state.ServiceState(ProcessRef(1, 1), "http://10.213.7.1:1/")
+        for name in (lifecycle.APT_PROXY, lifecycle.WHEELHOUSE)
+    }
+    lab.save()
+    with pytest.raises(LabError, match=r"inventory .* is gone"):
+        add.add("lab", cache_dir=tmp_path)
+    (tmp_path / "hosts.yml").write_text("all: {}\n")
+    with pytest.raises(LabError, match="not platform groups: workers"):
+        add.add("lab", ["workers"], cache_dir=tmp_path)
+    assert [h.name for h in lab_state.load(tmp_path, "lab").hosts] == ["lab1"]  # nothing added
 
 
 # --- state -------------------------------------------------------------------------------
@@ -436,3 +515,42 @@ def test_failed_up_removes_what_it_started(lab_machine: Path, tmp_path: Path) ->
     assert _mounts_under(directory) == []
     assert not network.link_exists(network.bridge_name(name))
     assert not (tmp_path / "hosts.yml").exists()
+
+
+@pytest.mark.lab
+def test_an_added_host_boots_is_listed_and_down_removes_it(
+    lab_machine: Path, tmp_path: Path
+) -> None:
+    name = "labadd"
+    lifecycle.down(name, lab_machine)
+    config = lifecycle.LabConfig(
+        name=name, hosts=1, cache_dir=lab_machine, inventory_dir=tmp_path / "inventory"
+    )
+    lab = lifecycle.up(config)
+    try:
+        started = time.monotonic()
+        added = add.add(name, ["spark"], lab_machine)
+        print(f"add in {time.monotonic() - started:.1f} s")
+        assert (added.name, added.index) == ("labadd2", 2)
+        key = Path(lab.ssh_key or "")
+        assert sshkeys.run(key, added.address, ["hostname"]).stdout.strip() == "labadd2"
+        # the new host knows the old one by name (the old one learns it from the playbooks)
+        ping = sshkeys.run(key, added.address, ["ping", "-c", "1", "-W", "5", "labadd1"])
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+        inv = load_inventory(Path(lab.inventory or ""))
+        assert inv.groups["spark"] == ["labadd1", "labadd2"]
+        assert inv.groups["metadata_db"] == ["labadd1"]
+
+        # a host that does not come up in time is removed again; the lab is as it was
+        with pytest.raises(LabError):
+            add.add(name, [], lab_machine, boot_timeout=0.0)
+        grown = lab_state.load(lab_machine, name)
+        assert grown is not None and [h.name for h in grown.hosts] == ["labadd1", "labadd2"]
+        assert not (lab.dir / "hosts" / "labadd3").exists()
+        assert "labadd3" not in load_inventory(Path(lab.inventory or "")).hosts
+    finally:
+        lifecycle.down(name, lab_machine)
+    assert _nspawn_processes_under(lab.dir) == []
+    assert _mounts_under(lab.dir) == []
+    assert not network.link_exists(lab.bridge or "")
+    assert not Path(lab.inventory or "").exists()  # rewritten by add, still removed

@@ -19,6 +19,7 @@ Modules, one job each:
 - `inventory`  the Ansible YAML inventory of the lab
 - `state`      the JSON state file, so `status`/`down` work from another process
 - `lifecycle`  `up`, `status` and `down`, built from the above
+- `add`        one more host for a lab that is up (`scale.yml`'s test bed)
 - `cli`        the `hops-lab` Typer commands
 """
 

@@ -1,4 +1,4 @@
-"""`hops-lab up|status|down|ssh|wheelhouse`: the lab from the command line.
+"""`hops-lab up|add|status|down|ssh|wheelhouse`: the lab from the command line.
 
 Its own console script (pyproject.toml), not a command of the production `hops`: the lab
 is a test bed for the deployment, and the service has no business mounting it. Also
@@ -26,7 +26,7 @@ from rich.table import Table
 
 from hops_deploy import ship
 from hops_deploy.checkout import CheckoutNotFound, find_checkout
-from hops_deploy.lab import LabError, lifecycle, sshkeys, state
+from hops_deploy.lab import LabError, add, lifecycle, sshkeys, state
 from hops_deploy.lab import wheelhouse as wheels
 
 lab_app = typer.Typer(
@@ -170,6 +170,34 @@ def up(
     console.print(f"inventory: {lab.inventory}")
     console.print(f"ssh:       hops-lab ssh {lab.hosts[0].name} --name {lab.name}")
     console.print(f"up in {time.monotonic() - started:.1f} s")
+
+
+@lab_app.command("add")
+def add_host(
+    name: Name = "lab",
+    group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group",
+            "-g",
+            help="Platform group the host joins, at its end (repeatable; default: none, "
+            "the host is only listed in hosts.yml)",
+        ),
+    ] = None,
+    cache_dir: CacheDir = state.DEFAULT_CACHE_DIR,
+    boot_timeout: Annotated[float, typer.Option(help="Seconds to wait for ssh")] = 120.0,
+) -> None:
+    """Boot one more host in a running lab (the next name and address) and list it in
+    hosts.yml; the running hosts are not touched. `down` removes it with the others."""
+    console = Console(stderr=True)
+    started = time.monotonic()
+    try:
+        with _terminate_as_interrupt():
+            host = add.add(name, group or [], cache_dir, boot_timeout, ConsoleReporter(console))
+    except FAILURES as error:
+        raise _fail(console, error) from None
+    groups = ", ".join(group or []) or "no group"
+    console.print(f"{host.name} {host.address} ({groups}) in {time.monotonic() - started:.1f} s")
 
 
 def _fill_wheelhouse(dest: Path, console: Console) -> None:

@@ -9,10 +9,15 @@ Layouts (architecture.md's two common ones, and the rule that extends them):
   kafka; zookeeper on the first three (on the head alone with two hosts: a quorum needs an
   odd number); spark on all with the head first (the spark role makes the group's first
   host the master); kubernetes_workers on the last host.
+
+A host added to a running lab (`hops-lab add`, `add_host` here) joins only the groups the
+caller names, at the end of each: it never becomes a group's first host (the Spark master,
+the CA host), and a host named in no group is only listed, ready to be placed by hand.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
@@ -79,6 +84,42 @@ def document(
     }
 
 
+def check_groups(groups: Sequence[str]) -> None:
+    """ValueError naming any of `groups` that is not a platform group (a typo would
+    otherwise make a group the playbooks never read)."""
+    unknown = [group for group in groups if group not in GROUPS]
+    if unknown:
+        raise ValueError(f"not platform groups: {', '.join(unknown)} (groups: {', '.join(GROUPS)})")
+
+
+def add_host(
+    doc: Mapping[str, Any], name: str, address: str, groups: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A copy of inventory `doc` with host `name` listed and appended to `groups`.
+
+    Why a copy of the current document rather than `document()` again: the inventory may
+    have been edited since `up` (a test or a person moved hosts between groups), and
+    adding a host must not undo that."""
+    check_groups(groups)
+    new = copy.deepcopy(dict(doc))
+    top = new.setdefault("all", {})
+    listed = top.get("hosts") or {}
+    if name in listed:
+        raise ValueError(f"{name} is already in the inventory")
+    top["hosts"] = {**listed, name: {"ansible_host": address}}
+    children = top.get("children") or {}
+    for group in groups:
+        members = (children.get(group) or {}).get("hosts") or {}
+        children[group] = {**(children.get(group) or {}), "hosts": {**members, name: None}}
+    top["children"] = children
+    return new
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 `write` returns, of a file as it is now (to tell whether it was edited)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
     """Writes `host:` rather than `host: null` for group members, as people write them."""
 
@@ -88,7 +129,7 @@ _Dumper.add_representer(
 )
 
 HEADER = (
-    "# Written by `hops-lab up`: the lab's systemd-nspawn hosts; rewritten on every up.\n"
+    "# Written by `hops-lab up` (and `hops-lab add`): the lab's systemd-nspawn hosts.\n"
     "# Groups are the platform's functional groups (architecture.md); a host may be in many.\n"
 )
 
@@ -116,7 +157,7 @@ def remove_if_unchanged(path: Path, digest: str | None) -> bool:
     """Delete an inventory `up` wrote unless it was edited; True if deleted."""
     if digest is None or not path.is_file():
         return False
-    if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+    if file_digest(path) != digest:
         return False
     path.unlink()
     if not any(path.parent.iterdir()):

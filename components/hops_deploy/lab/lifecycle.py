@@ -10,6 +10,9 @@ runs `down` on what exists, so a failed `up` leaves nothing behind.
 stop the apt proxy and wheelhouse server, delete the bridge, remove the inventory (unless
 edited) and the hosts' layers. It carries on past a failing step and reports all failures
 at the end; without a state file it still removes a leftover bridge and mounts by name.
+
+One host's start (`start_host`, `wait_for_host`) and removal (`finish_host`) are their own
+functions because `add` (add.py) boots a host into a lab that is already up.
 """
 
 from __future__ import annotations
@@ -127,47 +130,64 @@ def _subnets_of_other_labs(cache_dir: Path, name: str) -> list[IPv4Network]:
 def _start_hosts(
     lab: LabState, lower: Path, key: Path, apt_url: str, pip_conf: str, shared_dir: bool
 ) -> None:
-    subnet = IPv4Network(lab.subnet or "")
-    assert lab.bridge is not None
-    specs = [
-        hosts.HostSpec(h.name, h.index, h.address)
-        for h in lab.hosts  # planned in order, addresses fixed
-    ]
-    pub = sshkeys.public_key(key)
     shared = lab.dir / "shared" if shared_dir else None
     if shared is not None:
         shared.mkdir(mode=0o755, exist_ok=True)
-    for host, spec in zip(lab.hosts, specs, strict=True):
-        paths = hosts.HostPaths(Path(host.base))
-        hosts.mount_overlay(lower, paths)
-        host.mounted = True
-        lab.save()
-        files = hosts.identity_files(
-            spec, subnet.prefixlen, specs, pub, hosts.new_machine_id(), apt_url, pip_conf
-        )
-        hosts.write_files(paths.root, files)
-        hosts.generate_host_keys(paths.root, host.name)
-        host.supervisor = hosts.boot(
-            paths.root,
-            host.name,
-            lab.bridge,
-            paths,
-            lab.dir / "logs" / f"{host.name}.log",
-            shared,
-        )
-        lab.save()
+    for host in lab.hosts:  # planned in order, addresses fixed
+        start_host(lab, host, lower, key, apt_url, pip_conf, shared)
+
+
+def start_host(
+    lab: LabState,
+    host: HostState,
+    lower: Path,
+    key: Path,
+    apt_url: str,
+    pip_conf: str,
+    shared: Path | None,
+) -> None:
+    """Mount, name and boot one host of `lab` (already in `lab.hosts`); its /etc/hosts
+    names every host of the lab. Recorded in the state file after each step."""
+    subnet = IPv4Network(lab.subnet or "")
+    assert lab.bridge is not None
+    specs = [hosts.HostSpec(h.name, h.index, h.address) for h in lab.hosts]
+    paths = hosts.HostPaths(Path(host.base))
+    hosts.mount_overlay(lower, paths)
+    host.mounted = True
+    lab.save()
+    spec = next(s for s in specs if s.name == host.name)
+    files = hosts.identity_files(
+        spec,
+        subnet.prefixlen,
+        specs,
+        sshkeys.public_key(key),
+        hosts.new_machine_id(),
+        apt_url,
+        pip_conf,
+    )
+    hosts.write_files(paths.root, files)
+    hosts.generate_host_keys(paths.root, host.name)
+    host.supervisor = hosts.boot(
+        paths.root, host.name, lab.bridge, paths, lab.dir / "logs" / f"{host.name}.log", shared
+    )
+    lab.save()
 
 
 def _wait_for_hosts(lab: LabState, key: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     for host in lab.hosts:
-        log = lab.dir / "logs" / f"{host.name}.log"
-        while not network.wait_port(host.address, 22, timeout=0.5):
-            if host.supervisor is None or not host.supervisor.alive():
-                raise LabError(f"{host.name} stopped while booting; {log}:\n{_log_tail(log)}")
-            if time.monotonic() > deadline:
-                raise LabError(f"{host.name} did not open ssh in {timeout:.0f} s; {log}")
-        sshkeys.wait_ready(key, host.address, max(5.0, deadline - time.monotonic()))
+        wait_for_host(lab, host, key, deadline)
+
+
+def wait_for_host(lab: LabState, host: HostState, key: Path, deadline: float) -> None:
+    """Until `deadline` (monotonic): the host's ssh answers and takes the lab key."""
+    log = lab.dir / "logs" / f"{host.name}.log"
+    while not network.wait_port(host.address, 22, timeout=0.5):
+        if host.supervisor is None or not host.supervisor.alive():
+            raise LabError(f"{host.name} stopped while booting; {log}:\n{_log_tail(log)}")
+        if time.monotonic() > deadline:
+            raise LabError(f"{host.name} did not open ssh in time; {log}")
+    sshkeys.wait_ready(key, host.address, max(5.0, deadline - time.monotonic()))
 
 
 def up(config: LabConfig, reporter: Reporter | None = None) -> LabState:
@@ -312,14 +332,9 @@ def _down(lab: LabState, timeout: float, report: Reporter) -> DownResult:
     for host in lab.hosts:
 
         def stop_host(host: HostState = host) -> None:
-            paths = hosts.HostPaths(Path(host.base))
-            if not hosts.finish_stop(host.supervisor, paths, deadline):
+            if not finish_host(host, deadline):
                 result.clean = False
                 report.note(f"{host.name} did not power off cleanly: killed")
-            if paths.base.exists():
-                if hosts.is_mounted(paths.root):
-                    raise LabError(f"{paths.root} still mounted; not deleting")
-                shutil.rmtree(paths.base)
 
         attempt(f"stopped {host.name}", stop_host)
     report.step("stopping services")
@@ -345,6 +360,18 @@ def _down(lab: LabState, timeout: float, report: Reporter) -> DownResult:
                 shutil.rmtree(leftover)
         state.remove(lab)
     return result
+
+
+def finish_host(host: HostState, deadline: float) -> bool:
+    """After `hosts.request_poweroff`: wait (then kill), unmount, delete the host's layers.
+    True if it powered off cleanly."""
+    paths = hosts.HostPaths(Path(host.base))
+    clean = hosts.finish_stop(host.supervisor, paths, deadline)
+    if paths.base.exists():
+        if hosts.is_mounted(paths.root):
+            raise LabError(f"{paths.root} still mounted; not deleting")
+        shutil.rmtree(paths.base)
+    return clean
 
 
 def down(
