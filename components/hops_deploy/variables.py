@@ -85,7 +85,8 @@ def host_variables(
     roles_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Defaults of `roles` (in order), then inventory variables, then `extra` (Ansible's
-    `-e`), with the facts the templates use: `inventory_hostname`, `hops_topology`."""
+    `-e`), with the facts the templates use: `inventory_hostname`, `hops_topology`, and
+    `playbook_dir` (the checkout, where site.yml is)."""
     raw: dict[str, Any] = {}
     roles_dir = roles_dir or checkout_roles()
     for role in roles:
@@ -94,5 +95,6 @@ def host_variables(
     raw.update(extra or {})
     raw["inventory_hostname"] = host
     raw["hops_topology"] = inventory.topology()
+    raw["playbook_dir"] = str(roles_dir.parent)
     env = Environment(undefined=StrictUndefined)  # noqa: S701 - values, not HTML
     return _Lazy(raw, env).resolved()

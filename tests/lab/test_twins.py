@@ -1,7 +1,10 @@
 """Ansible and pyinfra deploy the same one-host platform on two lab hosts, with the same
 variables (components/hops_deploy/twins.py): every config file either tool writes is
 byte-identical (with the same owner and mode), both platforms run, and a second run of
-either tool changes nothing. The download plays are left out by both, as on every lab.
+either tool changes nothing. On the Ansible host the roles are applied by their molecule
+scenarios (roles/<role>/molecule/default, lab hosts as delegated platforms), in site.yml's
+order: each converges, converges again without a change, and passes its testinfra checks.
+The download roles are left out by both (they have no scenario), as on every lab.
 
 Takes several minutes; the two deploys run at the same time. Deselect with `-m "not lab"`.
 """
@@ -16,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from hops_deploy.lab import lifecycle, sshkeys
-from hops_deploy.playbook import run_site
+from hops_deploy.molecule_run import run_scenarios, scenario_roles
 from hops_deploy.pyinfra_run import run_pyinfra
-from hops_deploy.twins import write_twin
+from hops_deploy.twins import TWIN_NAME, write_twin
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "twin"
@@ -81,30 +84,27 @@ def twins(
         pyinfra_inv = write_twin(lab_inventory, f"{NAME}2", base / "pyinfra", group_vars)
         skip = {"hops_skip_downloads": "true"}
 
-        def both(round_: str) -> tuple:  # type: ignore[type-arg]
-            with ThreadPoolExecutor(2) as pool:
-                ansible = pool.submit(
-                    run_site,
-                    ansible_inv,
-                    ["--skip-tags", "needs_downloads"],
-                    log=base / f"ansible-{round_}.log",
-                )
-                pyinfra = pool.submit(
-                    run_pyinfra, pyinfra_inv, skip, log=base / f"pyinfra-{round_}.log"
-                )
-                return ansible.result(), pyinfra.result()
-
-        first = both("first")
-        assert first[0].returncode == 0, first[0].explain()
-        assert first[1].returncode == 0, first[1].explain()
-        second = both("second")
+        # Ansible: every role's molecule scenario in site.yml's order (converge, idempotence,
+        # testinfra verify); pyinfra: the whole deploy, then again. At the same time.
+        with ThreadPoolExecutor(2) as pool:
+            molecule = pool.submit(
+                run_scenarios, ansible_inv.parent, TWIN_NAME, log=base / "molecule.log"
+            )
+            pyinfra = pool.submit(run_pyinfra, pyinfra_inv, skip, log=base / "pyinfra-first.log")
+            scenarios, first = molecule.result(), pyinfra.result()
+        failed = [run for run in scenarios if run.returncode != 0]
+        assert not failed, failed[0].explain()
+        assert first.returncode == 0, first.explain()
+        second = run_pyinfra(pyinfra_inv, skip, log=base / "pyinfra-second.log")
         print(
-            f"first: ansible {first[0].seconds:.0f} s, pyinfra {first[1].seconds:.0f} s; "
-            f"re-run: ansible {second[0].seconds:.0f} s, pyinfra {second[1].seconds:.0f} s"
+            "molecule: "
+            + ", ".join(f"{run.role} {run.seconds:.0f} s" for run in scenarios)
+            + f"; pyinfra {first.seconds:.0f} s, re-run {second.seconds:.0f} s"
         )
         key = Path(lab.ssh_key or "")
         addresses = {h.name: h.address for h in lab.hosts}
         yield {
+            "scenarios": scenarios,
             "first": first,
             "second": second,
             "ansible": (key, addresses[f"{NAME}1"]),
@@ -161,8 +161,18 @@ def test_both_platforms_run(twins: dict, tool: str):
 
 
 @pytest.mark.lab
-def test_a_second_run_of_either_tool_changes_nothing(twins: dict):
-    ansible, pyinfra = twins["second"]
-    assert ansible.returncode == 0 and pyinfra.returncode == 0
-    assert ansible.changed == {"hops": 0}, ansible.changed_tasks()
+def test_every_role_that_runs_here_passes_its_molecule_scenario(twins: dict):
+    """Converge, idempotence (a second converge changes nothing) and verify, role by role:
+    each scenario's steps ran and succeeded."""
+    assert [run.role for run in twins["scenarios"]] == scenario_roles(REPO)
+    assert len(twins["scenarios"]) == 7
+    for run in twins["scenarios"]:
+        for step in ("converge", "idempotence", "verify"):
+            assert f"{step}: Executed: Successful" in run.output, (run.role, step)
+
+
+@pytest.mark.lab
+def test_a_second_run_of_pyinfra_changes_nothing(twins: dict):
+    pyinfra = twins["second"]
+    assert pyinfra.returncode == 0
     assert pyinfra.operations > 50 and pyinfra.changed == 0, pyinfra.output[-4000:]
