@@ -85,9 +85,14 @@ def forget_instance(rt: Runtime) -> None:
             session.commit()
 
 
+def _live_since(now: datetime, beat_s: float) -> datetime:
+    """The oldest heartbeat of a live instance: `MISSED_BEATS` beats before `now`."""
+    return now - timedelta(seconds=MISSED_BEATS * beat_s)
+
+
 def forget_stale_instances(rt: Runtime, *, now: datetime) -> None:
     """Rows of instances gone long enough: a missing row means gone too."""
-    limit = now - timedelta(seconds=MISSED_BEATS * rt.settings.instance_heartbeat_seconds)
+    limit = _live_since(now, rt.settings.instance_heartbeat_seconds)
     with rt.sessions() as session:
         session.execute(delete(RunnerInstance).where(RunnerInstance.heartbeat_at < limit))
         session.commit()
@@ -95,8 +100,7 @@ def forget_stale_instances(rt: Runtime, *, now: datetime) -> None:
 
 def live_instances(session: Session, *, now: datetime, beat_s: float) -> list[RunnerInstance]:
     """Instances whose heartbeat is fresher than `MISSED_BEATS` beats, oldest id first."""
-    limit = now - timedelta(seconds=MISSED_BEATS * beat_s)
-    query = select(RunnerInstance).where(RunnerInstance.heartbeat_at >= limit)
+    query = select(RunnerInstance).where(RunnerInstance.heartbeat_at >= _live_since(now, beat_s))
     return list(session.scalars(query.order_by(RunnerInstance.id)))
 
 
@@ -107,7 +111,7 @@ def instance_gone(session: Session, instance: str | None, *, now: datetime, beat
     if instance is None or dead_local_holder(instance):
         return True
     seen = session.scalar(select(RunnerInstance.heartbeat_at).where(RunnerInstance.id == instance))
-    return seen is None or seen < now - timedelta(seconds=MISSED_BEATS * beat_s)
+    return seen is None or seen < _live_since(now, beat_s)
 
 
 def is_gone(rt: Runtime, instance: str | None) -> bool:

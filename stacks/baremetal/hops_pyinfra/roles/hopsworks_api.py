@@ -14,12 +14,6 @@ from hops_pyinfra.facts import lines_of
 from hops_pyinfra.roles.ca import install_package, pip_args
 from hops_pyinfra.services import converge
 
-ENV_FILE = "/etc/hops/hopsworks_api.env"
-
-
-def _with_env(venv: str, command: str) -> str:
-    return f"set -a && . {ENV_FILE} && set +a && {venv}/bin/hops {command}"
-
 
 @deploy("Control service")
 def hopsworks_api(role: RoleContext) -> None:
@@ -59,7 +53,7 @@ def hopsworks_api(role: RoleContext) -> None:
     )
     config = role.template(
         "hopsworks_api.env.j2",
-        ENV_FILE,
+        v["hops_service_env_file"],
         "root",
         v["hops_group"],
         "0640",
@@ -76,7 +70,7 @@ def hopsworks_api(role: RoleContext) -> None:
     # As the service user (the SQLite DB and the CA are its files); runuser, not sudo, so the
     # `_if` fact and the operation run the same command whoever pyinfra connects as. The CLI
     # reports on stderr.
-    migrate = f"runuser -u {v['hops_user']} -- bash -c '{_with_env(v['hops_venv'], '{}')}'"
+    migrate = f"runuser -u {v['hops_user']} -- bash -c '{v['hops_service_cli']} {{}}'"
     server.shell(
         name="The metadata DB schema is migrated",
         commands=[migrate.format("db upgrade")],
@@ -91,7 +85,7 @@ def hopsworks_api(role: RoleContext) -> None:
     )
     as_user = (
         f"runuser -u {user} -- env HOME=$(getent passwd {user} | cut -d: -f6) {pip_env}"
-        f" bash -c '{_with_env(v['hops_venv'], '{}')}'"
+        f" bash -c '{v['hops_service_cli']} {{}}'"
     )
     server.shell(
         name="The model servers' environment is built",
