@@ -11,25 +11,16 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from hopsworks_api import authz
 from hopsworks_api.errors import Forbidden, NotFound, Unauthorized
 from hopsworks_api.pki import service as pki_service
+from hopsworks_api.reads import run_read
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.schemas import PageParams
 from hopsworks_api.users import service as user_service
 from hopsworks_api.users import session as web_session
 from hopsworks_api.users.models import User
-
-_bearer = HTTPBearer(auto_error=False, description="JWT from /api/auth/login")
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="hops_... API key")
-_session_cookie = APIKeyCookie(  # read in `_authenticate`; declared here for the OpenAPI page
-    name=web_session.SESSION_COOKIE,
-    auto_error=False,
-    description="A browser's session (POST /api/auth/session); changes need the service's "
-    "own Origin",
-)
 
 MAX_OFFSET = 1_000_000_000  # far beyond any real page, well inside every DB's integers
 AGENT_ROUTES = frozenset({"ca.sign_host", "ca.chain", "ca.crl"})
@@ -43,7 +34,9 @@ class Principal:
     certificate_project: str | None = None  # set for mTLS with a project certificate
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI runs a plain `def` dependency in the thread pool, a hop per request
+    # that costs more than the attribute read (docs/performance.md)
     return request.app.state.runtime
 
 
@@ -57,22 +50,25 @@ def client_certificate(request: Request) -> str | None:
     return chain[0] if chain else None
 
 
-def _authenticate(
-    request: Request,
-    rt: Runtime,
-    bearer: HTTPAuthorizationCredentials | None,
-    api_key: str | None,
-) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    key = value.strip() if scheme.lower() == "apikey" and value.strip() else api_key
+def _credentials(request: Request) -> tuple[str | None, str | None]:
+    """(API key, bearer token) from `Authorization: ApiKey|Bearer <value>` or `X-API-Key`."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    value = value.strip()
+    scheme = scheme.lower()
+    key = value if scheme == "apikey" and value else request.headers.get("x-api-key") or None
+    bearer = value if scheme == "bearer" and value else None
+    return key, bearer
+
+
+def authenticate(request: Request, rt: Runtime) -> Principal:
+    key, bearer = _credentials(request)
     if key:
         with rt.read_sessions() as session:
             user, hosts = user_service.from_api_key(session, key=key)
         return Principal(user, agent_hosts=hosts)
     if bearer is not None:
         with rt.read_sessions() as session:
-            user = user_service.from_token(session, rt=rt, token=bearer.credentials)
+            user = user_service.from_token(session, rt=rt, token=bearer)
         return Principal(user)
     cert = client_certificate(request)
     if cert is not None:
@@ -90,7 +86,7 @@ def _authenticate(
     )
 
 
-def _confine(request: Request, principal: Principal) -> None:
+def confine(request: Request, principal: Principal) -> None:
     route = getattr(request.scope.get("route"), "name", None)
     if principal.agent_hosts is not None and route not in AGENT_ROUTES:
         raise Forbidden("agent keys may only request host certificates")
@@ -103,33 +99,32 @@ def _confine(request: Request, principal: Principal) -> None:
             raise NotFound(f"project '{project}' not found")
 
 
-def get_principal(
-    request: Request,
-    rt: RuntimeDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
-    _cookie: Annotated[str | None, Depends(_session_cookie)],
-) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """Accept `Authorization: Bearer <jwt>`, `Authorization: ApiKey <key>`, `X-API-Key`,
     (over `hops serve --tls`) a client certificate `CN=<project>__<user>`, or a browser's
-    session cookie (`POST /api/auth/session`; same-origin checked, users/session.py)."""
-    principal = _authenticate(request, rt, bearer, api_key)
+    session cookie (`POST /api/auth/session`; same-origin checked, users/session.py).
+
+    One dependency reading the headers itself, not one per scheme: FastAPI's work per
+    dependency cost more than the checks (docs/performance.md); the OpenAPI document
+    names the schemes (openapi.SECURITY_SCHEMES)."""
+    rt: Runtime = request.app.state.runtime
+    principal = await run_read(rt, authenticate, request, rt)
     request.state.audit.actor = principal.user.email
-    _confine(request, principal)
+    confine(request, principal)
     return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_current_user(principal: PrincipalDep) -> User:
+async def get_current_user(principal: PrincipalDep) -> User:
     return principal.user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_admin(user: CurrentUser) -> User:
+async def get_admin(user: CurrentUser) -> User:
     authz.require_platform_admin(user.is_admin)
     return user
 
@@ -137,7 +132,7 @@ def get_admin(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(get_admin)]
 
 
-def get_page(
+async def get_page(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> PageParams:

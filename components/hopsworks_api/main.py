@@ -16,6 +16,7 @@ from hopsworks_api.audit.keys import load_audit_key
 from hopsworks_api.audit.middleware import AuditMiddleware
 from hopsworks_api.audit.service import seal
 from hopsworks_api.backends.registry import build_backends
+from hopsworks_api.backends.storage.embedded import EmbeddedStorage
 from hopsworks_api.config import Settings
 from hopsworks_api.coordination.periodic import PeriodicJob, run_periodic_jobs, unfenced
 from hopsworks_api.coordination.shared_keys import require_shared_keys
@@ -25,6 +26,7 @@ from hopsworks_api.db.engine import (
     create_db_engine,
     create_read_session_factory,
     create_session_factory,
+    is_sqlite,
 )
 from hopsworks_api.environments import service as environments
 from hopsworks_api.errors import install_error_handlers
@@ -87,6 +89,7 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         ca=open_ca(settings),
         backends=backends,
+        inline_reads=is_sqlite(engine) and isinstance(backends.storage, EmbeddedStorage),
     )
 
 

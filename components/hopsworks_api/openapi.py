@@ -45,6 +45,7 @@ from hopsworks_api.backends.storage.base import (
 )
 from hopsworks_api.errors import error_body
 from hopsworks_api.schemas import DATASET_NAME_RE
+from hopsworks_api.users import session as web_session
 
 ERROR_REF = "#/components/schemas/Error"
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -297,25 +298,45 @@ def _document(operation: dict[str, Any], route: APIRoute, method: str) -> None:
         }
 
 
-def _document_security(schema: dict[str, Any]) -> None:
-    """FastAPI names the bearer token and `X-API-Key`; `deps.get_principal` also takes
-    `Authorization: ApiKey <key>` and, over TLS, a project certificate."""
-    schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-    if "APIKeyHeader" in schemes:
-        schemes["APIKeyHeader"]["description"] = (
-            "An API key (`hops_...`) in `X-API-Key`, or as `Authorization: ApiKey <key>`."
-        )
-    schemes["mutualTLS"] = {
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "HTTPBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "JWT from /api/auth/login",
+    },
+    "APIKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An API key (`hops_...`) in `X-API-Key`, or as "
+        "`Authorization: ApiKey <key>`.",
+    },
+    "APIKeyCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": web_session.SESSION_COOKIE,
+        "description": "A browser's session (POST /api/auth/session); changes need the "
+        "service's own Origin",
+    },
+    "mutualTLS": {
         "type": "mutualTLS",
         "description": "Over `hops serve --tls`: a project certificate "
         "(`CN=<project>__<user>`), valid inside its own project, for /api/users/me and for "
         "/api/ca/*.",
-    }
-    for item in schema.get("paths", {}).values():
-        for operation in item.values():
-            security = operation.get("security")
-            if security and {"mutualTLS": []} not in security:
-                security.append({"mutualTLS": []})
+    },
+}
+
+
+def _document_security(schema: dict[str, Any], routes: dict[tuple[str, str], APIRoute]) -> None:
+    """`deps.get_principal` reads every credential itself (one dependency, not one per
+    scheme: docs/performance.md), so the schemes it accepts are named here, on every
+    operation that depends on it."""
+    schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            route = routes.get((path, method))
+            if route is not None and deps.get_principal in _calls(route.dependant):
+                operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
 
 
 def _routes(app: FastAPI) -> dict[tuple[str, str], APIRoute]:
@@ -352,7 +373,7 @@ def build(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     components["headers"] = HEADERS
-    _document_security(schema)
+    _document_security(schema, routes)
     return schema
 
 

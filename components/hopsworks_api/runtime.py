@@ -33,3 +33,6 @@ class Runtime:
     executions: ExecutionRegistry = field(default_factory=ExecutionRegistry)
     notebooks: NotebookRegistry = field(default_factory=NotebookRegistry)
     servings: ServingRegistry = field(default_factory=ServingRegistry)
+    # hot reads run on the event loop (reads.run_read): true only where every system they
+    # touch is local and answers in microseconds (SQLite and the embedded storage)
+    inline_reads: bool = False

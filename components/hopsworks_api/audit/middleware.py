@@ -20,11 +20,12 @@ import logging
 import re
 from dataclasses import dataclass
 
-import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hopsworks_api.asgi import NamedRoutes, StatusCapture
-from hopsworks_api.audit.service import AuditEntry, existing_project_id, project_id_of, record
+from hopsworks_api.audit.service import AuditEntry, existing_project_id, project_id_of
+from hopsworks_api.audit.writer import AuditWriter
+from hopsworks_api.reads import run_read
 from hopsworks_api.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class AuditMiddleware:
     def __init__(self, app: ASGIApp, runtime: Runtime, key: bytes) -> None:
         self.app = app
         self.runtime = runtime
-        self.key = key
+        self.writer = AuditWriter(runtime.sessions, key)
         self._audited_reads = NamedRoutes(AUDITED_READS)
 
     def _surely_audited(self, scope: Scope) -> bool:
@@ -134,7 +135,7 @@ class AuditMiddleware:
         else:
             return None
         try:
-            return await anyio.to_thread.run_sync(lookup, self.runtime, key)
+            return await run_read(self.runtime, lookup, self.runtime, key)
         except Exception:
             log.exception("could not resolve the project of a request")
             return None
@@ -174,6 +175,6 @@ class AuditMiddleware:
             client=str(client[0]),
         )
         try:
-            await anyio.to_thread.run_sync(record, self.runtime.sessions, self.key, entry)
+            await self.writer.record(entry)
         except Exception:
             log.exception("could not write audit record", extra={"action": entry.action})

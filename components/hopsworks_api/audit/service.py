@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hopsworks_api.audit.keys import fingerprint
@@ -190,13 +190,20 @@ def _require_key(head: AuditHead, key_id: str) -> None:
 
 def record(sessions: sessionmaker[Session], key: bytes, entry: AuditEntry) -> None:
     """Append one record; the head row is locked so the chain stays linear under load."""
+    record_many(sessions, key, [entry])
+
+
+def record_many(sessions: sessionmaker[Session], key: bytes, entries: list[AuditEntry]) -> None:
+    """Append records in order in one transaction (a group commit, audit/writer.py): all
+    of them or, if the transaction fails, none."""
     with sessions() as session:
         head = _locked_head(session)
         key_id = fingerprint(key)
         _require_key(head, key_id)
         if head.key_id is None:
             raise AuditKeyMismatch("the audit chain is not sealed yet: the service seals it")
-        _append(session, head, key, entry)
+        for entry in entries:
+            _append(session, head, key, entry)
         session.commit()
 
 
@@ -423,11 +430,15 @@ def check_checkpoint(session: Session, key: bytes, checkpoint: dict[str, Any]) -
 # --- the feed -----------------------------------------------------------------------------
 
 
+# asked before every audited request: built once (composing cost more than running it)
+_PROJECT_ID_BY_NAME = select(Project.id).where(Project.name == bindparam("name"))
+
+
 def project_id_of(rt: Runtime, name: str) -> int | None:
     """The id a request about `name` is attributed to: the project holding the name when
     the request starts, or none (requests about a name nobody holds belong to no feed)."""
     with rt.read_sessions() as session:
-        return session.scalar(select(Project.id).where(Project.name == name))
+        return session.scalar(_PROJECT_ID_BY_NAME, {"name": name})
 
 
 def existing_project_id(rt: Runtime, project_id: int) -> int | None:

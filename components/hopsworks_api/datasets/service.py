@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam, select
 from sqlalchemy import delete as delete_rows
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopsworks_api import authz
@@ -55,31 +55,38 @@ class DatasetRef:
         return not self.shared or self.permission == Permission.EDITABLE
 
 
+# Every file request resolves its dataset: built once (composing cost more than running it).
+_OWN_DATASET_ID = select(Dataset.id).where(
+    Dataset.project_id == bindparam("project_id"), Dataset.name == bindparam("name")
+)
+_SHARED_DATASET = (
+    select(
+        Project.id,
+        DatasetShare.permission,
+        Dataset.id.label("dataset_id"),
+        DatasetShare.id.label("share_id"),
+    )
+    .join(Dataset, Dataset.project_id == Project.id)
+    .join(DatasetShare, DatasetShare.dataset_id == Dataset.id)
+    .where(
+        Project.name == bindparam("owner"),
+        Dataset.name == bindparam("name"),
+        DatasetShare.target_project_id == bindparam("project_id"),
+        DatasetShare.status == ShareStatus.ACCEPTED,
+    )
+)
+
+
 def resolve(session: Session, access: ProjectAccess, name: str) -> DatasetRef:
     missing = NotFound(f"dataset '{name}' not found in project '{access.project}'")
     if SHARED_SEPARATOR not in name:
-        found = session.scalar(
-            select(Dataset.id).where(Dataset.project_id == access.project_id, Dataset.name == name)
-        )
+        found = session.scalar(_OWN_DATASET_ID, {"project_id": access.project_id, "name": name})
         if found is None:
             raise missing
         return DatasetRef(access.project_id, access.project, name, False, None, found)
     owner, _, dataset = name.partition(SHARED_SEPARATOR)
     row = session.execute(
-        select(
-            Project.id,
-            DatasetShare.permission,
-            Dataset.id.label("dataset_id"),
-            DatasetShare.id.label("share_id"),
-        )
-        .join(Dataset, Dataset.project_id == Project.id)
-        .join(DatasetShare, DatasetShare.dataset_id == Dataset.id)
-        .where(
-            Project.name == owner,
-            Dataset.name == dataset,
-            DatasetShare.target_project_id == access.project_id,
-            DatasetShare.status == ShareStatus.ACCEPTED,
-        )
+        _SHARED_DATASET, {"owner": owner, "name": dataset, "project_id": access.project_id}
     ).first()
     if row is None:
         raise missing
@@ -110,40 +117,53 @@ def member_access(session: Session, *, project: str, user: User) -> ProjectAcces
     )
 
 
+# Built once with bound parameters: composing them cost more than running them.
+_OWN_DATASETS = (
+    select(Dataset.name, Dataset.description, Dataset.created_at)
+    .where(Dataset.project_id == bindparam("project_id"))
+    .order_by(Dataset.name)
+)
+_SHARED_DATASETS = (
+    select(
+        Project.name, Dataset.name, Dataset.description, Dataset.created_at, DatasetShare.permission
+    )
+    .join(Dataset, Dataset.project_id == Project.id)
+    .join(DatasetShare, DatasetShare.dataset_id == Dataset.id)
+    .where(
+        DatasetShare.target_project_id == bindparam("project_id"),
+        DatasetShare.status == ShareStatus.ACCEPTED,
+    )
+    .order_by(Project.name, Dataset.name)
+)
+
+
 def list_datasets(rt: Runtime, *, user: User, project: str) -> list[DatasetRead]:
     with rt.read_sessions() as session:
         access = member_access(session, project=project, user=user)
-        own = session.scalars(
-            select(Dataset).where(Dataset.project_id == access.project_id).order_by(Dataset.name)
-        ).all()
-        shared = session.execute(
-            select(Project.name, Dataset, DatasetShare.permission)
-            .join(Dataset, Dataset.project_id == Project.id)
-            .join(DatasetShare, DatasetShare.dataset_id == Dataset.id)
-            .where(
-                DatasetShare.target_project_id == access.project_id,
-                DatasetShare.status == ShareStatus.ACCEPTED,
-            )
-            .order_by(Project.name, Dataset.name)
-        ).all()
-        items = [
-            DatasetRead.model_validate(d).model_copy(
-                update={"writable": may_write(access, d.name, shared=False, permission=None)}
-            )
-            for d in own
-        ]
-        items += [
-            DatasetRead.model_validate(d).model_copy(
-                update={
-                    "name": f"{owner}{SHARED_SEPARATOR}{d.name}",
-                    "shared": True,
-                    "permission": perm,
-                    "writable": may_write(access, d.name, shared=True, permission=perm),
-                }
-            )
-            for owner, d, perm in shared
-        ]
-        return items
+        bound = {"project_id": access.project_id}
+        own = session.execute(_OWN_DATASETS, bound).all()
+        shared = session.execute(_SHARED_DATASETS, bound).all()
+    items = [
+        DatasetRead(
+            name=name,
+            description=description,
+            created_at=created_at,
+            writable=may_write(access, name, shared=False, permission=None),
+        )
+        for name, description, created_at in own
+    ]
+    items += [
+        DatasetRead(
+            name=f"{owner}{SHARED_SEPARATOR}{name}",
+            description=description,
+            created_at=created_at,
+            shared=True,
+            permission=permission,
+            writable=may_write(access, name, shared=True, permission=permission),
+        )
+        for owner, name, description, created_at, permission in shared
+    ]
+    return items
 
 
 def may_write(

@@ -13,12 +13,15 @@ node that died, so requests keep being answered through a node's death and retur
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -28,7 +31,9 @@ def create_db_engine(url: str, failover_nodes: Sequence[tuple[str, int]] = ()) -
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=20
+            url,
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS},
+            pool_size=20,
         )
         _configure_sqlite(engine)
         return engine
@@ -61,20 +66,80 @@ def _connect_to_first_answering(engine: Engine, nodes: Sequence[tuple[str, int]]
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    writer = _WriterTurn()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_conn.isolation_level = None  # let SQLAlchemy emit BEGIN itself
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-        readonly = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        # on the driver's connection itself: SQLAlchemy's own path costs more than the
+        # statement, and every request pays it (docs/performance.md)
+        raw = conn.connection.dbapi_connection
+        if conn.get_execution_options().get(READ_ONLY, False):
+            raw.execute("BEGIN")
+            return
+        writer.take(conn.info)
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            writer.give_back(conn.info)
+            raise
+
+    # the turn ends as the transaction does (just before its COMMIT or ROLLBACK runs: a
+    # writer starting in that instant waits on SQLite's busy handler for it, once)
+    for name in ("commit", "rollback"):
+        event.listen(engine, name, lambda conn: writer.give_back(conn.info))
+
+    # a connection returned or dropped without either (an error in between) gives it back too
+    @event.listens_for(engine.pool, "reset")
+    def _on_reset(_dbapi, record, _state) -> None:  # type: ignore[no-untyped-def]
+        writer.give_back(record.info)
+
+    @event.listens_for(engine.pool, "invalidate")
+    def _on_invalidate(_dbapi, record, _error) -> None:  # type: ignore[no-untyped-def]
+        writer.give_back(record.info)
+
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi, record) -> None:  # type: ignore[no-untyped-def]
+        writer.give_back(record.info)
+
+
+BUSY_TIMEOUT_SECONDS = 60
+
+
+class _WriterTurn:
+    """SQLite has one writer at a time. Left to itself, a writer that finds the database
+    locked sleeps and polls (the busy handler: 1, 2, 5 ... 100 ms), so under load writers
+    queued behind each other for whole seconds while the lock was free most of the time
+    (p99 2.3 s with 30 clients, docs/performance.md). Writers of this process take turns on
+    a lock instead and start the moment the previous one ends; other processes (`--workers`,
+    the CLI) are still ordered by SQLite's own lock and busy timeout."""
+
+    _HELD = "hops_writer_turn"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def take(self, info: dict[str, Any]) -> None:
+        if info.get(self._HELD):  # this connection's turn has not ended: still its own
+            return
+        if not self._lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            )
+        info[self._HELD] = True
+
+    def give_back(self, info: dict[str, Any]) -> None:
+        if info.pop(self._HELD, False):
+            self._lock.release()
 
 
 READ_ONLY = "hops_read_only"

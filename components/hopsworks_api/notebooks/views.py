@@ -5,10 +5,9 @@ from __future__ import annotations
 import anyio
 from fastapi import APIRouter, Request, WebSocket, status
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials
 from starlette.responses import Response
 
-from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep, _authenticate, _confine
+from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep, authenticate, confine
 from hopsworks_api.errors import AppError, error_body
 from hopsworks_api.notebooks import proxy, service
 from hopsworks_api.notebooks.models import JupyterRead, JupyterStart
@@ -70,14 +69,8 @@ async def proxy_websocket(websocket: WebSocket, project: str, path: str) -> None
     rt = websocket.app.state.runtime
 
     def resolve() -> service.ProxyTarget:
-        scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
-        bearer = (
-            HTTPAuthorizationCredentials(scheme=scheme, credentials=value.strip())
-            if scheme.lower() == "bearer" and value.strip()
-            else None
-        )
-        principal = _authenticate(websocket, rt, bearer, websocket.headers.get("x-api-key"))  # type: ignore[arg-type]
-        _confine(websocket, principal)  # type: ignore[arg-type]
+        principal = authenticate(websocket, rt)  # type: ignore[arg-type]
+        confine(websocket, principal)  # type: ignore[arg-type]
         return service.proxy_target(rt, user=principal.user, project=project)
 
     try:

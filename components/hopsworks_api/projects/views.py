@@ -8,6 +8,7 @@ from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.projects import hive, service
 from hopsworks_api.projects.hive import HiveRead
 from hopsworks_api.projects.models import ProjectCreate, ProjectRead, ProjectUpdate
+from hopsworks_api.reads import run_read
 from hopsworks_api.schemas import Page
 
 router = APIRouter(prefix="/projects", tags=["projects"])
@@ -27,8 +28,8 @@ def list_projects(user: CurrentUser, rt: RuntimeDep, page: PageDep) -> Page[Proj
 
 
 @router.get("/{project}", name="project.get")
-def get_project(project: str, user: CurrentUser, rt: RuntimeDep) -> ProjectRead:
-    return service.get(rt, user=user, project=project)
+async def get_project(project: str, user: CurrentUser, rt: RuntimeDep) -> ProjectRead:
+    return await run_read(rt, service.get, rt, user=user, project=project)
 
 
 @router.patch("/{project}", name="project.update")

@@ -13,8 +13,8 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -258,9 +258,19 @@ def change_password(rt: Runtime, *, user: User, data: PasswordChange, client: st
         return token
 
 
+# Asked on every authenticated request: built once (composing a statement cost more than
+# running it, docs/performance.md), the key and its account in one round trip.
+_USER_BY_SUBJECT = select(User).where(User.subject == bindparam("subject"))
+_API_KEY_USER = (
+    select(ApiKey.secret_hash, ApiKey.agent_hosts, User)
+    .join(User, User.id == ApiKey.user_id)
+    .where(ApiKey.prefix == bindparam("prefix"))
+)
+
+
 def from_token(session: Session, *, rt: Runtime, token: str) -> User:
     claims = rt.tokens.claims(token, now=rt.clock.now())
-    user = session.scalar(select(User).where(User.subject == claims.subject))
+    user = session.scalar(_USER_BY_SUBJECT, {"subject": claims.subject})
     if user is None or not user.is_active:
         raise Unauthorized("the token's account no longer exists", code="invalid_token")
     if claims.version != user.token_version:
@@ -273,11 +283,11 @@ def from_token(session: Session, *, rt: Runtime, token: str) -> User:
 def from_api_key(session: Session, *, key: str) -> tuple[User, list[str] | None]:
     """The key's user, and for agent keys the host patterns it is limited to."""
     prefix, secret = security.split_api_key(key)
-    row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    row = session.execute(_API_KEY_USER, {"prefix": prefix}).first()
     if row is None or not security.api_secret_matches(row.secret_hash, secret):
         raise Unauthorized("invalid API key", code="invalid_api_key")
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    user = row.User
+    if not user.is_active:
         raise Unauthorized("invalid API key", code="invalid_api_key")
     # `is not None`, not truthiness: an (old) agent key stored with no host is confined to
     # nothing, never unrestricted.
