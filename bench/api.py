@@ -16,7 +16,10 @@ Phases (each bounded in count *and* in wall time):
 4. dataset listings/s: ``GET /api/projects/{p}/datasets`` N times over the created projects;
 5. upload/download: a file of ``--upload-mib`` MiB is written next to the server's data dir
    (same filesystem), ``cp`` of it is timed as the disk baseline, then the file is streamed
-   up (``PUT``, 1 MiB chunks, Content-Length set) and streamed back down (discarded).
+   up (``PUT``, 1 MiB chunks, Content-Length set) and streamed back down (discarded as it
+   arrives, without re-chunking).
+
+``--files-only`` runs phase 1 and the file phase alone (one project is made for it, untimed).
 
 Fairness of the file phase, stated once here and again in the output:
 
@@ -38,6 +41,7 @@ Example::
 
     hops serve --port 8181 --data-dir /tmp/bench-data &
     python bench/api.py http://127.0.0.1:8181 --data-dir /tmp/bench-data
+    python bench/api.py http://127.0.0.1:8181 --data-dir /tmp/bench-data --files-only
 """
 
 from __future__ import annotations
@@ -381,7 +385,7 @@ def download_once(client: httpx.Client, url: str, size: int, errors: list[ErrorS
                 stream.read()
                 errors.append(ErrorSample(f"GET {url}", stream.status_code, describe(stream)))
                 return False
-            for block in stream.iter_bytes(CHUNK):
+            for block in stream.iter_bytes():  # as received: re-chunking costs client CPU
                 received += len(block)
     except httpx.HTTPError as exc:
         errors.append(ErrorSample(f"GET {url}", None, repr(exc)))
@@ -501,20 +505,21 @@ def print_report(
         f"concurrency {info['concurrency']}  machine {info['machine']['cpus']} CPU "
         f"({info['machine']['cpu']}), client and server share them"
     )
-    table = Table(title="control service API", show_lines=False)
-    for column in ("phase", "ok/attempted", "wall s", "req/s", "p50 ms", "p99 ms", "max ms"):
-        table.add_column(column, justify="left" if column == "phase" else "right")
-    for p in phases:
-        table.add_row(
-            p.name,
-            f"{p.ok}/{p.attempted}",
-            f"{p.wall_s:.2f}",
-            f"{p.per_s:.1f}",
-            f"{p.pct_ms(50):.1f}",
-            f"{p.pct_ms(99):.1f}",
-            f"{max(p.latencies, default=0.0) * 1000:.1f}",
-        )
-    out.print(table)
+    if phases:
+        table = Table(title="control service API", show_lines=False)
+        for column in ("phase", "ok/attempted", "wall s", "req/s", "p50 ms", "p99 ms", "max ms"):
+            table.add_column(column, justify="left" if column == "phase" else "right")
+        for p in phases:
+            table.add_row(
+                p.name,
+                f"{p.ok}/{p.attempted}",
+                f"{p.wall_s:.2f}",
+                f"{p.per_s:.1f}",
+                f"{p.pct_ms(50):.1f}",
+                f"{p.pct_ms(99):.1f}",
+                f"{max(p.latencies, default=0.0) * 1000:.1f}",
+            )
+        out.print(table)
 
     if files is not None:
         ft = Table(
@@ -595,6 +600,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--phase-timeout", type=float, default=600.0, help="wall-time limit per phase (s)"
     )
+    parser.add_argument(
+        "--files-only",
+        action="store_true",
+        help="run only the file phase (in one project made for it, untimed)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write figures here")
     args = parser.parse_args(argv)
     for name in ("projects", "concurrency", "members", "listings"):
@@ -602,24 +612,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--{name} is out of range")
     if args.upload_mib < 0:
         parser.error("--upload-mib must be >= 0")
+    if args.files_only and not args.upload_mib:
+        parser.error("--files-only needs --upload-mib > 0")
     if not 1 <= args.file_rounds <= 20:
         parser.error("--file-rounds must be between 1 and 20")
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    base_url = require_loopback(args.url)
-    run_id = uuid.uuid4().hex[:8]
-    phases: list[PhaseResult] = []
-
-    with httpx.Client(base_url=base_url, timeout=API_TIMEOUT) as client:
-        health = check(client.get("/api/health"), 200, "GET /api/health").json()
-        email = f"bench-{uuid.uuid4().hex}@example.com"
-        check(register(client, email), 201, f"register {email}")
-        token = login(client, email)
-    console.print(f"bench user {email}, database {health.get('database')}")
-
+def api_phases(
+    args: argparse.Namespace, base_url: str, token: str, run_id: str, phases: list[PhaseResult]
+) -> list[str]:
+    """Phases 2-4, appended to `phases`; returns the projects created."""
     # 2. project creations/s
     names = [f"b{run_id}_{i:05d}" for i in range(args.projects)]
     phases.append(
@@ -695,6 +698,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.phase_timeout,
             )
         )
+    return created
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    base_url = require_loopback(args.url)
+    run_id = uuid.uuid4().hex[:8]
+    phases: list[PhaseResult] = []
+
+    with httpx.Client(base_url=base_url, timeout=API_TIMEOUT) as client:
+        health = check(client.get("/api/health"), 200, "GET /api/health").json()
+        email = f"bench-{uuid.uuid4().hex}@example.com"
+        check(register(client, email), 201, f"register {email}")
+        token = login(client, email)
+    console.print(f"bench user {email}, database {health.get('database')}")
+
+    if args.files_only:
+        created = [f"b{run_id}_files"]
+        with httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=API_TIMEOUT
+        ) as client:
+            check(
+                client.post("/api/projects", json={"name": created[0]}), 201, "POST /api/projects"
+            )
+    else:
+        created = api_phases(args, base_url, token, run_id, phases)
 
     # 5. file transfer
     files: FileResult | None = None

@@ -9,17 +9,18 @@ What an upload holds is a durable `UploadReservation` row, found again by its id
 upload publishes only in a transaction that holds the dataset's row lock and still finds
 the dataset (by id) and its reservation, so an upload racing a deletion of its dataset or
 project, or reaped after going idle, fails and leaves nothing behind. Downloads check
-between chunks that the dataset is still there, and stop if it was deleted.
+between batches of chunks that the dataset is still there, and stop if it was deleted.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import anyio
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
@@ -50,6 +51,10 @@ from hopsworks_api.users.models import User
 log = logging.getLogger(__name__)
 
 RESERVATION_STEP = 8 * 1024 * 1024
+JOIN_LIMIT = 1024 * 1024
+DOWNLOAD_BATCH = 4 * 1024 * 1024
+"""A download reads this much from storage per worker-thread trip (and per check that
+its dataset is still there)."""
 STALE_AFTER_IDLE_TIMEOUTS = 2
 """A reservation whose heartbeat is older than this many idle timeouts belongs to an
 upload that can no longer be alive (its own idle timeout would have ended it)."""
@@ -85,7 +90,7 @@ class FileInfo:
 @dataclass
 class FileDownload:
     info: FileInfo
-    chunks: Iterator[bytes]
+    chunks: AsyncIterator[bytes]
     range: ByteRange | None = None
     """The part being sent (206), or None for the whole file (200)."""
 
@@ -178,24 +183,65 @@ def read(
     return FileDownload(info=file, chunks=_guarded(rt, ref, chunks), range=chosen)
 
 
-def _guarded(rt: Runtime, ref: DatasetRef, chunks: Iterator[bytes]) -> Iterator[bytes]:
+async def _guarded(rt: Runtime, ref: DatasetRef, chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
     """Serve the chunks only while the dataset (by id), and the share it was reached
     through, still exist: an open file keeps its bytes after a deletion moved it away,
-    and the next owner of the name must not find them still flowing to the last one."""
+    and the next owner of the name must not find them still flowing to the last one.
+
+    The storage is read in a worker thread, `DOWNLOAD_BATCH` bytes per trip, and the check
+    is made after each batch is read and before any of it is sent. An async iterator, so
+    that the response sends it as it is (one thread trip per batch, not per chunk)."""
     try:
-        for chunk in chunks:
-            with rt.read_sessions() as session:
-                if not dataset_service.still_reachable(session, ref):
-                    log.warning(
-                        "download stopped: dataset deleted",
-                        extra={"project": ref.owner_project, "dataset": ref.name},
-                    )
-                    raise DownloadInterrupted("the dataset was deleted during the download")
-            yield chunk
+        while batch := await anyio.to_thread.run_sync(_next_batch, rt, ref, chunks):
+            for chunk in batch:
+                yield chunk
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
-            close()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(close)
+
+
+def _next_batch(rt: Runtime, ref: DatasetRef, chunks: Iterator[bytes]) -> list[bytes]:
+    """The next chunks, about `DOWNLOAD_BATCH` bytes of them (none at the end), once the
+    dataset is found still reachable after they were read."""
+    batch: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        batch.append(chunk)
+        size += len(chunk)
+        if size >= DOWNLOAD_BATCH:
+            break
+    if not batch:
+        return batch
+    with rt.read_sessions() as session:
+        if not dataset_service.still_reachable(session, ref):
+            log.warning(
+                "download stopped: dataset deleted",
+                extra={"project": ref.owner_project, "dataset": ref.name},
+            )
+            raise DownloadInterrupted("the dataset was deleted during the download")
+    return batch
+
+
+def store(writer: PendingWrite, chunks: Sequence[bytes]) -> None:
+    """Hand the chunks to the storage's writer: all at once where it takes several (the
+    local one, with writev: nothing is joined), else joined into pieces of at most
+    `JOIN_LIMIT` bytes (WebHDFS queues each piece it is given: its memory stays as it was)."""
+    many = getattr(writer, "write_many", None)
+    if many is not None:
+        many(chunks)
+        return
+    group: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        if group and size + len(chunk) > JOIN_LIMIT:
+            writer.write(group[0] if len(group) == 1 else b"".join(group))
+            group, size = [], 0
+        group.append(chunk)
+        size += len(chunk)
+    if group:
+        writer.write(group[0] if len(group) == 1 else b"".join(group))
 
 
 class Upload:
@@ -246,7 +292,12 @@ class Upload:
         return row
 
     def write(self, chunk: bytes) -> None:
-        needed = self._writer.written + len(chunk)
+        self.write_many((chunk,))
+
+    def write_many(self, chunks: Sequence[bytes]) -> None:
+        """Store the chunks in order: the quota is checked (and a step taken if needed)
+        once for all of them, before any is stored."""
+        needed = self._writer.written + sum(len(chunk) for chunk in chunks)
         if self._declared is not None and needed > self._declared:
             raise BadRequest("request body is longer than its Content-Length")
         if needed > self._reserved:
@@ -263,7 +314,7 @@ class Upload:
                 row.updated_at = utcnow()
                 session.commit()
                 self._reserved = row.bytes
-        self._writer.write(chunk)
+        store(self._writer, chunks)
 
     def touch(self) -> None:
         """The heartbeat that tells the reaper this upload is alive."""

@@ -13,7 +13,7 @@ from hopsworks_api.datasets.upload_models import (
     UploadSessionCreate,
     UploadSessionRead,
 )
-from hopsworks_api.datasets.views import WRITE_BUFFER, Body, _declared_length
+from hopsworks_api.datasets.views import Body, _declared_length, store_body
 from hopsworks_api.deps import CurrentUser, RuntimeDep
 from hopsworks_api.errors import AppError
 
@@ -103,14 +103,7 @@ async def put_chunk(
         raise
     request.state.audit.target = f"{dataset}/{write.path}#{number}"
     try:
-        buffer = bytearray()
-        async for chunk in body.chunks():
-            buffer += chunk
-            if len(buffer) >= WRITE_BUFFER:
-                await anyio.to_thread.run_sync(write.write, bytes(buffer))
-                buffer.clear()
-        if buffer:
-            await anyio.to_thread.run_sync(write.write, bytes(buffer))
+        await store_body(body, write.write_many)
         return await anyio.to_thread.run_sync(write.finish)
     except files.UploadTimeout:
         with anyio.CancelScope(shield=True):

@@ -26,7 +26,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -409,10 +409,14 @@ class ChunkWrite:
         return self._writer
 
     def write(self, chunk: bytes) -> None:
-        if self.written + len(chunk) > self._expected:
+        self.write_many((chunk,))
+
+    def write_many(self, chunks: Sequence[bytes]) -> None:
+        size = sum(len(chunk) for chunk in chunks)
+        if self.written + size > self._expected:
             raise BadRequest(f"chunk {self._number} must be {self._expected} bytes long")
-        self._open().write(chunk)
-        self.written += len(chunk)
+        files.store(self._open(), chunks)
+        self.written += size
 
     def finish(self) -> ChunkReceived:
         if self.written != self._expected:

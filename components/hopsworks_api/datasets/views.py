@@ -3,12 +3,14 @@ with file size."""
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
 import anyio
+from anyio.abc import TaskGroup
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response, StreamingResponse
 from starlette.requests import ClientDisconnect
@@ -28,7 +30,9 @@ from hopsworks_api.schemas import Page, paginate
 
 router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
 
-WRITE_BUFFER = 1024 * 1024
+WRITE_BUFFER = 4 * 1024 * 1024
+"""An upload stores its body in batches of this many bytes: one worker-thread hop (and
+one writev) per batch, while the next batch is received (see `store_body`)."""
 DRAIN_LIMIT = 64 * 1024 * 1024
 HEARTBEATS_PER_TIMEOUT = 4  # an upload receiving data refreshes its reservation this often
 
@@ -208,6 +212,74 @@ class Body:
             return
 
 
+class _Jobs:
+    """Storage work of one upload run in worker threads one job at a time, in order,
+    while the caller goes on receiving: at most one job runs and the caller waits for it
+    before it starts the next. A job's error is raised to the caller at its next step."""
+
+    def __init__(self, tasks: TaskGroup) -> None:
+        self._tasks = tasks
+        self._idle = anyio.Event()
+        self._idle.set()
+        self._error: Exception | None = None
+
+    async def start(self, job: Callable[[], object]) -> None:
+        await self.wait()
+        self._idle = anyio.Event()
+        self._tasks.start_soon(self._run, job)
+
+    async def wait(self) -> None:
+        await self._idle.wait()
+        if self._error is not None:
+            raise self._error
+
+    async def _run(self, job: Callable[[], object]) -> None:
+        try:
+            await anyio.to_thread.run_sync(job)
+        except Exception as exc:  # raised to the caller by its next start() or wait()
+            self._error = exc
+        finally:
+            self._idle.set()
+
+
+async def store_body(
+    body: Body,
+    write_many: Callable[[list[bytes]], object],
+    beat: Callable[[], object] | None = None,
+    beat_every: float = float("inf"),
+) -> None:
+    """Store the whole body through `write_many`, in batches of `WRITE_BUFFER` bytes: each
+    batch is written in a worker thread while the next one is received, so the network and
+    the disk work at the same time. The received pieces are handed over as they are (no
+    joining copy). Memory is bounded whatever the size: one batch being written, one being
+    received. `beat` (the reservation's heartbeat) runs between writes every `beat_every`
+    seconds while data arrives. Returns once every byte is stored; a write in flight is
+    always waited for, also on an error, so an abort never races it."""
+    failure: Exception | None = None
+    async with anyio.create_task_group() as tasks:
+        jobs = _Jobs(tasks)
+        try:
+            batch: list[bytes] = []
+            size = 0
+            last_beat = time.monotonic()
+            async for chunk in body.chunks():
+                batch.append(chunk)
+                size += len(chunk)
+                if size >= WRITE_BUFFER:
+                    await jobs.start(functools.partial(write_many, batch))
+                    batch, size = [], 0
+                if beat is not None and time.monotonic() - last_beat >= beat_every:
+                    await jobs.start(beat)
+                    last_beat = time.monotonic()
+            if batch:
+                await jobs.start(functools.partial(write_many, batch))
+            await jobs.wait()
+        except Exception as exc:  # raised once the task group has waited for the write
+            failure = exc
+    if failure is not None:
+        raise failure
+
+
 @router.put(
     "/{dataset}/files/{path:path}",
     status_code=status.HTTP_201_CREATED,
@@ -231,18 +303,9 @@ async def upload(
         await body.drain()
         raise
     try:
-        buffer = bytearray()
-        heartbeat = time.monotonic()
-        async for chunk in body.chunks():
-            buffer += chunk
-            if len(buffer) >= WRITE_BUFFER:
-                await anyio.to_thread.run_sync(upload.write, bytes(buffer))
-                buffer.clear()
-            if time.monotonic() - heartbeat >= idle_timeout / HEARTBEATS_PER_TIMEOUT:
-                await anyio.to_thread.run_sync(upload.touch)
-                heartbeat = time.monotonic()
-        if buffer:
-            await anyio.to_thread.run_sync(upload.write, bytes(buffer))
+        await store_body(
+            body, upload.write_many, upload.touch, idle_timeout / HEARTBEATS_PER_TIMEOUT
+        )
         return await anyio.to_thread.run_sync(upload.finish)
     except files.UploadTimeout:
         with anyio.CancelScope(shield=True):

@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,12 @@ UPLOAD_PREFIX = f"{RESERVED_PREFIX}upload-"
 MARKER_FILE = f"{RESERVED_PREFIX}dataset-id"
 TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
 GROUP_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+IOV_MAX = 1024  # buffers per writev (Linux's limit)
+WRITE_CALL_BYTES = 1024 * 1024
+"""At most this much per write system call, like cp's buffer-sized writes. Bigger calls
+let the kernel take large page-cache folios, and on a VM that hands free memory back to
+its host (balloon free page reporting) those come from cold high-order blocks: one 4 MiB
+writev measured 3-15x slower than four of 1 MiB on the bench machine (issue 19)."""
 
 
 @dataclass(frozen=True)
@@ -52,13 +58,42 @@ class LocalPendingWrite:
         # the dataset directory this upload began in: a directory re-created under the same
         # name later is another dataset (another marker), and the upload must not land there
         self._dataset_identity = identity
-        self._handle = open(temp, "xb")  # noqa: SIM115 - closed in seal/abort
+        # unbuffered: the chunks go to the file as they are, without a copy in between
+        self._handle = open(temp, "xb", buffering=0)  # noqa: SIM115 - closed in seal/abort
         self.token = token
         self.written = 0
 
     def write(self, chunk: bytes) -> None:
-        self._handle.write(chunk)
-        self.written += len(chunk)
+        self.write_many((chunk,))
+
+    def write_many(self, chunks: Sequence[bytes]) -> None:
+        """Append the chunks in order, several per system call (writev) and at most
+        `WRITE_CALL_BYTES` per call, so a batch of received pieces is stored without being
+        joined first."""
+        views: list[memoryview] = []
+        for chunk in chunks:
+            view = memoryview(chunk)
+            views.extend(
+                view[start : start + WRITE_CALL_BYTES]
+                for start in range(0, view.nbytes, WRITE_CALL_BYTES)
+            )
+        fd, first = self._handle.fileno(), 0
+        while first < len(views):
+            end, size = first + 1, views[first].nbytes
+            while (
+                end < len(views)
+                and end - first < IOV_MAX
+                and size + views[end].nbytes <= WRITE_CALL_BYTES
+            ):
+                size += views[end].nbytes
+                end += 1
+            done = os.writev(fd, views[first:end])
+            self.written += done
+            while first < end and done >= views[first].nbytes:
+                done -= views[first].nbytes
+                first += 1
+            if done:  # a short write: the rest of this buffer goes next
+                views[first] = views[first][done:]
 
     def seal(self) -> None:
         if not self._handle.closed:
