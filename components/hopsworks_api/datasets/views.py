@@ -26,6 +26,7 @@ from hopsworks_api.datasets.models import (
 from hopsworks_api.datasets.ranges import RangeRequest
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.errors import AppError, BadRequest, PayloadTooLarge
+from hopsworks_api.reads import run_read
 from hopsworks_api.schemas import Page, paginate
 
 router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
@@ -38,10 +39,10 @@ HEARTBEATS_PER_TIMEOUT = 4  # an upload receiving data refreshes its reservation
 
 
 @router.get("", name="dataset.list")
-def list_datasets(
+async def list_datasets(
     project: str, user: CurrentUser, rt: RuntimeDep, page: PageDep
 ) -> Page[DatasetRead]:
-    return paginate(service.list_datasets(rt, user=user, project=project), page)
+    return paginate(await run_read(rt, service.list_datasets, rt, user=user, project=project), page)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, name="dataset.create")
@@ -70,12 +71,20 @@ def _file_headers(info: files.FileInfo) -> dict[str, str]:
     }
 
 
-def _read(
+async def _read(
     rt: Any, user: Any, project: str, dataset: str, path: str, request: Request, page: Any
 ) -> Any:
     ranged = RangeRequest(request.headers.get("range"), request.headers.get("if-range"))
-    result = files.read(
-        rt, user=user, project=project, dataset=dataset, path=path, page=page, ranged=ranged
+    result = await run_read(
+        rt,
+        files.read,
+        rt,
+        user=user,
+        project=project,
+        dataset=dataset,
+        path=path,
+        page=page,
+        ranged=ranged,
     )
     if isinstance(result, DirectoryListing):
         return result
@@ -103,10 +112,10 @@ FILE_READ_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_model=DirectoryListing,
     responses=FILE_READ_RESPONSES,
 )
-def read_root(
+async def read_root(
     project: str, dataset: str, request: Request, user: CurrentUser, rt: RuntimeDep, page: PageDep
 ) -> Any:
-    return _read(rt, user, project, dataset, "", request, page)
+    return await _read(rt, user, project, dataset, "", request, page)
 
 
 @router.get(
@@ -115,7 +124,7 @@ def read_root(
     response_model=DirectoryListing,
     responses=FILE_READ_RESPONSES,
 )
-def read_path(
+async def read_path(
     project: str,
     dataset: str,
     path: str,
@@ -126,7 +135,7 @@ def read_path(
 ) -> Any:
     """A directory answers with one page of its listing; a file downloads as a stream,
     whole or the one byte range `Range` asks for."""
-    return _read(rt, user, project, dataset, path, request, page)
+    return await _read(rt, user, project, dataset, path, request, page)
 
 
 def _head(rt: Any, user: Any, project: str, dataset: str, path: str) -> Response:
