@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -419,3 +419,22 @@ def print_environment(out: Console, info: dict[str, Any]) -> None:
 
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def run_script(main: Callable[[], int]) -> None:
+    """Exit with `main()`'s status; Ctrl-C (or SIGTERM) exits 130 once the `finally` blocks
+    have stopped what the script started."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; what the script started is stopped[/]")
+        sys.exit(130)
+
+
+def add_database_options(parser: Any) -> None:
+    """`--db URL` or `--mariadb` (a throwaway server); neither: the embedded SQLite."""
+    db = parser.add_mutually_exclusive_group()
+    db.add_argument("--db", default=None, help="SQLAlchemy URL of a loopback MariaDB")
+    db.add_argument(
+        "--mariadb", action="store_true", help="start a throwaway MariaDB (tests.support.mariadb)"
+    )

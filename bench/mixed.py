@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _service import (
     SETUP_TIMEOUT,
     Account,
+    add_database_options,
     check,
     check_db_url,
     console,
@@ -71,6 +72,7 @@ from _service import (
     make_account,
     print_environment,
     register,
+    run_script,
     start_mariadb,
     start_service,
     stop_on_sigterm,
@@ -461,11 +463,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--member-pool", type=int, default=10, help="users to add as members")
     parser.add_argument("--workers", type=int, default=1, help="hops serve --workers")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to serve on")
-    db = parser.add_mutually_exclusive_group()
-    db.add_argument("--db", default=None, help="SQLAlchemy URL of a loopback MariaDB")
-    db.add_argument(
-        "--mariadb", action="store_true", help="start a throwaway MariaDB (tests.support.mariadb)"
-    )
+    add_database_options(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
     args = parser.parse_args(argv)
     if args.n < 1 or args.create_concurrency < 1 or args.clients < 1 or args.member_pool < 1:
@@ -574,8 +572,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted; what the script started is stopped[/]")
-        sys.exit(130)
+    run_script(main)

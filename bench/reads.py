@@ -66,6 +66,7 @@ from _service import (
     SETUP_TIMEOUT,
     Account,
     CpuPlan,
+    add_database_options,
     check,
     check_db_url,
     console,
@@ -75,6 +76,7 @@ from _service import (
     loopback_host,
     make_account,
     print_environment,
+    run_script,
     start_hello,
     start_mariadb,
     start_service,
@@ -304,11 +306,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, help="wrk warm-up seconds; 0: none")
     parser.add_argument("--timeout", type=int, default=10, help="wrk request timeout (s)")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to serve on")
-    db = parser.add_mutually_exclusive_group()
-    db.add_argument("--db", default=None, help="SQLAlchemy URL of a loopback MariaDB")
-    db.add_argument(
-        "--mariadb", action="store_true", help="start a throwaway MariaDB (tests.support.mariadb)"
-    )
+    add_database_options(parser)
     parser.add_argument("--no-pin", action="store_true", help="never pin with taskset")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
     args = parser.parse_args(argv)
@@ -447,8 +445,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted; what the script started is stopped[/]")
-        sys.exit(130)
+    run_script(main)
