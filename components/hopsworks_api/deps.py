@@ -99,6 +99,14 @@ def confine(request: Request, principal: Principal) -> None:
             raise NotFound(f"project '{project}' not found")
 
 
+async def _principal(request: Request) -> Principal:
+    rt: Runtime = request.app.state.runtime
+    principal = await run_read(rt, authenticate, request, rt)
+    request.state.audit.actor = principal.user.email
+    confine(request, principal)
+    return principal
+
+
 async def get_principal(request: Request) -> Principal:
     """Accept `Authorization: Bearer <jwt>`, `Authorization: ApiKey <key>`, `X-API-Key`,
     (over `hops serve --tls`) a client certificate `CN=<project>__<user>`, or a browser's
@@ -107,18 +115,17 @@ async def get_principal(request: Request) -> Principal:
     One dependency reading the headers itself, not one per scheme: FastAPI's work per
     dependency cost more than the checks (docs/performance.md); the OpenAPI document
     names the schemes (openapi.SECURITY_SCHEMES)."""
-    rt: Runtime = request.app.state.runtime
-    principal = await run_read(rt, authenticate, request, rt)
-    request.state.audit.actor = principal.user.email
-    confine(request, principal)
-    return principal
+    return await _principal(request)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_current_user(principal: PrincipalDep) -> User:
-    return principal.user
+async def get_current_user(request: Request) -> User:
+    """The caller's account, authenticated as `get_principal` does: its own dependency,
+    not one on top of `get_principal`, as a level of dependencies costs FastAPI more than
+    the attribute read (the routes take one or the other, never both)."""
+    return (await _principal(request)).user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -6,9 +6,9 @@ correctly the moment it is mounted, without anyone listing statuses by hand:
 
 - every request: 413 (the body-size limit is applied before routing, whatever the route)
   and 503 (the metadata DB, the storage or a backing system did not answer);
-- the route authenticates (depends on `deps.get_principal`): 401 with `WWW-Authenticate`,
-  and 403 (agent keys and project certificates are confined to a few routes; members may
-  lack the right; some routes are for platform admins only);
+- the route authenticates (depends on `deps.get_principal` or `deps.get_current_user`):
+  401 with `WWW-Authenticate`, and 403 (agent keys and project certificates are confined
+  to a few routes; members may lack the right; some routes are for platform admins only);
 - the route has a path parameter: 404 (an unknown or invisible project, dataset, member,
   key, file, share; outsiders get 404 rather than 403 for projects they cannot see);
 - the route reads a JSON body: 400 (not JSON) and 422 (does not match the schema); a query
@@ -48,6 +48,8 @@ from hopsworks_api.schemas import DATASET_NAME_RE
 from hopsworks_api.users import session as web_session
 
 ERROR_REF = "#/components/schemas/Error"
+# the dependencies that authenticate the caller (deps.py)
+AUTHENTICATING = frozenset({deps.get_principal, deps.get_current_user})
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PEM = "application/x-pem-file"
 
@@ -216,7 +218,7 @@ def _validates_parameters(dependant: Dependant) -> bool:
 def error_statuses(route: APIRoute, method: str) -> dict[int, str]:
     """Every error status `route` can answer to `method`, with why."""
     calls = set(_calls(route.dependant))
-    authenticates = deps.get_principal in calls
+    authenticates = bool(AUTHENTICATING & calls)
     statuses: dict[int, str] = {413: GENERIC[413], 503: GENERIC[503]}
     if authenticates:
         statuses[401] = GENERIC[401]
@@ -335,7 +337,7 @@ def _document_security(schema: dict[str, Any], routes: dict[tuple[str, str], API
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             route = routes.get((path, method))
-            if route is not None and deps.get_principal in _calls(route.dependant):
+            if route is not None and AUTHENTICATING & set(_calls(route.dependant)):
                 operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
 
 
