@@ -35,6 +35,7 @@ from hopsworks_api.audit.keys import fingerprint
 from hopsworks_api.audit.models import AuditHead, AuditRead, AuditRecord
 from hopsworks_api.authz import Action
 from hopsworks_api.db.base import utcnow
+from hopsworks_api.db.columns import columns
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
@@ -438,7 +439,7 @@ def project_id_of(rt: Runtime, name: str) -> int | None:
     """The id a request about `name` is attributed to: the project holding the name when
     the request starts, or none (requests about a name nobody holds belong to no feed)."""
     with rt.read_sessions() as session:
-        return session.scalar(_PROJECT_ID_BY_NAME, {"name": name})
+        return columns(session).scalar(_PROJECT_ID_BY_NAME, {"name": name})
 
 
 def existing_project_id(rt: Runtime, project_id: int) -> int | None:

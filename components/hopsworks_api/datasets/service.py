@@ -21,6 +21,7 @@ from hopsworks_api.datasets.models import (
     DatasetRead,
     UploadReservation,
 )
+from hopsworks_api.db.columns import columns
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import Conflict, NotFound
 from hopsworks_api.projects import service as project_service
@@ -80,14 +81,20 @@ _SHARED_DATASET = (
 def resolve(session: Session, access: ProjectAccess, name: str) -> DatasetRef:
     missing = NotFound(f"dataset '{name}' not found in project '{access.project}'")
     if SHARED_SEPARATOR not in name:
-        found = session.scalar(_OWN_DATASET_ID, {"project_id": access.project_id, "name": name})
+        found = columns(session).scalar(
+            _OWN_DATASET_ID, {"project_id": access.project_id, "name": name}
+        )
         if found is None:
             raise missing
         return DatasetRef(access.project_id, access.project, name, False, None, found)
     owner, _, dataset = name.partition(SHARED_SEPARATOR)
-    row = session.execute(
-        _SHARED_DATASET, {"owner": owner, "name": dataset, "project_id": access.project_id}
-    ).first()
+    row = (
+        columns(session)
+        .execute(
+            _SHARED_DATASET, {"owner": owner, "name": dataset, "project_id": access.project_id}
+        )
+        .first()
+    )
     if row is None:
         raise missing
     return DatasetRef(
@@ -141,8 +148,9 @@ def list_datasets(rt: Runtime, *, user: User, project: str) -> list[DatasetRead]
     with rt.read_sessions() as session:
         access = member_access(session, project=project, user=user)
         bound = {"project_id": access.project_id}
-        own = session.execute(_OWN_DATASETS, bound).all()
-        shared = session.execute(_SHARED_DATASETS, bound).all()
+        connection = columns(session)
+        own = connection.execute(_OWN_DATASETS, bound).all()
+        shared = connection.execute(_SHARED_DATASETS, bound).all()
     items = [
         DatasetRead(
             name=name,

@@ -10,6 +10,7 @@ from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
 from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset
 from hopsworks_api.db.busy import busy_on_lock_conflict
+from hopsworks_api.db.columns import columns
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import NotFound
 from hopsworks_api.identity import Role
@@ -42,7 +43,7 @@ _ACCESS = (
 
 def access(session: Session, *, project: str, user: User) -> ProjectAccess:
     """Resolve who the caller is in `project`; outsiders look the same as a missing project."""
-    row = session.execute(_ACCESS, {"user_id": user.id, "project": project}).first()
+    row = columns(session).execute(_ACCESS, {"user_id": user.id, "project": project}).first()
     if row is None:
         raise NotFound(f"project '{project}' not found")
     return ProjectAccess(
