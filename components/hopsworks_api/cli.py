@@ -143,7 +143,6 @@ def serve(
     # Built here even for several workers: migrations, the CA and the generated secrets are
     # then in place before any worker starts (each would also manage on its own, in turn).
     application = create_app(settings)
-    settle_heap()
     rt = application.state.runtime
     options = uvicorn_tls_options(rt) if tls else {}
     scheme = "https" if tls else "http"
@@ -162,7 +161,9 @@ def serve(
             HOPS_DATA_DIR=str(settings.data_dir),
             HOPS_DATABASE_URL=settings.resolved_database_url,
         )
-        served = "hopsworks_api.cli:worker_app"
+        served = "hopsworks_api.cli:worker_app"  # each worker settles its own heap
+    else:
+        settle_heap()
     uvicorn.run(
         served,
         factory=workers > 1,

@@ -215,10 +215,13 @@ def _validates_parameters(dependant: Dependant) -> bool:
     )
 
 
+def _authenticates(route: APIRoute) -> bool:
+    return not AUTHENTICATING.isdisjoint(_calls(route.dependant))
+
+
 def error_statuses(route: APIRoute, method: str) -> dict[int, str]:
     """Every error status `route` can answer to `method`, with why."""
-    calls = set(_calls(route.dependant))
-    authenticates = bool(AUTHENTICATING & calls)
+    authenticates = _authenticates(route)
     statuses: dict[int, str] = {413: GENERIC[413], 503: GENERIC[503]}
     if authenticates:
         statuses[401] = GENERIC[401]
@@ -337,7 +340,7 @@ def _document_security(schema: dict[str, Any], routes: dict[tuple[str, str], API
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             route = routes.get((path, method))
-            if route is not None and AUTHENTICATING & set(_calls(route.dependant)):
+            if route is not None and _authenticates(route):
                 operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
 
 

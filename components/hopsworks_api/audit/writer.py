@@ -12,7 +12,9 @@ most the records of requests that had not finished.
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
+from collections.abc import Callable
 
 import anyio
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,14 +38,14 @@ class AuditWriter:
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
-            queue = self._queues[loop] = _Queue(self._sessions, self._key)
+            write = functools.partial(record_many, self._sessions, self._key)
+            queue = self._queues[loop] = _Queue(write)
         await queue.record(entry, loop)
 
 
 class _Queue:
-    def __init__(self, sessions: sessionmaker[Session], key: bytes) -> None:
-        self._sessions = sessions
-        self._key = key
+    def __init__(self, write: Callable[[list[AuditEntry]], None]) -> None:
+        self._write = write
         self._pending: list[tuple[AuditEntry, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -59,9 +61,7 @@ class _Queue:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await anyio.to_thread.run_sync(
-                    record_many, self._sessions, self._key, [entry for entry, _ in batch]
-                )
+                await anyio.to_thread.run_sync(self._write, [entry for entry, _ in batch])
             except Exception as error:  # every waiter logs it, as a single write did
                 for _, future in batch:
                     if not future.done():

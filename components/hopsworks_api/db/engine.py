@@ -99,10 +99,6 @@ def _configure_sqlite(engine: Engine) -> None:
         event.listen(engine, name, lambda conn: writer.give_back(conn.info))
 
     # a connection returned or dropped without either (an error in between) gives it back too
-    @event.listens_for(engine.pool, "reset")
-    def _on_reset(_dbapi, record, _state) -> None:  # type: ignore[no-untyped-def]
-        writer.give_back(record.info)
-
     @event.listens_for(engine.pool, "invalidate")
     def _on_invalidate(_dbapi, record, _error) -> None:  # type: ignore[no-untyped-def]
         writer.give_back(record.info)
