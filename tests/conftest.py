@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from hopsworks_api.config import Settings
 from hopsworks_api.db import migrate
 from hopsworks_api.db.engine import create_db_engine, create_session_factory
+from hopsworks_api.http_server import uvicorn_options
 from hopsworks_api.main import create_app
-from hopsworks_api.tls import uvicorn_tls_options
 from tests.support.api import Api
 from tests.support.mariadb import MariaDBServer
 from tests.support.processes import free_port
@@ -108,8 +108,9 @@ def api(client: TestClient) -> Api:
     return Api.with_actors(client)
 
 
-def _serve_in_thread(app, **options) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def _serve_in_thread(app, *, tls: bool = False) -> Iterator[str]:  # type: ignore[no-untyped-def]
     port = free_port()
+    options = uvicorn_options(app.state.runtime, tls=tls)
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **options
@@ -122,7 +123,7 @@ def _serve_in_thread(app, **options) -> Iterator[str]:  # type: ignore[no-untype
         if time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield f"{'https' if options else 'http'}://127.0.0.1:{port}"
+    yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=20)
 
@@ -136,7 +137,7 @@ def live_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def tls_server(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The app served exactly as `hops serve --tls` serves it: HTTPS, client certs."""
-    yield from _serve_in_thread(app, **uvicorn_tls_options(app.state.runtime))
+    yield from _serve_in_thread(app, tls=True)
 
 
 @pytest.fixture

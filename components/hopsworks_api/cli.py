@@ -133,9 +133,9 @@ def serve(
     """Start the control service; the schema is migrated and the CA created on start."""
     import uvicorn
 
+    from hopsworks_api.http_server import uvicorn_options
     from hopsworks_api.logging_setup import configure_logging
     from hopsworks_api.main import create_app
-    from hopsworks_api.tls import uvicorn_tls_options
 
     settings = _settings_or_exit(host=host, port=port, data_dir=data_dir, database_url=db)
     _check_port_free(settings.host, settings.port)
@@ -144,7 +144,7 @@ def serve(
     # then in place before any worker starts (each would also manage on its own, in turn).
     application = create_app(settings)
     rt = application.state.runtime
-    options = uvicorn_tls_options(rt) if tls else {}
+    options = uvicorn_options(rt, tls=tls)
     scheme = "https" if tls else "http"
     console.print(
         f"[bold]hops[/] serving on {scheme}://{settings.host}:{settings.port}/api "

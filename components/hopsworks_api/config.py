@@ -129,6 +129,13 @@ class Settings(BaseSettings):
     kubernetes_url: str | None = None
     kubernetes_token_file: str | None = None
     backend_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    keep_alive_seconds: int = Field(
+        default=75,
+        ge=1,
+        le=3600,
+        description="How long an idle client connection stays open (nginx's default); "
+        "longer than clients idle between calls, so none races its close",
+    )
     project_queue_capacity: float = Field(default=0, ge=0, le=100)
     project_queue_max_capacity: float = Field(default=100, ge=0, le=100)
     reconcile_interval_seconds: float = Field(

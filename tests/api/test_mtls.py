@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hopsworks_api.tls import uvicorn_tls_options
 from tests.conftest import _serve_in_thread
 from tests.support.api import Api
 
@@ -164,7 +163,7 @@ def test_certificates_of_a_rotated_intermediate_keep_working(api: Api, app, tmp_
     new = credentials(api, "late", "demo")
     assert new["ca_chain"] != old["ca_chain"]
 
-    server = _serve_in_thread(app, **uvicorn_tls_options(app.state.runtime))
+    server = _serve_in_thread(app, tls=True)
     base = next(server)
     try:
         for name, bundle in (("old", old), ("new", new)):

@@ -26,9 +26,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from hopsworks_api.http_server import uvicorn_options
 from hopsworks_api.main import create_app
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.tls import uvicorn_tls_options
 from tests.support import sdk_env
 from tests.support.api import PASSWORD
 from tests.support.processes import free_port
@@ -109,7 +109,7 @@ def _start(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, int] | None:
         port=port,
         log_level="warning",
         access_log=False,
-        **uvicorn_tls_options(app.state.runtime),
+        **uvicorn_options(app.state.runtime, tls=True),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
