@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -69,10 +70,13 @@ def test_version_and_completion() -> None:
     hops = str(Path(sys.executable).parent / "hops")
     version = subprocess.run([hops, "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("hops ") and version.stdout.split()[1][0].isdigit()
+    # without a detectable parent shell (a CI runner, a background job) Typer ignores the
+    # named shell unless its detection is off: then `bash` is the option's value
+    env = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
     shown = subprocess.run(
-        [hops, "--show-completion", "bash"], capture_output=True, text=True, check=True
+        [hops, "--show-completion", "bash"], capture_output=True, text=True, check=True, env=env
     )
-    assert "complete" in shown.stdout
+    assert "complete -o default -F _hops_completion hops" in shown.stdout
 
 
 def test_the_client_never_imports_the_server() -> None:
