@@ -63,13 +63,10 @@ def _credentials(request: Request) -> tuple[str | None, str | None]:
 def authenticate(request: Request, rt: Runtime) -> Principal:
     key, bearer = _credentials(request)
     if key:
-        with rt.read_sessions() as session:
-            user, hosts = user_service.from_api_key(session, key=key)
+        user, hosts = user_service.from_api_key(rt, key=key)
         return Principal(user, agent_hosts=hosts)
     if bearer is not None:
-        with rt.read_sessions() as session:
-            user = user_service.from_token(session, rt=rt, token=bearer)
-        return Principal(user)
+        return Principal(user_service.from_token(rt, token=bearer))
     cert = client_certificate(request)
     if cert is not None:
         user, project = pki_service.authenticate_client(rt, cert_pem=cert)
@@ -77,9 +74,7 @@ def authenticate(request: Request, rt: Runtime) -> Principal:
     cookie = web_session.access_token(request)
     if cookie is not None:  # last: a browser's, sent whoever made it send the request
         web_session.guard_cookie_request(request)
-        with rt.read_sessions() as session:
-            user = user_service.from_token(session, rt=rt, token=cookie)
-        return Principal(user)
+        return Principal(user_service.from_token(rt, token=cookie))
     raise Unauthorized(
         "authentication required: a bearer token, an API key, a project certificate "
         "or a session cookie"

@@ -35,7 +35,7 @@ from hopsworks_api.audit.keys import fingerprint
 from hopsworks_api.audit.models import AuditHead, AuditRead, AuditRecord
 from hopsworks_api.authz import Action
 from hopsworks_api.db.base import utcnow
-from hopsworks_api.db.columns import columns
+from hopsworks_api.db.driver_reads import DriverSelect, read_cursor
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
@@ -432,22 +432,25 @@ def check_checkpoint(session: Session, key: bytes, checkpoint: dict[str, Any]) -
 
 
 # asked before every audited request: built once (composing cost more than running it)
-_PROJECT_ID_BY_NAME = select(Project.id).where(Project.name == bindparam("name"))
+_PROJECT_ID_BY_NAME = DriverSelect(select(Project.id).where(Project.name == bindparam("name")))
+_PROJECT_ID = DriverSelect(select(Project.id).where(Project.id == bindparam("id")))
 
 
 def project_id_of(rt: Runtime, name: str) -> int | None:
     """The id a request about `name` is attributed to: the project holding the name when
     the request starts, or none (requests about a name nobody holds belong to no feed)."""
-    with rt.read_sessions() as session:
-        return columns(session).scalar(_PROJECT_ID_BY_NAME, {"name": name})
+    with read_cursor(rt.engine) as reads:
+        row = reads.first(_PROJECT_ID_BY_NAME, name=name)
+    return None if row is None else row.id
 
 
 def existing_project_id(rt: Runtime, project_id: int) -> int | None:
     """The id of a request that names its project by id (the SDK's paths), if a project
     holds it when the request starts: a probe of an id before its project exists belongs to
     no feed."""
-    with rt.read_sessions() as session:
-        return session.scalar(select(Project.id).where(Project.id == project_id))
+    with read_cursor(rt.engine) as reads:
+        row = reads.first(_PROJECT_ID, id=project_id)
+    return None if row is None else row.id
 
 
 def activity(rt: Runtime, *, user: User, project: str, page: PageParams) -> Page[AuditRead]:

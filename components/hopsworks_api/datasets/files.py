@@ -40,6 +40,7 @@ from hopsworks_api.datasets.ranges import ByteRange, RangeRequest
 from hopsworks_api.datasets.service import DatasetRef
 from hopsworks_api.datasets.upload_models import UploadSession
 from hopsworks_api.db.base import utcnow
+from hopsworks_api.db.driver_reads import read_cursor
 from hopsworks_api.errors import AppError, BadRequest, Conflict, Forbidden, NotFound
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.projects.models import Project
@@ -116,9 +117,9 @@ def _locate(
     """The entry at `path`, after the checks that decide who may see it: a directory
     (data scientists too) or a file (its bytes: data owners only)."""
     parts = validate_relative_path(path)
-    with rt.read_sessions() as session:
-        access = dataset_service.member_access(session, project=project, user=user)
-        ref = dataset_service.resolve(session, access, dataset)
+    with read_cursor(rt.engine) as reads:
+        access = dataset_service.member_access(reads, project=project, user=user)
+        ref = dataset_service.resolve(reads, access, dataset)
         authz.require(access, Action.LIST_FILES)
         info = rt.backends.storage.stat(ref.owner_project, ref.name, parts)
         if info is None:

@@ -21,7 +21,7 @@ from hopsworks_api.datasets.models import (
     DatasetRead,
     UploadReservation,
 )
-from hopsworks_api.db.columns import columns
+from hopsworks_api.db.driver_reads import DriverSelect, Reads, read_cursor, reads_of
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import Conflict, NotFound
 from hopsworks_api.projects import service as project_service
@@ -57,10 +57,12 @@ class DatasetRef:
 
 
 # Every file request resolves its dataset: built once (composing cost more than running it).
-_OWN_DATASET_ID = select(Dataset.id).where(
-    Dataset.project_id == bindparam("project_id"), Dataset.name == bindparam("name")
+_OWN_DATASET_ID = DriverSelect(
+    select(Dataset.id).where(
+        Dataset.project_id == bindparam("project_id"), Dataset.name == bindparam("name")
+    )
 )
-_SHARED_DATASET = (
+_SHARED_DATASET = DriverSelect(
     select(
         Project.id,
         DatasetShare.permission,
@@ -78,23 +80,16 @@ _SHARED_DATASET = (
 )
 
 
-def resolve(session: Session, access: ProjectAccess, name: str) -> DatasetRef:
+def resolve(source: Session | Reads, access: ProjectAccess, name: str) -> DatasetRef:
     missing = NotFound(f"dataset '{name}' not found in project '{access.project}'")
+    reads = reads_of(source)
     if SHARED_SEPARATOR not in name:
-        found = columns(session).scalar(
-            _OWN_DATASET_ID, {"project_id": access.project_id, "name": name}
-        )
+        found = reads.first(_OWN_DATASET_ID, project_id=access.project_id, name=name)
         if found is None:
             raise missing
-        return DatasetRef(access.project_id, access.project, name, False, None, found)
+        return DatasetRef(access.project_id, access.project, name, False, None, found.id)
     owner, _, dataset = name.partition(SHARED_SEPARATOR)
-    row = (
-        columns(session)
-        .execute(
-            _SHARED_DATASET, {"owner": owner, "name": dataset, "project_id": access.project_id}
-        )
-        .first()
-    )
+    row = reads.first(_SHARED_DATASET, owner=owner, name=dataset, project_id=access.project_id)
     if row is None:
         raise missing
     return DatasetRef(
@@ -117,22 +112,24 @@ def still_reachable(session: Session, ref: DatasetRef, *, lock: bool = False) ->
     return session.scalar(share.with_for_update(read=True) if lock else share) is not None
 
 
-def member_access(session: Session, *, project: str, user: User) -> ProjectAccess:
+def member_access(source: Session | Reads, *, project: str, user: User) -> ProjectAccess:
     """Members and admins get past this; outsiders get 404 before any name is resolved."""
-    return project_service.authorize(
-        session, project=project, user=user, action=Action.VIEW_PROJECT
-    )
+    return project_service.authorize(source, project=project, user=user, action=Action.VIEW_PROJECT)
 
 
 # Built once with bound parameters: composing them cost more than running them.
-_OWN_DATASETS = (
+_OWN_DATASETS = DriverSelect(
     select(Dataset.name, Dataset.description, Dataset.created_at)
     .where(Dataset.project_id == bindparam("project_id"))
     .order_by(Dataset.name)
 )
-_SHARED_DATASETS = (
+_SHARED_DATASETS = DriverSelect(
     select(
-        Project.name, Dataset.name, Dataset.description, Dataset.created_at, DatasetShare.permission
+        Project.name.label("owner"),
+        Dataset.name,
+        Dataset.description,
+        Dataset.created_at,
+        DatasetShare.permission,
     )
     .join(Dataset, Dataset.project_id == Project.id)
     .join(DatasetShare, DatasetShare.dataset_id == Dataset.id)
@@ -145,12 +142,10 @@ _SHARED_DATASETS = (
 
 
 def list_datasets(rt: Runtime, *, user: User, project: str) -> list[DatasetRead]:
-    with rt.read_sessions() as session:
-        access = member_access(session, project=project, user=user)
-        bound = {"project_id": access.project_id}
-        connection = columns(session)
-        own = connection.execute(_OWN_DATASETS, bound).all()
-        shared = connection.execute(_SHARED_DATASETS, bound).all()
+    with read_cursor(rt.engine) as reads:
+        access = member_access(reads, project=project, user=user)
+        own = reads.all(_OWN_DATASETS, project_id=access.project_id)
+        shared = reads.all(_SHARED_DATASETS, project_id=access.project_id)
     items = [
         DatasetRead(
             name=name,

@@ -10,7 +10,7 @@ from hopsworks_api import authz
 from hopsworks_api.authz import Action, ProjectAccess
 from hopsworks_api.datasets.models import DEFAULT_DATASETS, Dataset
 from hopsworks_api.db.busy import busy_on_lock_conflict
-from hopsworks_api.db.columns import columns
+from hopsworks_api.db.driver_reads import DriverSelect, Reads, read_cursor, reads_of
 from hopsworks_api.db.unique import flush_unique
 from hopsworks_api.errors import NotFound
 from hopsworks_api.identity import Role
@@ -29,21 +29,28 @@ from hopsworks_api.runtime import Runtime
 from hopsworks_api.schemas import Page, PageParams
 from hopsworks_api.users.models import User
 
+
+def _access_select(*project_columns: sa.ColumnElement) -> sa.Select:
+    return (
+        select(*project_columns, Membership.role)
+        .outerjoin(
+            Membership,
+            and_(Membership.project_id == Project.id, Membership.user_id == bindparam("user_id")),
+        )
+        .where(Project.name == bindparam("project"), Project.status == ProjectStatus.ACTIVE)
+    )
+
+
 # Every request about a project asks this; composing the statement cost several times
 # more than running it, so it is built once with bound parameters (docs/performance.md).
-_ACCESS = (
-    select(Project.id, Project.name, Membership.role)
-    .outerjoin(
-        Membership,
-        and_(Membership.project_id == Project.id, Membership.user_id == bindparam("user_id")),
-    )
-    .where(Project.name == bindparam("project"), Project.status == ProjectStatus.ACTIVE)
-)
+_ACCESS = DriverSelect(_access_select(Project.id, Project.name))
+# a read-only `get` answers from this one row, on the driver's cursor (db/driver_reads.py)
+_PROJECT_WITH_ACCESS = DriverSelect(_access_select(*Project.__table__.columns))
 
 
-def access(session: Session, *, project: str, user: User) -> ProjectAccess:
-    """Resolve who the caller is in `project`; outsiders look the same as a missing project."""
-    row = columns(session).execute(_ACCESS, {"user_id": user.id, "project": project}).first()
+def _resolved(row: sa.Row | None, *, project: str, user: User) -> ProjectAccess:
+    """Who the caller is in the project of `row`; outsiders look the same as a missing
+    project."""
     if row is None:
         raise NotFound(f"project '{project}' not found")
     return ProjectAccess(
@@ -57,8 +64,15 @@ def access(session: Session, *, project: str, user: User) -> ProjectAccess:
     )
 
 
-def authorize(session: Session, *, project: str, user: User, action: Action) -> ProjectAccess:
-    resolved = access(session, project=project, user=user)
+def access(source: Session | Reads, *, project: str, user: User) -> ProjectAccess:
+    row = reads_of(source).first(_ACCESS, user_id=user.id, project=project)
+    return _resolved(row, project=project, user=user)
+
+
+def authorize(
+    source: Session | Reads, *, project: str, user: User, action: Action
+) -> ProjectAccess:
+    resolved = access(source, project=project, user=user)
     authz.require(resolved, action)
     return resolved
 
@@ -110,7 +124,7 @@ def locked_access(
     )
 
 
-def _read(project: Project, role: str | None, *, is_admin: bool) -> ProjectRead:
+def _read(project: Project | sa.Row, role: str | None, *, is_admin: bool) -> ProjectRead:
     rights = authz.allowed_actions(Role(role) if role else None, is_admin=is_admin)
     return ProjectRead.model_validate(project).model_copy(update={"role": role, "allowed": rights})
 
@@ -163,11 +177,11 @@ def list_projects(rt: Runtime, *, user: User, page: PageParams) -> Page[ProjectR
 
 
 def get(rt: Runtime, *, user: User, project: str) -> ProjectRead:
-    with rt.read_sessions() as session:
-        resolved = authorize(session, project=project, user=user, action=Action.VIEW_PROJECT)
-        row = session.get(Project, resolved.project_id)
-        assert row is not None
-        return _read(row, resolved.role, is_admin=user.is_admin)
+    with read_cursor(rt.engine) as reads:
+        row = reads.first(_PROJECT_WITH_ACCESS, user_id=user.id, project=project)
+    resolved = _resolved(row, project=project, user=user)
+    authz.require(resolved, Action.VIEW_PROJECT)
+    return _read(row, resolved.role, is_admin=user.is_admin)
 
 
 def update(rt: Runtime, *, user: User, project: str, data: ProjectUpdate) -> ProjectRead:

@@ -119,13 +119,12 @@ _CSRF: dict[int | str, dict[str, Any]] = {
 
 
 def _session_read(rt: Runtime, token: Token) -> SessionRead:
-    with rt.read_sessions() as session:
-        user = service.from_token(session, rt=rt, token=token.access_token)
-        return SessionRead(
-            user=UserRead.model_validate(user),
-            expires_in=token.expires_in,
-            refresh_expires_in=token.refresh_expires_in,
-        )
+    user = service.from_token(rt, token=token.access_token)
+    return SessionRead(
+        user=UserRead.model_validate(user),
+        expires_in=token.expires_in,
+        refresh_expires_in=token.refresh_expires_in,
+    )
 
 
 @auth_router.post(
@@ -180,8 +179,7 @@ def _session_user(rt: Runtime, request: Request) -> UserRead | None:
     presented = web_session.refresh_token(request)
     try:
         if access is not None:
-            with rt.read_sessions() as session:
-                return UserRead.model_validate(service.from_token(session, rt=rt, token=access))
+            return UserRead.model_validate(service.from_token(rt, token=access))
     except Unauthorized:
         pass
     try:
