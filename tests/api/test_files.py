@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests.support.api import Api
@@ -92,6 +94,26 @@ def test_symlink_out_of_a_dataset_is_not_followed(api: Api, settings, tmp_path):
     assert reply.status_code == 400
     assert api.upload("owner", "demo", "Logs", "link/new.txt", b"x").status_code == 400
     assert not (tmp_path / "new.txt").exists()
+
+
+def test_a_dataset_directory_turned_into_a_symlink_leads_nowhere(api: Api, settings, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("top secret")
+    logs = settings.storage_root / "Projects" / "demo" / "Logs"
+    shutil.rmtree(logs)
+    logs.symlink_to(outside)
+    listing = api.call("owner", "GET", "/api/projects/demo/datasets/Logs/files")
+    assert listing.status_code == 400, listing.text
+    assert api.download("owner", "demo", "Logs", "secret.txt").status_code == 400
+
+
+def test_a_symlink_within_its_dataset_is_followed(api: Api, settings):
+    api.upload("owner", "demo", "Logs", "real/a.txt", b"inside")
+    (settings.storage_root / "Projects" / "demo" / "Logs" / "alias").symlink_to("real")
+    assert api.download("owner", "demo", "Logs", "alias/a.txt").content == b"inside"
+    names = api.call("owner", "GET", "/api/projects/demo/datasets/Logs/files/alias").json()
+    assert [item["name"] for item in names["items"]] == ["a.txt"]
 
 
 def test_file_and_directory_conflicts(api: Api):

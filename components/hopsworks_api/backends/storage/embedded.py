@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -150,11 +151,11 @@ def _make_parents(dataset_dir: Path, target: Path) -> None:
     parent.mkdir(parents=True, exist_ok=True)
 
 
-def _entry(path: Path) -> EntryInfo:
-    st = path.stat()
-    is_dir = path.is_dir()
+def _entry(name: str, st: os.stat_result) -> EntryInfo:
+    """One stat per entry (it follows a symlink, as `Path.is_dir` would)."""
+    is_dir = stat.S_ISDIR(st.st_mode)
     return EntryInfo(
-        name=path.name,
+        name=name,
         is_dir=is_dir,
         size=0 if is_dir else st.st_size,
         modified=datetime.fromtimestamp(st.st_mtime, UTC).replace(tzinfo=None),
@@ -169,6 +170,8 @@ class EmbeddedStorage:
         self.trash_dir = root / ".trash"
         for directory in (self.projects_dir, self.uploads_dir, self.trash_dir):
             directory.mkdir(parents=True, exist_ok=True)
+        # resolved once: a dataset's real directory is then this joined with its names
+        self._real_projects_dir = os.path.realpath(self.projects_dir)
 
     def _dataset_dir(self, project: str, dataset: str) -> Path:
         return self.projects_dir / project / dataset
@@ -178,9 +181,11 @@ class EmbeddedStorage:
         return self._dataset_dir(project, dataset)
 
     def _resolve(self, project: str, dataset: str, path: tuple[str, ...]) -> Path:
-        base = self._dataset_dir(project, dataset)
-        target = base.joinpath(*path)
-        real_base = os.path.realpath(base)
+        """The entry's path, refused if a symlink on the way leads out of the dataset. The
+        dataset directory's real path is the one the service made (a dataset directory
+        turned into a symlink leads out too): one `realpath` walk per call, not two."""
+        target = self._dataset_dir(project, dataset).joinpath(*path)
+        real_base = os.path.join(self._real_projects_dir, project, dataset)
         real = os.path.realpath(target)
         if real != real_base and not real.startswith(real_base + os.sep):
             raise BadRequest("path escapes its dataset", code="bad_path")
@@ -226,17 +231,22 @@ class EmbeddedStorage:
     def stat(self, project: str, dataset: str, path: tuple[str, ...]) -> EntryInfo | None:
         target = self._resolve(project, dataset, path)
         try:
-            return _entry(target)
+            return _entry(target.name, target.stat())
         except (FileNotFoundError, NotADirectoryError):
             return None
 
     def list_dir(self, project: str, dataset: str, path: tuple[str, ...]) -> list[EntryInfo]:
         target = self._resolve(project, dataset, path)
         try:
-            children = sorted(target.iterdir(), key=lambda p: p.name)
+            with os.scandir(target) as children:
+                entries = [
+                    _entry(child.name, child.stat())
+                    for child in children
+                    if not child.name.startswith(RESERVED_PREFIX)
+                ]
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise NotFound(f"no directory '{'/'.join(path)}'") from exc
-        return [_entry(child) for child in children if not child.name.startswith(RESERVED_PREFIX)]
+        return sorted(entries, key=lambda entry: entry.name)
 
     def open_read(
         self,
