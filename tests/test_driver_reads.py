@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import bindparam, inspect, select
+from sqlalchemy import bindparam, inspect, literal_column, select, text
+from sqlalchemy.exc import DBAPIError
 
 from hopsworks_api.db.driver_reads import (
     DriverSelect,
@@ -64,3 +65,19 @@ def test_queries_the_driver_path_cannot_run_as_written_are_refused(app) -> None:
     twice = DriverSelect(select(User.id, Project.id).join(Project, Project.created_by == User.id))
     with pytest.raises(ValueError, match="distinct names"):
         twice.plan(dialect)
+
+
+def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(app) -> None:  # type: ignore[no-untyped-def]
+    """So the API answers it as it answers the ORM's (errors.py), parameters hidden."""
+    rt = app.state.runtime
+    gone = DriverSelect(select(literal_column("1").label("one")).select_from(text("no_table")))
+    with read_cursor(rt.engine) as reads, pytest.raises(DBAPIError) as raised:
+        reads.first(gone)
+    # the class SQLAlchemy maps the driver's to (sqlite3 and PyMySQL name it differently)
+    assert type(raised.value).__name__ == type(raised.value.orig).__name__
+    assert "no_table" in str(raised.value)
+    assert "hidden due to hide_parameters" in str(raised.value) or "[parameters" not in str(
+        raised.value
+    )
+    with read_cursor(rt.engine) as reads:  # the pool still serves
+        assert reads.first(_PROJECT_BY_NAME, name="nothing") is None

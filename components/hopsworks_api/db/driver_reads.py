@@ -25,7 +25,9 @@ from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Engine, Select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, class_mapper, make_transient_to_detached
+from sqlalchemy.pool import PoolProxiedConnection
 
 M = TypeVar("M")
 Processor = Callable[[Any], Any] | None
@@ -79,7 +81,8 @@ class DriverSelect:
 class ReadCursor:
     """A driver cursor of a pooled connection, running `DriverSelect`s."""
 
-    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+    def __init__(self, connection: PoolProxiedConnection, cursor: Any, dialect: Dialect) -> None:
+        self._connection = connection
         self._cursor = cursor
         self._dialect = dialect
 
@@ -91,8 +94,31 @@ class ReadCursor:
                 values[name] = process(values[name])
         positions = plan.compiled.positiontup
         arguments = [values[name] for name in positions] if positions is not None else values
-        self._cursor.execute(plan.sql, arguments)
+        with self._as_sqlalchemy_errors(plan.sql, arguments):
+            self._cursor.execute(plan.sql, arguments)
         return plan
+
+    @contextmanager
+    def _as_sqlalchemy_errors(self, sql: str, arguments: Any) -> Iterator[None]:
+        """The driver's errors as SQLAlchemy raises them (`OperationalError` for a lost
+        server or a lock wait, which the API answers as it does for the ORM's), and a
+        connection the server dropped leaves the pool instead of going back to it."""
+        base = self._dialect.loaded_dbapi.Error
+        try:
+            yield
+        except base as error:
+            lost = self._dialect.is_disconnect(error, self._connection.dbapi_connection, None)
+            if lost:
+                self._connection.invalidate(error)
+            raise DBAPIError.instance(
+                sql,
+                arguments,
+                error,
+                base,
+                hide_parameters=True,  # a key's prefix, a name: not for the logs
+                connection_invalidated=lost,
+                dialect=self._dialect,
+            ) from error
 
     def _row(self, plan: _Plan, raw: tuple[Any, ...]) -> tuple[Any, ...]:
         return plan.row(
@@ -104,13 +130,16 @@ class ReadCursor:
 
     def first(self, query: DriverSelect, **params: Any) -> Any:
         plan = self._execute(query, params)
-        raw = self._cursor.fetchone()
-        self._cursor.fetchall()  # the rest, so the statement is finished on every driver
+        with self._as_sqlalchemy_errors(plan.sql, params):
+            raw = self._cursor.fetchone()
+            self._cursor.fetchall()  # the rest, so the statement is finished on every driver
         return None if raw is None else self._row(plan, raw)
 
     def all(self, query: DriverSelect, **params: Any) -> list[Any]:
         plan = self._execute(query, params)
-        return [self._row(plan, raw) for raw in self._cursor.fetchall()]
+        with self._as_sqlalchemy_errors(plan.sql, params):
+            rows = self._cursor.fetchall()
+        return [self._row(plan, raw) for raw in rows]
 
 
 @contextmanager
@@ -119,7 +148,7 @@ def read_cursor(engine: Engine) -> Iterator[ReadCursor]:
     try:
         cursor = connection.cursor()
         try:
-            yield ReadCursor(cursor, engine.dialect)
+            yield ReadCursor(connection, cursor, engine.dialect)
         finally:
             cursor.close()
     finally:
