@@ -8,16 +8,16 @@ from sqlalchemy.exc import DBAPIError
 
 from hopsworks_api.db.driver_reads import (
     DriverSelect,
+    EntityColumns,
     SessionReads,
-    detached,
     read_cursor,
 )
 from hopsworks_api.projects.models import Project
 from hopsworks_api.users.models import User
 from tests.support.api import Api
 
-_USER = [column.label(f"user_{column.key}") for column in User.__table__.columns]
-_USER_BY_EMAIL = DriverSelect(select(*_USER).where(User.email == bindparam("email")))
+_USER = EntityColumns(User, prefix="user_")
+_USER_BY_EMAIL = DriverSelect(select(*_USER.columns).where(User.email == bindparam("email")))
 _PROJECT_BY_NAME = DriverSelect(select(Project.id).where(Project.name == bindparam("name")))
 
 
@@ -25,7 +25,7 @@ def test_a_user_read_on_the_driver_equals_the_orm_loaded_one(api: Api, app) -> N
     rt = app.state.runtime
     with read_cursor(rt.engine) as reads:
         row = reads.first(_USER_BY_EMAIL, email=api.email("admin"))
-    user = detached(User, row, prefix="user_")
+    user = _USER.instance(row)
     with rt.read_sessions() as session:
         loaded = session.scalar(select(User).where(User.email == api.email("admin")))
     assert loaded is not None

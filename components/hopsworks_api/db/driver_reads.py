@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import Engine, Select
 from sqlalchemy.engine import Dialect
@@ -155,18 +155,28 @@ def read_cursor(engine: Engine) -> Iterator[ReadCursor]:
         connection.close()  # back to the pool, which resets (rolls back) it
 
 
-def detached(model: type[M], row: Any, prefix: str = "") -> M:
-    """An instance of `model` from the row's columns named `<prefix><column>`, as a
-    session that loaded it and closed would leave it (detached, nothing pending), so it
-    behaves like the ORM-loaded object it replaces. Built as the ORM's loader builds one
-    (a new instance, its loaded values in its dict): the instrumented constructor's
-    attribute events tripled the cost."""
-    instance = class_mapper(model).class_manager.new_instance()
-    instance.__dict__.update(
-        {c.key: getattr(row, prefix + c.key) for c in model.__table__.columns}  # type: ignore[attr-defined]
-    )
-    make_transient_to_detached(instance)
-    return instance
+class EntityColumns(Generic[M]):
+    """A model's columns selected as `<prefix><column>` (beside other columns, without a
+    clash), and the instance built back from a row of them: the naming in one place."""
+
+    def __init__(self, model: type[M], prefix: str) -> None:
+        self.model = model
+        table_columns = model.__table__.columns  # type: ignore[attr-defined]
+        self.columns = [column.label(prefix + column.key) for column in table_columns]
+        self._keys = [
+            (column.key, label.name)
+            for column, label in zip(table_columns, self.columns, strict=True)
+        ]
+
+    def instance(self, row: Any) -> M:
+        """The instance as a session that loaded it and closed would leave it (detached,
+        nothing pending), so it behaves like the ORM-loaded object it replaces. Built as
+        the ORM's loader builds one (a new instance, its loaded values in its dict): the
+        instrumented constructor's attribute events tripled the cost."""
+        instance = class_mapper(self.model).class_manager.new_instance()
+        instance.__dict__.update({key: getattr(row, label) for key, label in self._keys})
+        make_transient_to_detached(instance)
+        return instance
 
 
 class SessionReads:

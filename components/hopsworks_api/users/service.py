@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from hopsworks_api import authz, security
 from hopsworks_api.clock import naive_utc
 from hopsworks_api.db.busy import busy_on_lock_conflict
-from hopsworks_api.db.driver_reads import DriverSelect, detached, read_cursor
+from hopsworks_api.db.driver_reads import DriverSelect, EntityColumns, read_cursor
 from hopsworks_api.db.unique import commit_unique
 from hopsworks_api.errors import Conflict, Forbidden, NotFound, Unauthorized, Unavailable
 from hopsworks_api.identity import Role
@@ -261,10 +261,10 @@ def change_password(rt: Runtime, *, user: User, data: PasswordChange, client: st
 
 # Asked on every authenticated request: built once and run on the driver's cursor
 # (db/driver_reads.py), the key and its account in one round trip.
-_USER = [column.label(f"user_{column.key}") for column in User.__table__.columns]
-_USER_BY_SUBJECT = DriverSelect(select(*_USER).where(User.subject == bindparam("subject")))
+_USER = EntityColumns(User, prefix="user_")
+_USER_BY_SUBJECT = DriverSelect(select(*_USER.columns).where(User.subject == bindparam("subject")))
 _API_KEY_USER = DriverSelect(
-    select(ApiKey.secret_hash, ApiKey.agent_hosts, *_USER)
+    select(ApiKey.secret_hash, ApiKey.agent_hosts, *_USER.columns)
     .join(User, User.id == ApiKey.user_id)
     .where(ApiKey.prefix == bindparam("prefix"))
 )
@@ -274,13 +274,14 @@ def from_token(rt: Runtime, *, token: str) -> User:
     claims = rt.tokens.claims(token, now=rt.clock.now())
     with read_cursor(rt.engine) as reads:
         row = reads.first(_USER_BY_SUBJECT, subject=claims.subject)
-    if row is None or not row.user_is_active:
+    user = None if row is None else _USER.instance(row)
+    if user is None or not user.is_active:
         raise Unauthorized("the token's account no longer exists", code="invalid_token")
-    if claims.version != row.user_token_version:
+    if claims.version != user.token_version:
         raise Unauthorized(
             "this token was ended by a logout or password change", code="token_revoked"
         )
-    return detached(User, row, prefix="user_")
+    return user
 
 
 def from_api_key(rt: Runtime, *, key: str) -> tuple[User, list[str] | None]:
@@ -290,12 +291,12 @@ def from_api_key(rt: Runtime, *, key: str) -> tuple[User, list[str] | None]:
         row = reads.first(_API_KEY_USER, prefix=prefix)
     if row is None or not security.api_secret_matches(row.secret_hash, secret):
         raise Unauthorized("invalid API key", code="invalid_api_key")
-    if not row.user_is_active:
+    user = _USER.instance(row)
+    if not user.is_active:
         raise Unauthorized("invalid API key", code="invalid_api_key")
     # `is not None`, not truthiness: an (old) agent key stored with no host is confined to
     # nothing, never unrestricted.
-    hosts = row.agent_hosts.split(",") if row.agent_hosts is not None else None
-    return detached(User, row, prefix="user_"), hosts
+    return user, row.agent_hosts.split(",") if row.agent_hosts is not None else None
 
 
 def create_api_key(rt: Runtime, *, user: User, data: ApiKeyCreate) -> ApiKeyCreated:
