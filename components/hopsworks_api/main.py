@@ -10,8 +10,7 @@ from operator import attrgetter
 import anyio
 from fastapi import FastAPI
 
-from hopsworks_api import __version__, openapi
-from hopsworks_api.api import api_router
+from hopsworks_api import __version__, api, openapi
 from hopsworks_api.audit.keys import load_audit_key
 from hopsworks_api.audit.middleware import AuditMiddleware
 from hopsworks_api.audit.service import seal
@@ -42,7 +41,7 @@ from hopsworks_api.provisioning.converge import reconcile
 from hopsworks_api.quotas import accounting
 from hopsworks_api.request_context import RequestContextMiddleware
 from hopsworks_api.runtime import Runtime
-from hopsworks_api.sdk_compat.router import sdk_router
+from hopsworks_api.sdk_compat import router as sdk_routes
 from hopsworks_api.security import Passwords, TokenCodec, load_jwt_secret
 from hopsworks_api.servings import service as servings
 from hopsworks_api.webui import routes as webui
@@ -169,11 +168,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             await anyio.to_thread.run_sync(watcher.stop)
 
     app = FastAPI(
-        # The routers' own route objects, not include_router: including builds every
-        # route's dependency models again for each app (FastAPI keeps that state on the
-        # inclusion), half a second a test; these are built once per process and keep
-        # nothing of an app (each endpoint reaches its runtime through request.app).
-        routes=[*api_router.routes, *sdk_router.routes],
+        # The routers' own route objects in one flat list, not include_router: including
+        # builds every route's dependency models again for each app (half a second a
+        # test) and matches the included routes twice a request (hopsworks_api.paths);
+        # these are built once per process and keep nothing of an app (each endpoint
+        # reaches its runtime through request.app).
+        routes=[*api.routes, *sdk_routes.routes],
         lifespan=lifespan,
         title="Hopsworks control service",
         version=__version__,

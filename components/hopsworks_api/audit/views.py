@@ -7,9 +7,10 @@ from fastapi import APIRouter
 from hopsworks_api.audit import service
 from hopsworks_api.audit.models import AuditRead
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
+from hopsworks_api.paths import API
 from hopsworks_api.schemas import Page
 
-router = APIRouter(prefix="/projects/{project}/activity", tags=["audit"])
+router = APIRouter(prefix=API + "/projects/{project}/activity", tags=["audit"])
 
 
 @router.get("", name="project.activity")

@@ -16,8 +16,9 @@ from hopsworks_api.datasets.upload_models import (
 from hopsworks_api.datasets.views import Body, _declared_length, store_body
 from hopsworks_api.deps import CurrentUser, RuntimeDep
 from hopsworks_api.errors import AppError
+from hopsworks_api.paths import API
 
-router = APIRouter(prefix="/projects/{project}/datasets/{dataset}/uploads", tags=["uploads"])
+router = APIRouter(prefix=API + "/projects/{project}/datasets/{dataset}/uploads", tags=["uploads"])
 
 
 @router.post(

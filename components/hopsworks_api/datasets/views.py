@@ -26,10 +26,11 @@ from hopsworks_api.datasets.models import (
 from hopsworks_api.datasets.ranges import RangeRequest
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.errors import AppError, BadRequest, PayloadTooLarge
+from hopsworks_api.paths import API
 from hopsworks_api.reads import run_read
 from hopsworks_api.schemas import Page, paginate
 
-router = APIRouter(prefix="/projects/{project}/datasets", tags=["datasets"])
+router = APIRouter(prefix=API + "/projects/{project}/datasets", tags=["datasets"])
 
 WRITE_BUFFER = 4 * 1024 * 1024
 """An upload stores its body in batches of this many bytes: one worker-thread hop (and

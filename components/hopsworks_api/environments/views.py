@@ -13,9 +13,10 @@ from hopsworks_api.environments.models import (
     EnvironmentSummary,
     EnvironmentUpdate,
 )
+from hopsworks_api.paths import API
 from hopsworks_api.schemas import Page, paginate
 
-router = APIRouter(prefix="/projects/{project}/environments", tags=["environments"])
+router = APIRouter(prefix=API + "/projects/{project}/environments", tags=["environments"])
 
 
 @router.get("", name="environment.list")

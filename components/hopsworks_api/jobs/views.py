@@ -10,12 +10,13 @@ from hopsworks_api.backends.runner.base import Stream
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.jobs import service
 from hopsworks_api.jobs.models import ExecutionRead, ExecutionStart, JobCreate, JobRead, JobUpdate
+from hopsworks_api.paths import API
 from hopsworks_api.schemas import Page, paginate
 
 # a row id: past a 32-bit integer no execution exists (and SQLite cannot even look it up)
 ExecutionId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
-router = APIRouter(prefix="/projects/{project}/jobs", tags=["jobs"])
+router = APIRouter(prefix=API + "/projects/{project}/jobs", tags=["jobs"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, name="job.create")

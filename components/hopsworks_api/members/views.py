@@ -7,9 +7,10 @@ from fastapi import APIRouter, Request, status
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.members import service
 from hopsworks_api.members.models import MemberAdd, MemberRead, MemberUpdate
+from hopsworks_api.paths import API
 from hopsworks_api.schemas import Page, paginate
 
-router = APIRouter(prefix="/projects/{project}/members", tags=["members"])
+router = APIRouter(prefix=API + "/projects/{project}/members", tags=["members"])
 
 
 @router.get("", name="member.list")

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Path, status
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.model_registry import service
 from hopsworks_api.model_registry.models import ModelCreate, ModelRead, ModelVersionRead
+from hopsworks_api.paths import API
 from hopsworks_api.schemas import Page, paginate
 
-router = APIRouter(prefix="/projects/{project}/models", tags=["models"])
+router = APIRouter(prefix=API + "/projects/{project}/models", tags=["models"])
 Version = Path(ge=1, le=2_147_483_647)
 
 

@@ -11,9 +11,10 @@ from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep, authenticate, c
 from hopsworks_api.errors import AppError, error_body
 from hopsworks_api.notebooks import proxy, service
 from hopsworks_api.notebooks.models import JupyterRead, JupyterStart
+from hopsworks_api.paths import API
 from hopsworks_api.schemas import Page, paginate
 
-router = APIRouter(prefix="/projects/{project}/jupyter", tags=["notebooks"])
+router = APIRouter(prefix=API + "/projects/{project}/jupyter", tags=["notebooks"])
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 

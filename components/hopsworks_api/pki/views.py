@@ -8,13 +8,16 @@ from fastapi import APIRouter, Query, Response, status
 
 from hopsworks_api import authz
 from hopsworks_api.deps import CurrentUser, PrincipalDep, RuntimeDep
+from hopsworks_api.paths import API
 from hopsworks_api.pki import credentials as credentials_service
 from hopsworks_api.pki import service
 from hopsworks_api.pki.client_configs import ClientContext, client_configs
 from hopsworks_api.pki.models import ClientBundle, Credentials, HostCertificate, HostCsr
 
-ca_router = APIRouter(prefix="/ca", tags=["certificates"])
-credentials_router = APIRouter(prefix="/projects/{project}/credentials", tags=["certificates"])
+ca_router = APIRouter(prefix=API + "/ca", tags=["certificates"])
+credentials_router = APIRouter(
+    prefix=API + "/projects/{project}/credentials", tags=["certificates"]
+)
 
 PEM = "application/x-pem-file"
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
+from hopsworks_api.paths import API
 from hopsworks_api.projects import hive, service
 from hopsworks_api.projects.hive import HiveRead
 from hopsworks_api.projects.models import ProjectCreate, ProjectRead, ProjectUpdate
 from hopsworks_api.reads import run_read
 from hopsworks_api.schemas import Page
 
-router = APIRouter(prefix="/projects", tags=["projects"])
+router = APIRouter(prefix=API + "/projects", tags=["projects"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, name="project.create")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from hopsworks_api.deps import CurrentUser, RuntimeDep
+from hopsworks_api.paths import API
 from hopsworks_api.quotas import service
 from hopsworks_api.quotas.models import QuotaRead, QuotaUpdate
 
-router = APIRouter(prefix="/projects/{project}/quotas", tags=["quotas"])
+router = APIRouter(prefix=API + "/projects/{project}/quotas", tags=["quotas"])
 
 
 @router.get("", name="quota.get")

@@ -34,12 +34,13 @@ from hopsworks_api.datasets.models import DatasetCreate, DatasetRead, DirectoryL
 from hopsworks_api.deps import MAX_OFFSET, CurrentUser, RuntimeDep
 from hopsworks_api.errors import AppError, BadRequest, Conflict, NotFound
 from hopsworks_api.jobs import service as job_service
+from hopsworks_api.paths import SDK
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.schemas import PageParams
 from hopsworks_api.sdk_compat.projects import SdkProject
 from hopsworks_api.users.models import User
 
-router = APIRouter(tags=["sdk"])
+router = APIRouter(prefix=SDK, tags=["sdk"], include_in_schema=False)
 
 BASE = "/project/{project_id:int}/dataset"
 LISTING_PAGE = 500  # the platform's largest page; longer SDK pages are fetched in steps

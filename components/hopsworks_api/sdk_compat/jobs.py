@@ -36,13 +36,14 @@ from hopsworks_api.jobs.models import (
     JobUpdate,
     Resources,
 )
+from hopsworks_api.paths import SDK
 from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.schemas import PageParams
 from hopsworks_api.sdk_compat.projects import SdkProject as ProjectName
 from hopsworks_api.users.models import User
 
-router = APIRouter(prefix="/project/{project_id:int}/jobs")
+router = APIRouter(prefix=SDK + "/project/{project_id:int}/jobs", include_in_schema=False)
 
 ExecutionId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 JobName = Annotated[str, Path(pattern=JOB_NAME)]

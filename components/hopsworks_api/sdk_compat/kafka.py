@@ -15,13 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hopsworks_api.deps import CurrentUser, RuntimeDep
 from hopsworks_api.errors import BadRequest
+from hopsworks_api.paths import SDK
 from hopsworks_api.projects import service as project_service
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.sdk_compat.projects import SdkProject
 from hopsworks_api.topics import service as topic_service
 from hopsworks_api.topics.models import TopicCreate, TopicRead
 
-router = APIRouter(tags=["sdk"])
+router = APIRouter(prefix=SDK, tags=["sdk"], include_in_schema=False)
 
 BASE = "/project/{project_id:int}/kafka"
 

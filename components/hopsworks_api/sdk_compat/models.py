@@ -32,12 +32,13 @@ from hopsworks_api.model_registry.models import (
     ModelVersionRead,
     RegisteredModel,
 )
+from hopsworks_api.paths import SDK
 from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.sdk_compat.projects import SdkProject as ProjectName
 from hopsworks_api.users.models import User
 
-router = APIRouter(prefix="/project/{project_id:int}")
+router = APIRouter(prefix=SDK + "/project/{project_id:int}", include_in_schema=False)
 REGISTRIES = "/modelregistries"
 
 RegistryId = Annotated[int, Path(ge=1, le=2_147_483_647)]

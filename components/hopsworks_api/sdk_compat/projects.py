@@ -22,6 +22,7 @@ from sqlalchemy import select
 from hopsworks_api.deps import CurrentUser, RuntimeDep
 from hopsworks_api.errors import NotFound
 from hopsworks_api.identity import Role
+from hopsworks_api.paths import SDK
 from hopsworks_api.pki import credentials as credentials_service
 from hopsworks_api.pki.models import Credentials
 from hopsworks_api.projects import service as project_service
@@ -30,7 +31,7 @@ from hopsworks_api.runtime import Runtime
 from hopsworks_api.schemas import Description, PageParams, ProjectName
 from hopsworks_api.users.models import User
 
-router = APIRouter(tags=["sdk"])
+router = APIRouter(prefix=SDK, tags=["sdk"], include_in_schema=False)
 
 MAX_ID = 2**63 - 1  # the DBs' BIGINT: a larger id names no project (and no 500)
 PAGE = PageParams(limit=500)

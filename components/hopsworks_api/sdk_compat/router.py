@@ -1,13 +1,15 @@
-"""One router for every path the `hopsworks` SDK calls, mounted beside `/api`."""
+"""Every path the `hopsworks` SDK calls, mounted beside `/api` (each module's router
+carries the mount point, hopsworks_api.paths.SDK, in its prefix; that module says why the
+list is flat)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from starlette.routing import BaseRoute
 
 from hopsworks_api.sdk_compat import datasets, jobs, kafka, models, projects, serving, variables
 
-PREFIX = "/hopsworks-api/api"
-
-sdk_router = APIRouter(prefix=PREFIX, include_in_schema=False)
-for module in (variables, projects, datasets, kafka, jobs, models, serving):
-    sdk_router.include_router(module.router)
+routes: list[BaseRoute] = [
+    route
+    for module in (variables, projects, datasets, kafka, jobs, models, serving)
+    for route in module.router.routes
+]

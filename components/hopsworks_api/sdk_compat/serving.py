@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from hopsworks_api.deps import CurrentUser, RuntimeDep
 from hopsworks_api.errors import BadRequest, Conflict, NotFound
+from hopsworks_api.paths import SDK
 from hopsworks_api.projects.models import Project
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.sdk_compat.models import SDK_FRAMEWORK
@@ -38,7 +39,7 @@ from hopsworks_api.servings.models import (
 )
 from hopsworks_api.users.models import User
 
-router = APIRouter(prefix="/project/{project_id:int}")
+router = APIRouter(prefix=SDK + "/project/{project_id:int}", include_in_schema=False)
 
 ServingId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 ServingName = Annotated[str, Path(pattern=SERVING_NAME)]

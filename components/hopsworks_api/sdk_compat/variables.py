@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from hopsworks_api import __version__
 from hopsworks_api.deps import CurrentUser, RuntimeDep
 from hopsworks_api.errors import NotFound
+from hopsworks_api.paths import SDK
 from hopsworks_api.runtime import Runtime
 
 # The REST API level this layer speaks: the SDK compares major.minor with its own.
@@ -26,7 +27,7 @@ VARIABLES: dict[str, Callable[[Runtime], str]] = {
     "upload_policy": lambda rt: "enabled",
 }
 
-router = APIRouter(tags=["sdk"])
+router = APIRouter(prefix=SDK, tags=["sdk"], include_in_schema=False)
 
 
 @router.get("/variables/versions", name="sdk.variables.versions")

@@ -14,11 +14,12 @@ from starlette.responses import Response
 
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.errors import AppError, error_body
+from hopsworks_api.paths import API
 from hopsworks_api.schemas import Page, paginate
 from hopsworks_api.servings import inference_log, proxy, service
 from hopsworks_api.servings.models import ServingCreate, ServingRead
 
-router = APIRouter(prefix="/projects/{project}/servings", tags=["servings"])
+router = APIRouter(prefix=API + "/projects/{project}/servings", tags=["servings"])
 
 
 @router.post(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
+from hopsworks_api.paths import API
 from hopsworks_api.schemas import Page, paginate
 from hopsworks_api.sharing import resources as service
 from hopsworks_api.sharing.models import ResourceShareRead, ShareCreate, ShareKind
 
-router = APIRouter(prefix="/projects/{project}", tags=["sharing"])
+router = APIRouter(prefix=API + "/projects/{project}", tags=["sharing"])
 TOPIC, HIVE = ShareKind.TOPIC, ShareKind.HIVE
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 

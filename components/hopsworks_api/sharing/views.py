@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
+from hopsworks_api.paths import API
 from hopsworks_api.schemas import Page, paginate
 from hopsworks_api.sharing import service
 from hopsworks_api.sharing.models import ShareCreate, ShareRead
 
-router = APIRouter(prefix="/projects/{project}", tags=["sharing"])
+router = APIRouter(prefix=API + "/projects/{project}", tags=["sharing"])
 
 
 @router.post("/datasets/{dataset}/shares", status_code=status.HTTP_201_CREATED, name="share.offer")

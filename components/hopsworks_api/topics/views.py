@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from hopsworks_api.deps import CurrentUser, PageDep, RuntimeDep
+from hopsworks_api.paths import API
 from hopsworks_api.schemas import Page, paginate
 from hopsworks_api.topics import service
 from hopsworks_api.topics.models import TopicCreate, TopicRead
 
-router = APIRouter(prefix="/projects/{project}/topics", tags=["kafka"])
+router = APIRouter(prefix=API + "/projects/{project}/topics", tags=["kafka"])
 
 
 @router.get("", name="topic.list")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from hopsworks_api.deps import AdminUser, CurrentUser, PageDep, RuntimeDep
 from hopsworks_api.errors import Unauthorized
+from hopsworks_api.paths import API
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.schemas import Page, paginate
 from hopsworks_api.users import service
@@ -27,8 +28,8 @@ from hopsworks_api.users.models import (
     UserRead,
 )
 
-auth_router = APIRouter(prefix="/auth", tags=["identity"])
-users_router = APIRouter(prefix="/users", tags=["identity"])
+auth_router = APIRouter(prefix=API + "/auth", tags=["identity"])
+users_router = APIRouter(prefix=API + "/users", tags=["identity"])
 
 _THROTTLED: dict[int | str, dict[str, Any]] = {
     429: {

@@ -1,0 +1,12 @@
+"""Where the service's two APIs are mounted: its own REST API and the paths the `hopsworks`
+SDK calls.
+
+Every router carries its mount point in its own prefix and the app is built from their
+routes directly (`api.routes`, `sdk_compat.router.routes`), never with `include_router`:
+FastAPI matches an included router's routes twice per request (once to pick the router,
+once to dispatch inside it) through per-request bookkeeping of the inclusion, which cost
+a read ~0.1 ms, a sixth of its time in the application (docs/performance.md).
+"""
+
+API = "/api"
+SDK = "/hopsworks-api/api"
