@@ -3,7 +3,13 @@ TLS, a ZooKeeper quorum, Spark master and workers running a job, the Hive metast
 MariaDB behind the HiveServer2 protocol, and the control service over TLS with
 certificates from the platform CA, which creates a project whose Hive database appears in
 the metastore. A second run changes nothing; the roles whose software cannot be
-downloaded here run in check mode. Checked with testinfra over the Ansible inventory.
+downloaded here run in check mode; backup.yml and restore.yml give everything back. Last,
+scale.yml grows the running cluster: a fourth host (`hops-lab add`, in the spark group)
+becomes a worker the master lists as ALIVE while the master, the history server and the
+old workers keep running without a restart, the running hosts change nothing but their
+/etc/hosts, and a second run changes nothing. (On this lab rather than one of its own: a
+second Spark deploy cost the suite some six minutes.) Checked with testinfra over the
+Ansible inventory.
 
 Takes several minutes (the first run installs Java, MariaDB and pyspark on the hosts);
 deselect with `-m "not lab"`.
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,8 +30,9 @@ import pytest
 import yaml
 
 from hops_deploy import listeners, ship
-from hops_deploy.lab import lifecycle
+from hops_deploy.lab import add, lifecycle, sshkeys
 from hops_deploy.lab import state as lab_state
+from hops_deploy.lab.state import LabState
 from hops_deploy.playbook import PlaybookRun, parse_recap, run_playbook, run_site
 from hops_deploy.pyinfra_run import parse_totals
 from hops_deploy.topology import load_inventory
@@ -501,3 +509,125 @@ def test_a_backup_restored_after_the_state_is_lost_gives_everything_back(
         "set -a && . /etc/hops/hopsworks_api.env && set +a && /opt/hops/venv/bin/hops audit verify",
     )
     assert verified.rc == 0, verified.stdout + verified.stderr
+
+
+# scale.yml on the running site: after every test above (it changes the lab), module order.
+MASTER, NEW_WORKER = f"{NAME}1", f"{NAME}4"
+OLD_WORKERS = (f"{NAME}2", f"{NAME}3")
+DAEMONS = {MASTER: ("spark-master", "spark-history")} | {w: ("spark-worker",) for w in OLD_WORKERS}
+ETC_HOSTS_TASK = "TASK [common : Every platform host is named in /etc/hosts]"
+
+
+def on(lab: LabState, name: str, command: str, timeout: float = 120) -> str:
+    """A shell command on a lab host as root; its stdout (fails the test on exit != 0)."""
+    result = sshkeys.run(
+        Path(lab.ssh_key or ""), lab.host(name).address, ["sh", "-c", command], timeout
+    )
+    assert result.returncode == 0, f"{name}: {command}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def master_state(lab: LabState) -> dict:
+    """The master's /json/ over HTTPS with the platform CA (its web UI)."""
+    url = f"https://{lab.host(MASTER).address}:8480/json/"
+    return json.loads(on(lab, MASTER, f"curl -sf --cacert /etc/hops/pki/ca-chain.pem {url}"))
+
+
+def alive_workers(lab: LabState) -> set[str]:
+    """Addresses of the workers the master lists as ALIVE (empty while it starts)."""
+    try:
+        state = master_state(lab)
+    except (AssertionError, json.JSONDecodeError):
+        return set()
+    return {w["host"] for w in state.get("workers", []) if w.get("state") == "ALIVE"}
+
+
+def wait_for_workers(lab: LabState, names: set[str], timeout: float = 600) -> None:
+    """Poll until the master lists exactly these hosts' workers as ALIVE (a worker
+    registers some 40 s after its start on an idle machine; CI shares 2 cores)."""
+    wanted = {lab.host(h).address for h in names}
+    deadline = time.monotonic() + timeout
+    while (seen := alive_workers(lab)) != wanted:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"alive workers {sorted(seen)}, expected {sorted(wanted)}")
+        time.sleep(5)
+
+
+def daemons(lab: LabState) -> dict[str, str]:
+    """Each running daemon's main PID, start time and restart count, to compare."""
+    return {
+        f"{name}/{unit}": on(
+            lab,
+            name,
+            f"systemctl show -p ActiveState -p MainPID -p ActiveEnterTimestamp "
+            f"-p NRestarts {unit}.service",
+        )
+        for name, units in DAEMONS.items()
+        for unit in units
+    }
+
+
+def changed_on(run: PlaybookRun, name: str) -> set[str]:
+    """The tasks that reported a change on `name` itself (not delegated from another)."""
+    found, task = set(), ""
+    for line in run.output.splitlines():
+        if line.startswith("TASK ["):
+            task = line.split("]", 1)[0] + "]"
+        elif re.match(rf"changed: \[{re.escape(name)}\]", line):
+            found.add(task)
+    return found
+
+
+@pytest.fixture(scope="module")
+def scaled(deployed: dict, lab_machine: Path) -> dict:
+    """A fourth host added to the spark group of the deployed lab, scale.yml run twice;
+    the daemons' state before and after."""
+    lab = lab_state.load(lab_machine, NAME)
+    assert lab is not None and Path(lab.inventory or "") == deployed["inventory"]
+    wait_for_workers(lab, set(OLD_WORKERS))
+    before = daemons(lab)
+    added = add.add(NAME, ["spark"], lab_machine)
+    assert added.name == NEW_WORKER
+    lab = lab_state.load(lab_machine, NAME)
+    assert lab is not None
+    base = deployed["base"]
+    first = run_playbook("scale.yml", deployed["inventory"], log=base / "scale-first.log")
+    assert first.returncode == 0, first.explain()
+    wait_for_workers(lab, {*OLD_WORKERS, NEW_WORKER})
+    second = run_playbook("scale.yml", deployed["inventory"], log=base / "scale-second.log")
+    print(f"scale.yml adding a worker {first.seconds:.0f} s; re-run {second.seconds:.0f} s")
+    return {"lab": lab, "first": first, "second": second, "before": before, "after": daemons(lab)}
+
+
+@pytest.mark.lab
+def test_scale_the_master_lists_the_new_worker_alive(scaled: dict) -> None:
+    lab = scaled["lab"]
+    state = master_state(lab)
+    assert state["status"] == "ALIVE" and state["aliveworkers"] == 3, state
+    assert alive_workers(lab) == {lab.host(h).address for h in (*OLD_WORKERS, NEW_WORKER)}
+    # the new host is a worker only: the master and history server stay on the first host
+    units = on(lab, NEW_WORKER, "systemctl list-unit-files 'spark-*' --no-legend")
+    assert "spark-worker.service" in units and "spark-master" not in units, units
+
+
+@pytest.mark.lab
+def test_scale_the_running_daemons_were_not_restarted(scaled: dict) -> None:
+    assert scaled["after"] == scaled["before"]
+    assert all("ActiveState=active" in shown for shown in scaled["after"].values())
+
+
+@pytest.mark.lab
+def test_scale_the_running_hosts_only_learn_the_new_name(scaled: dict) -> None:
+    first: PlaybookRun = scaled["first"]
+    for name in (MASTER, *OLD_WORKERS):
+        assert changed_on(first, name) <= {ETC_HOSTS_TASK}, changed_on(first, name)
+        assert NEW_WORKER in on(scaled["lab"], name, "getent hosts " + NEW_WORKER)
+    assert first.changed[NEW_WORKER] > 0
+
+
+@pytest.mark.lab
+def test_scale_a_second_run_changes_nothing(scaled: dict) -> None:
+    second: PlaybookRun = scaled["second"]
+    assert second.returncode == 0, second.explain()
+    assert set(second.recap) == {MASTER, *OLD_WORKERS, NEW_WORKER}
+    assert second.changed == {h: 0 for h in second.recap}, second.changed_tasks()
