@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,10 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     with _one_at_a_time(engine):
+        # A schema at head (every start but the first after an upgrade) needs nothing:
+        # Alembic's own way to find that out loads every revision file, ~35 ms a start.
+        if revision == "head" and current_revision(engine) == head_revision():
+            return
         command.upgrade(alembic_config(engine), revision)
 
 
@@ -45,6 +50,7 @@ def _one_at_a_time(engine: Engine) -> Iterator[None]:
             conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
 
 
+@functools.cache  # the revision files of this installed package: fixed while it runs
 def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
