@@ -17,7 +17,10 @@ Phases (each bounded in count *and* in wall time):
 5. upload/download: a file of ``--upload-mib`` MiB is written next to the server's data dir
    (same filesystem), ``cp`` of it is timed as the disk baseline, then the file is streamed
    up (``PUT``, 1 MiB chunks, Content-Length set) and streamed back down (discarded as it
-   arrives, without re-chunking).
+   arrives, without re-chunking), by httpx and again by ``curl`` (``-T`` up, ``-o /dev/null``
+   down) when it is installed. Why both: httpx is what Python clients (the SDK's kind) get,
+   but its pure-Python receive path tops out at ~400-500 MB/s here, below what the server
+   sends, so a download through it measures the client; curl shows the server.
 
 ``--files-only`` runs phase 1 and the file phase alone (one project is made for it, untimed).
 
@@ -147,6 +150,8 @@ class FileResult:
     upload_s: list[float] = field(default_factory=list)
     upload_sync_s: list[float] = field(default_factory=list)
     download_s: list[float] = field(default_factory=list)
+    upload_curl_s: list[float] = field(default_factory=list)
+    download_curl_s: list[float] = field(default_factory=list)
     errors: list[ErrorSample] = field(default_factory=list)
 
     def median(self, name: str) -> float:
@@ -159,12 +164,24 @@ class FileResult:
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = asdict(self)
-        for name in ("cp_s", "cp_sync_s", "upload_s", "upload_sync_s", "download_s"):
+        for name in TRANSFERS:
             out[name.removesuffix("_s") + "_median_mb_s"] = round(self.mb_s(name), 1)
         base = self.mb_s("cp_sync_s")
-        out["upload_vs_cp"] = round(self.mb_s("upload_s") / base, 3) if base else None
-        out["download_vs_cp"] = round(self.mb_s("download_s") / base, 3) if base else None
+        for name in ("upload_s", "download_s", "upload_curl_s", "download_curl_s"):
+            ratio = self.mb_s(name) / base if base and getattr(self, name) else None
+            out[name.removesuffix("_s") + "_vs_cp"] = None if ratio is None else round(ratio, 3)
         return out
+
+
+TRANSFERS = (
+    "cp_s",
+    "cp_sync_s",
+    "upload_s",
+    "upload_sync_s",
+    "download_s",
+    "upload_curl_s",
+    "download_curl_s",
+)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -376,6 +393,30 @@ def upload_once(
     return True
 
 
+CURL = shutil.which("curl")
+
+
+def curl_transfer(
+    url: str, headers: dict[str, str], expected: str, args: list[str], errors: list[ErrorSample]
+) -> bool:
+    """One curl transfer (the server's speed without Python's client in the way); True when
+    it answered `expected`."""
+    assert CURL is not None
+    header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+    done = subprocess.run(
+        [CURL, "-sS", "-w", "%{http_code}", *header_args, *args, url],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    code = done.stdout.strip()[-3:]
+    if done.returncode != 0 or code != expected:
+        errors.append(ErrorSample(f"curl {url}", None, f"{code} {done.stderr.strip()[:300]}"))
+        return False
+    return True
+
+
 def download_once(client: httpx.Client, url: str, size: int, errors: list[ErrorSample]) -> bool:
     """Stream the file down, discarding it; True if all `size` bytes arrived with a 200."""
     received = 0
@@ -458,6 +499,27 @@ def file_phase(
                     break
                 result.download_s.append(time.perf_counter() - t0)
 
+                if CURL is not None:
+                    sync()
+                    curl_url = url.replace("/bench-", "/bench-curl-")
+                    t0 = time.perf_counter()
+                    if not curl_transfer(
+                        base_url + curl_url,
+                        headers,
+                        "201",
+                        ["-H", "Expect:", "-T", str(source)],
+                        result.errors,
+                    ):
+                        break
+                    result.upload_curl_s.append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    if not curl_transfer(
+                        base_url + url, headers, "200", ["-o", "/dev/null"], result.errors
+                    ):
+                        break
+                    result.download_curl_s.append(time.perf_counter() - t0)
+                    client.delete(curl_url)
+
                 deleted = client.delete(url)
                 if deleted.status_code != 204:
                     result.errors.append(
@@ -535,8 +597,12 @@ def print_report(
             ("upload, to 201", "upload_s"),
             ("upload + sync", "upload_sync_s"),
             ("download (discarded)", "download_s"),
+            ("upload by curl, to 201", "upload_curl_s"),
+            ("download by curl (discarded)", "download_curl_s"),
         ]
         for label, name in rows:
+            if not getattr(files, name):
+                continue
             rate = files.mb_s(name)
             each = " ".join(f"{files.size_bytes / MB / t:.0f}" for t in getattr(files, name))
             ft.add_row(
