@@ -1,6 +1,7 @@
 """The request path of issue 19 keeps its guarantees: where hot reads run, the audit
-group commit (every record, one chain, fewer transactions than records), and the turn
-SQLite writers of a process take (given back whatever ends the transaction)."""
+group commit (every record, one chain, fewer transactions than records), the turn
+SQLite writers of a process take (given back whatever ends the transaction), and routes
+matched once (no included router)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,32 @@ import threading
 
 import anyio
 import pytest
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from sqlalchemy import event, func, select, text
+from starlette.routing import Mount, Route
 
+from hopsworks_api import api as api_routes
 from hopsworks_api.audit.keys import load_audit_key
 from hopsworks_api.audit.models import AuditRecord
 from hopsworks_api.audit.service import AuditEntry, verify
 from hopsworks_api.audit.writer import AuditWriter
 from hopsworks_api.db.engine import create_db_engine, create_session_factory, is_sqlite
+from hopsworks_api.paths import API, SDK
 from hopsworks_api.reads import run_read
+from hopsworks_api.sdk_compat import router as sdk_routes
 from tests.support.api import Api
+
+
+def test_every_api_route_is_matched_directly_under_its_mount_point(app) -> None:
+    """No included router in the app's routes: FastAPI matches an included router's routes
+    twice a request (hopsworks_api.paths). Every API route carries its full path."""
+    assert all(isinstance(r, APIRoute | APIWebSocketRoute | Route | Mount) for r in app.routes)
+    assert all(r.path.startswith(API + "/") for r in api_routes.routes)  # type: ignore[attr-defined]
+    assert all(r.path.startswith(SDK + "/") for r in sdk_routes.routes)  # type: ignore[attr-defined]
+    assert not any(r.include_in_schema for r in sdk_routes.routes)  # type: ignore[attr-defined]
+    mounted = {id(r) for r in app.routes}
+    assert all(id(r) in mounted for r in [*api_routes.routes, *sdk_routes.routes])
+    assert len(api_routes.routes) + len(sdk_routes.routes) > 100
 
 
 def test_hot_reads_run_inline_only_on_sqlite_with_the_embedded_storage(app) -> None:
