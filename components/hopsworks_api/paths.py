@@ -4,8 +4,8 @@ SDK calls.
 Every router carries its mount point in its own prefix and the app is built from their
 routes directly (`api.routes`, `sdk_compat.router.routes`), never with `include_router`:
 FastAPI matches an included router's routes twice per request (once to pick the router,
-once to dispatch inside it) through per-request bookkeeping of the inclusion, which cost
-a read ~0.1 ms, a sixth of its time in the application (docs/performance.md).
+once to dispatch inside it) through per-request bookkeeping of the inclusion: a sixth of a
+project read's profile in the application, a few per cent over HTTP (docs/performance.md).
 """
 
 API = "/api"
