@@ -394,25 +394,41 @@ def upload_once(
 
 
 CURL = shutil.which("curl")
+WRITE_OUT = "%{http_code} %{size_download}"
 
 
 def curl_transfer(
-    url: str, headers: dict[str, str], expected: str, args: list[str], errors: list[ErrorSample]
+    url: str,
+    headers: dict[str, str],
+    args: list[str],
+    errors: list[ErrorSample],
+    *,
+    status: int,
+    size: int | None = None,
 ) -> bool:
-    """One curl transfer (the server's speed without Python's client in the way); True when
-    it answered `expected`."""
+    """One curl transfer (the server's speed without Python's client in the way), the
+    answer discarded; True when it had `status` and, if given, `size` bytes of body."""
     assert CURL is not None
     header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
     done = subprocess.run(
-        [CURL, "-sS", "-w", "%{http_code}", *header_args, *args, url],
+        [CURL, "-sS", "-o", "/dev/null", "-w", WRITE_OUT, *header_args, *args, url],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
-    code = done.stdout.strip()[-3:]
-    if done.returncode != 0 or code != expected:
-        errors.append(ErrorSample(f"curl {url}", None, f"{code} {done.stderr.strip()[:300]}"))
+    code, _, received = done.stdout.strip().partition(" ")
+    if done.returncode != 0 or code != str(status) or (size is not None and received != str(size)):
+        detail = f"{code}, {received} bytes; {done.stderr.strip()[:300]}"
+        errors.append(ErrorSample(f"curl {url}", None, detail))
+        return False
+    return True
+
+
+def delete_once(client: httpx.Client, url: str, errors: list[ErrorSample]) -> bool:
+    deleted = client.delete(url)
+    if deleted.status_code != 204:
+        errors.append(ErrorSample(f"DELETE {url}", deleted.status_code, describe(deleted)))
         return False
     return True
 
@@ -499,32 +515,25 @@ def file_phase(
                     break
                 result.download_s.append(time.perf_counter() - t0)
 
+                made = [url]
                 if CURL is not None:
                     sync()
-                    curl_url = url.replace("/bench-", "/bench-curl-")
+                    made.append(url.replace("/bench-", "/bench-curl-"))
                     t0 = time.perf_counter()
+                    upload = ["-H", "Expect:", "-T", str(source)]
                     if not curl_transfer(
-                        base_url + curl_url,
-                        headers,
-                        "201",
-                        ["-H", "Expect:", "-T", str(source)],
-                        result.errors,
+                        base_url + made[-1], headers, upload, result.errors, status=201
                     ):
                         break
                     result.upload_curl_s.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
                     if not curl_transfer(
-                        base_url + url, headers, "200", ["-o", "/dev/null"], result.errors
+                        base_url + url, headers, [], result.errors, status=200, size=size
                     ):
                         break
                     result.download_curl_s.append(time.perf_counter() - t0)
-                    client.delete(curl_url)
 
-                deleted = client.delete(url)
-                if deleted.status_code != 204:
-                    result.errors.append(
-                        ErrorSample(f"DELETE {url}", deleted.status_code, describe(deleted))
-                    )
+                if not all(delete_once(client, made_url, result.errors) for made_url in made):
                     break
                 sync()
                 progress.advance(task)
