@@ -7,11 +7,14 @@ from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from hopsworks_api.cli import app as cli
 from hopsworks_api.clock import ManualClock
 from hopsworks_api.main import create_app
+from hopsworks_api.users import throttle
+from hopsworks_api.users.models import LoginFailures
 from tests.support.api import PASSWORD, Api
 
 WRONG = "wrong password!"
@@ -184,6 +187,29 @@ def test_failed_logins_back_off_per_client_address(api: Api, app):
     assert retry_after(login(api.client, "owner")) == 1  # this address is backing off
     elsewhere = TestClient(app, raise_server_exceptions=False, client=("192.0.2.7", 4000))
     assert login(elsewhere, "owner").status_code == 200  # others are not
+
+
+def test_forgotten_failures_are_pruned_when_a_new_key_arrives(api: Api, app):
+    """Guessing at random addresses cannot grow the table without bound."""
+    clock = ManualClock()
+    app.state.runtime.clock = clock
+    window = app.state.runtime.settings.login_failure_window_seconds
+    assert login(api.client, "r1", WRONG).status_code == 401
+    clock.advance(window - 1)
+    assert login(api.client, "r2", WRONG).status_code == 401
+    assert counted_accounts(app) == {"r1", "r2"}  # r1 is not forgotten yet
+    clock.advance(2)
+    assert login(api.client, "r3", WRONG).status_code == 401
+    assert counted_accounts(app) == {"r2", "r3"}
+
+
+def counted_accounts(app) -> set[str]:  # type: ignore[no-untyped-def]
+    names = {
+        throttle.keys_for(email=Api.email(n), client="").account: n for n in ("r1", "r2", "r3")
+    }
+    with app.state.runtime.read_sessions() as session:
+        keys = session.scalars(select(LoginFailures.key).where(LoginFailures.key.like("account:%")))
+        return {names[key] for key in keys}
 
 
 def test_password_change_guesses_count_as_failed_logins(api: Api, app):

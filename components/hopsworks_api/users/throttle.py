@@ -11,6 +11,13 @@ forgotten after `login_failure_window_seconds` without a failure.
 The state is in the metadata DB (keys are SHA-256 of the email or address, so typed-in
 addresses of accounts that do not exist are not kept) because every service instance
 behind a load balancer must see the same counts.
+
+Concurrency on MariaDB: a key's row is created in a short transaction of its own before
+the counting one locks it, so the counting transactions only ever take record locks on
+rows that exist, in one order (sorted keys), and queue instead of deadlocking. Locking a
+key that has no row yet would take gap locks that a burst of first guesses then
+deadlocks on when each inserts its row; the old rows are pruned in a transaction of their
+own, only when a row was added (the only way the table grows).
 """
 
 from __future__ import annotations
@@ -20,18 +27,20 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Insert, delete, or_, select
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from hopsworks_api.clock import naive_utc
+from hopsworks_api.db.busy import lost_lock_wait
 from hopsworks_api.errors import TooManyRequests
 from hopsworks_api.runtime import Runtime
 from hopsworks_api.users.models import LoginFailures
 
 log = logging.getLogger(__name__)
 
-RETRIES = 5  # two first failures of one key may race to insert it (or deadlock on MariaDB)
+RETRIES = 5  # a row pruned between its creation and its lock is created again
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,8 @@ def begin_attempt(rt: Runtime, *, keys: Keys, email: str, client: str) -> None:
     limits[keys.client] = settings.login_client_max_failures
     now = naive_utc(rt.clock.now())
     window = timedelta(seconds=settings.login_failure_window_seconds)
+    if _create_missing(rt, sorted(limits), now):
+        _prune(rt, now - window, now)
     for attempt in range(RETRIES):
         try:
             started: list[str] = []
@@ -91,7 +102,6 @@ def begin_attempt(rt: Runtime, *, keys: Keys, email: str, client: str) -> None:
                     row.blocked_until = now + timedelta(seconds=delay) if delay else None
                     if row.failures == limits[key]:
                         started.append("account" if key == keys.account else "client")
-                _prune(session, now - window, now)
                 session.commit()
             for kind in started:  # for the operator: someone may be guessing passwords
                 log.warning(
@@ -129,12 +139,44 @@ def _locked(session: Session, key: str) -> LoginFailures | None:
     return session.scalar(select(LoginFailures).where(LoginFailures.key == key).with_for_update())
 
 
-def _prune(session: Session, forgotten_before: datetime, now: datetime) -> None:
+def _create_missing(rt: Runtime, keys: list[str], now: datetime) -> bool:
+    """Give every key a row (no failures yet) in a transaction of its own; whether any
+    was added. Rows that exist are not touched, so this does not wait on their locks."""
+    with rt.sessions() as session:
+        present = set(session.scalars(select(LoginFailures.key).where(LoginFailures.key.in_(keys))))
+        missing = [
+            {"key": key, "failures": 0, "last_failure_at": now, "blocked_until": None}
+            for key in keys
+            if key not in present
+        ]
+        if not missing:
+            return False
+        session.execute(_insert_unless_present(session), missing)
+        session.commit()
+    return True
+
+
+def _insert_unless_present(session: Session) -> Insert:
+    """A concurrent first guess may have added the same key meanwhile: theirs stands."""
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite.insert(LoginFailures).on_conflict_do_nothing(index_elements=["key"])
+    return mysql.insert(LoginFailures).prefix_with("IGNORE")
+
+
+def _prune(rt: Runtime, forgotten_before: datetime, now: datetime) -> None:
     """Rows nobody needs any more, so guessing at random addresses cannot grow the table
-    without bound (the client key's back-off limits how fast one address can add rows)."""
-    session.execute(
-        delete(LoginFailures).where(
-            LoginFailures.last_failure_at < forgotten_before,
-            or_(LoginFailures.blocked_until.is_(None), LoginFailures.blocked_until <= now),
-        )
-    )
+    without bound (the client key's back-off limits how fast one address can add rows).
+    Housekeeping: when it collides with a concurrent count, the next new row prunes."""
+    try:
+        with rt.sessions() as session:
+            session.execute(
+                delete(LoginFailures).where(
+                    LoginFailures.last_failure_at < forgotten_before,
+                    or_(LoginFailures.blocked_until.is_(None), LoginFailures.blocked_until <= now),
+                )
+            )
+            session.commit()
+    except OperationalError as exc:
+        if not lost_lock_wait(exc):
+            raise
+        log.info("login failures not pruned this time: a concurrent sign-in held the rows")
