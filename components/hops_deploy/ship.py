@@ -164,6 +164,14 @@ def wheelhouse(
     )
 
 
+def wheelhouse_key(checkout: Path) -> str:
+    """Everything `wheelhouse` builds from (keep beside it): the same key, the same wheels,
+    so a cache of a wheelhouse (the lab tests') knows when it must be built again."""
+    extras = role_defaults("hops", checkout / "roles")["hops_service_extras"]
+    pins, python = pinned_requirements(checkout), host_python(checkout)
+    return repr((source_version(checkout), extras, pins, python))
+
+
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0])
 
 

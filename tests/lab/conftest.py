@@ -12,6 +12,7 @@ import pytest
 from hops_deploy import ship
 from hops_deploy.lab import LabError
 from hops_deploy.lab import state as lab_state
+from hops_deploy.lab.locks import exclusive
 from hops_deploy.lab.prereqs import container_support, ensure_packages
 
 
@@ -40,13 +41,23 @@ def lab_machine() -> Path:
 
 @pytest.fixture(scope="session")
 def wheelhouse(lab_machine: Path) -> Path:
-    """The wheels the lab hosts install from, built once per session for every lab, as an
-    air-gapped site builds them (`python -m hops_deploy.ship wheelhouse`): the hosts have no
-    route out. The service's own wheel is then taken out again: the playbooks must ship it
-    themselves (roles/hops/tasks/ship.yml and its pyinfra twin)."""
+    """The wheels the lab hosts install from, as an air-gapped site builds them
+    (`python -m hops_deploy.ship wheelhouse`): the hosts have no route out. The service's
+    own wheel is then taken out again: the playbooks must ship it themselves
+    (roles/hops/tasks/ship.yml and its pyinfra twin).
+
+    Built once for what it holds (`ship.wheelhouse_key`, written beside it), under a
+    lock: the lab lanes of scripts/test.sh run side by side and share it, so the second
+    lane neither rebuilds it nor changes it while the first lane's hosts install from it."""
     repo = Path(__file__).resolve().parents[2]
     dest = lab_machine / "wheelhouse"
-    ship.wheelhouse(repo, dest)
-    for wheel in dest.glob(f"{ship.DIST_NAME}-*.whl"):
-        wheel.unlink()
+    recipe = ship.wheelhouse_key(repo)
+    built_for = dest / ".built-for"
+    with exclusive(lab_machine / "wheelhouse.lock"):
+        if not (built_for.is_file() and built_for.read_text() == recipe):
+            built_for.unlink(missing_ok=True)
+            ship.wheelhouse(repo, dest)
+            for wheel in dest.glob(f"{ship.DIST_NAME}-*.whl"):
+                wheel.unlink()
+            built_for.write_text(recipe)
     return dest

@@ -13,6 +13,7 @@ Modules, one job each:
 - `sshkeys`    the lab's SSH key and the ssh command line that uses it
 - `hosts`      one host: overlay, identity files, boot under the supervisor, wait for SSH
 - `supervisor` restarts systemd-nspawn when the guest reboots (exit code 133)
+- `locks`      one process at a time on a cached tree (rootfs, the tests' wheelhouse)
 - `processes`  detached daemons identified by pid + start time, stopped TERM-then-KILL
 - `aptproxy`   apt-cacher-ng on the bridge address: Debian packages for the hosts
 - `wheelhouse` a directory of wheels served on the bridge address: Python packages

@@ -12,8 +12,6 @@ are written per host into its overlay (hosts.py).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -24,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hops_deploy.lab import LabError
+from hops_deploy.lab.locks import exclusive
 from hops_deploy.lab.prereqs import command
 
 FORMAT = 2
@@ -174,18 +173,6 @@ class RootfsSpec:
         return f"debian-{self.suite}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialise builds of the same tree between processes (two `up`s at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _run(argv: list[str], log: Path, what: str) -> None:
     with log.open("ab") as out:
         result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False)  # noqa: S603
@@ -247,7 +234,7 @@ def ensure_rootfs(spec: RootfsSpec, cache_dir: Path, report: Report = print) -> 
     tarball = base / f"{spec.name}.tar.zst"
     if ready.exists() and tree.is_dir():
         return tree
-    with _locked(base / f"{spec.name}.lock"):
+    with exclusive(base / f"{spec.name}.lock"):
         if ready.exists() and tree.is_dir():
             return tree
         staging = base / f"{spec.name}.staging"
