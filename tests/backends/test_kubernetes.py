@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import kubernetes_validate
 import pytest
 
 from hopsworks_api.backends.errors import BackendUnavailable
-from hopsworks_api.backends.kubernetes import KubeQuota, KubernetesBackend, namespace_for
+from hopsworks_api.backends.kubernetes import KubeQuota, KubernetesBackend, base, namespace_for
 from hopsworks_api.backends.kubernetes import cluster as cluster_module
 from hopsworks_api.backends.kubernetes.base import fingerprint
 from hopsworks_api.backends.kubernetes.cluster import ClusterKubernetes
@@ -463,3 +464,38 @@ def test_slow_api_server_fails_within_the_bound(
     with pytest.raises(BackendUnavailable):
         cluster.grant_member("demo", "alice", "data_owner")
     assert time.monotonic() - started < BOUND_SECONDS
+
+
+def test_the_kept_validators_judge_as_kubernetes_validate_does() -> None:
+    """validate_manifest keeps one validator per kind (base._validator): it must accept
+    and refuse exactly what the library's own `validate` does, with the same version."""
+    objects = [
+        base.namespace_manifest("demo", {"team": "a"}),
+        base.resource_quota_manifest("demo", QUOTA),
+        base.role_binding_manifest("demo", "ann", "data_owner", base.DEFAULT_CLUSTER_ROLES),
+        base.tls_secret_manifest(
+            "demo",
+            "ann",
+            pem("CERTIFICATE", "Y2VydA=="),
+            pem("PRIVATE KEY", "a2V5"),
+            pem("CERTIFICATE", "Y2E="),
+        ),
+    ]
+    typo = base.resource_quota_manifest("demo", QUOTA)
+    typo["spec"]["hardd"] = typo["spec"].pop("hard")
+    wrong_type = base.namespace_manifest("demo", {})
+    wrong_type["metadata"]["labels"] = ["not", "a", "map"]
+    for version in ("1.30", "v1.31.2", base.DEFAULT_KUBE_VERSION):
+        for obj in objects:
+            kubernetes_validate.validate(obj, version, strict=True)
+            base.validate_manifest(obj, version)
+        for bad in (typo, wrong_type):
+            with pytest.raises(kubernetes_validate.ValidationError) as theirs:
+                kubernetes_validate.validate(bad, version, strict=True)
+            with pytest.raises(BadRequest) as ours:
+                base.validate_manifest(bad, version)
+            assert f"Kubernetes {theirs.value.version}: " in ours.value.message
+            assert theirs.value.message in ours.value.message
+    unknown = {"apiVersion": "v1", "kind": "NoSuchKind", "metadata": {"name": "x"}}
+    with pytest.raises(BadRequest, match="no schema"):
+        base.validate_manifest(unknown)

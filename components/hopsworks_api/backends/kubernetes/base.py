@@ -35,8 +35,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import jsonschema
 import kubernetes_validate
 import kubernetes_validate.utils as _kv_utils
+from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
+from referencing import Registry, Resource
 
 from hops_platform.project_roles import CLUSTER_ROLES
 from hops_platform.quantity import parse_quantity
@@ -303,6 +307,30 @@ _kv_utils.schema_contents = functools.lru_cache(maxsize=128)(_kv_utils.schema_co
 _kv_utils.all_versions = functools.lru_cache(maxsize=1)(_kv_utils.all_versions)
 
 
+@functools.lru_cache(maxsize=64)
+def _validator(kind: str, api_version: str, kube_version: str) -> tuple[Validator, str]:
+    """The strict schema validator of one kind, and the schema version it checks against,
+    chosen as `kubernetes_validate.validate` chooses them (the newest schema not newer than
+    `kube_version`). Kept: that function builds a new registry and validator on every
+    call, which then resolves every `$ref` anew, ~70 % of a validation (docs/performance.md);
+    a validator only reads its schemas, so one serves every call and thread."""
+    wanted = _kv_utils.major_minor(kube_version.removeprefix("v"))
+    if wanted > _kv_utils.latest_version():
+        raise kubernetes_validate.VersionNotSupportedError(version=wanted)
+    version = [v for v in _kv_utils.all_versions() if _kv_utils.major_minor(v) <= wanted][-1]
+    schema_dir = f"kubernetes-json-schema/v{version}-local-strict"
+    group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = _kv_utils.schema_contents(f"{schema_dir}/{kind.lower()}-{group}.json", wanted)
+    except FileNotFoundError:
+        raise kubernetes_validate.SchemaNotFoundError(
+            version=wanted, kind=kind, api_version=api_version
+        ) from None
+    definitions = _kv_utils.schema_contents(f"{schema_dir}/_definitions.json", wanted)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return Draft202012Validator(schema, registry=registry), _kv_utils.major_minor(version)
+
+
 def validate_manifest(obj: dict[str, Any], kube_version: str = DEFAULT_KUBE_VERSION) -> None:
     """Refuse an object the API server's official schema would refuse, before sending it.
 
@@ -310,12 +338,13 @@ def validate_manifest(obj: dict[str, Any], kube_version: str = DEFAULT_KUBE_VERS
     the server). An unknown kind is an error too: this client only sends kinds it knows.
     """
     try:
-        kubernetes_validate.validate(obj, kube_version, strict=True)
-    except kubernetes_validate.ValidationError as exc:
+        validator, version = _validator(obj["kind"], obj["apiVersion"], kube_version)
+        validator.validate(obj)
+    except jsonschema.ValidationError as exc:
         where = ".".join(str(p) for p in exc.path) or "(object)"
         name = (obj.get("metadata") or {}).get("name")
         raise BadRequest(
-            f"{obj.get('kind')} '{name}' is not valid for Kubernetes {exc.version}: "
+            f"{obj.get('kind')} '{name}' is not valid for Kubernetes {version}: "
             f"{where}: {exc.message}",
             code="invalid_kubernetes_object",
         ) from exc
