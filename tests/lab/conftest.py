@@ -46,9 +46,8 @@ def wheelhouse(lab_machine: Path) -> Path:
     own wheel is then taken out again: the playbooks must ship it themselves
     (roles/hops/tasks/ship.yml and its pyinfra twin).
 
-    Built once for what it holds (`ship.wheelhouse_key`, written beside it), under a
-    lock: the lab lanes of scripts/test.sh run side by side and share it, so the second
-    lane neither rebuilds it nor changes it while the first lane's hosts install from it."""
+    Built only when what it holds changed (`ship.wheelhouse_key`, written beside it), under
+    a lock, so two lab runs at once (a developer's, CI's) never build it over each other."""
     repo = Path(__file__).resolve().parents[2]
     dest = lab_machine / "wheelhouse"
     recipe = ship.wheelhouse_key(repo)
