@@ -18,6 +18,13 @@ and the target's); they are written one after the other under the lock, in an or
 caller chooses, so a crash in between leaves each document whole, and the backend decides
 which half-done state is harmless (see `EmbeddedKafka`, `EmbeddedCompute`).
 
+A `ProjectDocuments.batch` groups several operations of one thread under one lock: each
+operation still changes its documents whole or not at all (it works on a copy, kept only
+when it succeeds), and every changed document is written once, when the batch ends (also
+when it ends by an exception: what the operations before it did is kept, as it would have
+been without the batch). The Kubernetes converge of a project uses it: namespace, role
+bindings and certificate Secrets of a new project in one write instead of three.
+
 Each store counts the files it writes and removes and the bytes it writes (`stats`): the
 tests use that to prove that a project's creation touches a constant number of files of a
 constant size, whatever the number of projects.
@@ -140,6 +147,8 @@ class ProjectDocuments:
         self._prepared = prepare is None
         self._preparing: int | None = None  # the thread running ``prepare``
         self._thread_lock = threading.RLock()
+        self._batch: Transaction | None = None
+        self._batch_thread: int | None = None
         self.stats = WriteStats()
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -239,20 +248,50 @@ class ProjectDocuments:
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """Load documents with `Transaction.get`, change them in place; on leaving without
-        an exception, every changed document is written (`Transaction.commit`)."""
+        an exception, every changed document is written (`Transaction.commit`), or, inside
+        this thread's `batch`, handed to the batch."""
+        batch = self._batch
+        if batch is not None and self._batch_thread == threading.get_ident():
+            tx = Transaction(self, within=batch)
+            yield tx
+            tx.commit()
+            return
         with self.locked():
             tx = Transaction(self)
             yield tx
             tx.commit()
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """This thread's transactions until the end of the block share one lock and write
+        each changed document once, at the end (see the module's docstring)."""
+        if self._batch_thread == threading.get_ident():  # already in one: it covers this
+            yield
+            return
+        with self.locked():
+            self._batch, self._batch_thread = Transaction(self), threading.get_ident()
+            try:
+                yield
+            finally:
+                batch, self._batch, self._batch_thread = self._batch, None, None
+                batch.commit()
+
 
 class Transaction:
-    """The documents one locked operation has loaded, and which of them it changed."""
+    """The documents one locked operation has loaded, and which of them it changed. One
+    `within` a batch loads copies of the batch's documents and, on commit, gives them back."""
 
-    def __init__(self, store: ProjectDocuments) -> None:
+    def __init__(self, store: ProjectDocuments, *, within: Transaction | None = None) -> None:
         self._store = store
+        self._within = within
         self._docs: dict[str, dict[str, Any] | None] = {}
         self._before: dict[str, bytes | None] = {}
+
+    def _load(self, key: str) -> dict[str, Any] | None:
+        if self._within is None:
+            return self._store._load(key)
+        data = self._within.get(key)
+        return None if data is None else json.loads(encode(data))  # a copy to change
 
     def get(
         self, key: str, default: Callable[[], dict[str, Any]] | None = None
@@ -261,7 +300,7 @@ class Transaction:
         or ``default()`` if it has none (kept, and written if it ends up non-empty), or
         None."""
         if key not in self._docs:
-            data = self._store._load(key)
+            data = self._load(key)
             self._before[key] = None if data is None else encode(data)
             self._docs[key] = data
         if self._docs[key] is None and default is not None:
@@ -282,14 +321,24 @@ class Transaction:
         return (None if data is None else encode(data)) != self._before[key]
 
     def flush(self, keys: Iterable[str]) -> None:
-        """Write these documents now, if changed (to order writes within a transaction)."""
+        """Write these documents now, if changed (to order writes within a transaction;
+        within a batch, the batch writes them now, in this order)."""
+        self._settle(keys, now=True)
+
+    def commit(self) -> None:
+        """Write every changed document, or hand them to the batch this one is within."""
+        self._settle(list(self._docs), now=False)
+
+    def _settle(self, keys: Iterable[str], *, now: bool) -> None:
         for key in keys:
             if self.changed(key):
                 data = self._docs[key]
-                self._store.write(key, data)
+                if self._within is None:
+                    self._store.write(key, data)
+                else:
+                    self._within.set(key, data)
+                    if now:
+                        self._within.flush([key])
                 self._before[key] = (
                     None if data is None or self._store._is_empty(data) else encode(data)
                 )
-
-    def commit(self) -> None:
-        self.flush(list(self._docs))

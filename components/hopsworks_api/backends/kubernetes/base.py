@@ -32,6 +32,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -162,6 +163,11 @@ class KubernetesBackend(Protocol):
 
     def list_projects(self) -> list[str]:
         """Projects the backend holds a namespace for (to find leftovers)."""
+        ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Group the changes of one converge of one project: a backend that keeps its own
+        state writes it once at the end; one that sends each change to a cluster, as it goes."""
         ...
 
 

@@ -36,6 +36,7 @@ import base64
 import logging
 import threading
 from collections.abc import Callable, Generator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -425,6 +426,10 @@ class ClusterKubernetes:
             members=members,
             certificates=certificates,
         )
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Each change is an API request of its own, sent as it is made."""
+        return nullcontext()
 
     def list_projects(self) -> list[str]:
         """Projects that have a namespace managed by the platform (from its annotation)."""

@@ -20,6 +20,7 @@ listing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,10 @@ class EmbeddedKubernetes:
             members=dict(entry["members"]),
             certificates=dict(entry["certificates"]),
         )
+
+    def batch(self) -> AbstractContextManager[None]:
+        """One write of the project's document for a whole converge (`ProjectDocuments.batch`)."""
+        return self.documents.batch()
 
     def list_projects(self) -> list[str]:
         """Projects with a recorded namespace (reconciliation finds leftovers with it)."""
