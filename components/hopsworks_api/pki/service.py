@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from hopsworks_api.clock import naive_utc
@@ -111,21 +111,24 @@ def issue_project_user(
     return record_project_user(session, row, project_id=project_id)
 
 
+_VALID_BY_USERNAME = (  # built once: provisioning loads it for every project it converges
+    select(User.username, Certificate)
+    .join(Certificate, Certificate.user_id == User.id)
+    .where(
+        Certificate.project_id == bindparam("project_id"),
+        Certificate.kind == CertKind.PROJECT_USER,
+        Certificate.status == CertStatus.VALID,
+        Certificate.not_after > bindparam("now"),
+    )
+    .order_by(Certificate.id)
+)
+
+
 def valid_by_username(session: Session, *, project_id: int) -> dict[str, Certificate]:
     """Each member's newest valid, unexpired certificate in the project (what their Secrets
     hold: provisioning's desired state)."""
-    rows = session.execute(
-        select(User.username, Certificate)
-        .join(Certificate, Certificate.user_id == User.id)
-        .where(
-            Certificate.project_id == project_id,
-            Certificate.kind == CertKind.PROJECT_USER,
-            Certificate.status == CertStatus.VALID,
-            Certificate.not_after > utcnow(),
-        )
-        .order_by(Certificate.id)
-    ).all()
-    return dict(rows)
+    params = {"project_id": project_id, "now": utcnow()}
+    return dict(session.execute(_VALID_BY_USERNAME, params).all())
 
 
 def revoke(session: Session, *, reason: str, **match: int) -> set[int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from hopsworks_api.backends.kafka.base import TopicShare
@@ -97,7 +97,7 @@ def load_world(session: Session, scope: Iterable[str] | None = None) -> World:
         name: _project_state(session, project_id, name, members.get(name, {}))
         for project_id, name in session.execute(query).all()
     }
-    owner, target = Project.__table__.alias("owner"), Project.__table__.alias("target")
+    owner, target = _OWNER, _TARGET
     shares_query = (
         select(owner.c.name, ResourceShare.resource, target.c.name, ResourceShare.permission)
         .join(owner, owner.c.id == ResourceShare.owner_project_id)
@@ -146,12 +146,40 @@ def related(session: Session, project_id: int) -> set[str]:
     return names
 
 
+# The per-project statements, built once: building one (and its cache key) cost more than
+# running it, and a converge loads every project of its scope (docs/performance.md).
+_OWNER, _TARGET = Project.__table__.alias("owner"), Project.__table__.alias("target")
+_PROJECT_ID = bindparam("project_id")
+_DATASETS = select(Dataset.name).where(Dataset.project_id == _PROJECT_ID)
+_TOPICS = select(Topic).where(Topic.project_id == _PROJECT_ID)
+_DATASET_SHARES = (
+    select(Dataset.name, Project.name, DatasetShare.permission)
+    .join(DatasetShare, DatasetShare.dataset_id == Dataset.id)
+    .join(Project, Project.id == DatasetShare.target_project_id)
+    .where(
+        Dataset.project_id == _PROJECT_ID,
+        DatasetShare.status == ShareStatus.ACCEPTED,
+        Project.status == ProjectStatus.ACTIVE,
+    )
+)
+_RESOURCE_SHARES = (
+    select(ResourceShare.kind, ResourceShare.resource, Project.name, ResourceShare.permission)
+    .join(Project, Project.id == ResourceShare.target_project_id)
+    .where(
+        ResourceShare.owner_project_id == _PROJECT_ID,
+        ResourceShare.status == ShareStatus.ACCEPTED,
+        Project.status == ProjectStatus.ACTIVE,
+    )
+)
+
+
 def _project_state(
     session: Session, project_id: int, name: str, members: dict[str, Role]
 ) -> ProjectState:
     quota = session.get(ProjectQuota, project_id)
     certificates = pki_service.valid_by_username(session, project_id=project_id)
-    datasets = list(session.scalars(select(Dataset.name).where(Dataset.project_id == project_id)))
+    params = {"project_id": project_id}
+    datasets = list(session.scalars(_DATASETS, params))
     state = ProjectState(name, datasets, dict(members), certificates, None)
     if quota is not None:
         state.gpus = quota.gpus_limit
@@ -162,25 +190,12 @@ def _project_state(
 
 
 def _add_shares(session: Session, project_id: int, state: ProjectState) -> None:
-    accepted, editable = ShareStatus.ACCEPTED, Permission.EDITABLE
-    active = Project.status == ProjectStatus.ACTIVE
-    state.topics = {
-        t.name: (t.partitions, t.replication)
-        for t in session.scalars(select(Topic).where(Topic.project_id == project_id))
-    }
-    for dataset, target, permission in session.execute(
-        select(Dataset.name, Project.name, DatasetShare.permission)
-        .join(DatasetShare, DatasetShare.dataset_id == Dataset.id)
-        .join(Project, Project.id == DatasetShare.target_project_id)
-        .where(Dataset.project_id == project_id, DatasetShare.status == accepted, active)
-    ):
+    editable = Permission.EDITABLE
+    params = {"project_id": project_id}
+    state.topics = {t.name: (t.partitions, t.replication) for t in session.scalars(_TOPICS, params)}
+    for dataset, target, permission in session.execute(_DATASET_SHARES, params):
         state.dataset_shares.setdefault(dataset, {})[target] = permission == editable
-    for kind, resource, target, permission in session.execute(
-        select(ResourceShare.kind, ResourceShare.resource, Project.name, ResourceShare.permission)
-        .join(Project, Project.id == ResourceShare.target_project_id)
-        .where(ResourceShare.owner_project_id == project_id, ResourceShare.status == accepted)
-        .where(active)
-    ):
+    for kind, resource, target, permission in session.execute(_RESOURCE_SHARES, params):
         if kind == ShareKind.TOPIC:
             state.topic_shares.append(
                 TopicShare(state.name, resource, target, permission == editable)
