@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import sys
@@ -336,8 +337,34 @@ def seed_clients(url: str, args: argparse.Namespace) -> list[ClientState]:
     return clients
 
 
-def creation_phases(url: str, args: argparse.Namespace) -> list[PhaseResult]:
-    """`-n` serial creations from one client, then `-n` from `--create-concurrency`."""
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the server process and its live descendants used so
+    far, from /proc: a creation's cost without the disk's latency, which on a shared VM
+    varies between runs more than the code's changes do."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        times[child] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        grew = bool(more)
+        tree |= more
+    return sum(times.get(member, 0.0) for member in tree)
+
+
+def creation_phases(
+    url: str, args: argparse.Namespace, server_pid: int
+) -> tuple[list[PhaseResult], list[float]]:
+    """`-n` serial creations from one client, then `-n` from `--create-concurrency`; with
+    the server's CPU milliseconds per creation of each phase."""
     run = args.run_id
     with httpx.Client(base_url=url, timeout=SETUP_TIMEOUT) as c:
         creator = make_account(c, f"bench-{run}-creator@example.org")
@@ -345,16 +372,18 @@ def creation_phases(url: str, args: argparse.Namespace) -> list[PhaseResult]:
     def create(c: httpx.Client, name: str) -> tuple[httpx.Response, str]:
         return c.post("/api/projects", json={"name": name}), f"POST /api/projects {name}"
 
-    phases = []
+    phases, cpu_ms = [], []
     for label, prefix, concurrency in (
         ("project create, 1 client", "s", 1),
         (f"project create, {args.create_concurrency} clients", "c", args.create_concurrency),
     ):
         names = [f"c{run}_{prefix}{i:05d}" for i in range(args.n)]
+        before = server_cpu_s(server_pid)
         phases.append(
             run_concurrent(label, url, creator.token, names, create, 201, concurrency, 600.0)
         )
-    return phases
+        cpu_ms.append((server_cpu_s(server_pid) - before) * 1000 / max(1, phases[-1].ok))
+    return phases, cpu_ms
 
 
 # ---------------------------------------------------------------------------- report
@@ -378,6 +407,7 @@ def stats(samples: Sequence[Sample], wall: float) -> dict[str, Any]:
 def report(
     out: Console,
     phases: list[PhaseResult],
+    cpu_ms: list[float],
     per_op: dict[str, dict[str, Any]],
     overall: dict[str, Any],
     load: Load,
@@ -386,7 +416,8 @@ def report(
     args: argparse.Namespace,
 ) -> None:
     table = Table(title="project creation, POST /api/projects (JWT of one ordinary user)")
-    for column in ("clients", "ok/attempted", "req/s", "p50 ms", "p99 ms", "max ms", "goal"):
+    columns = ("clients", "ok/attempted", "req/s", "p50 ms", "p99 ms", "max ms", "server CPU ms")
+    for column in (*columns, "goal"):
         table.add_column(column, justify="right")
     for i, p in enumerate(phases):
         goal = ""
@@ -402,6 +433,7 @@ def report(
             f"{p.pct_ms(50):.1f}",
             f"{p.pct_ms(99):.1f}",
             f"{max(p.latencies, default=0.0) * 1000:.1f}",
+            f"{cpu_ms[i]:.1f}",
             goal,
         )
     out.print(table)
@@ -499,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.callback(service.proc.stop)
             with httpx.Client(base_url=service.url, timeout=SETUP_TIMEOUT) as c:
                 take_admin_seat(c, args.run_id)
-            phases = creation_phases(service.url, args)
+            phases, cpu_ms = creation_phases(service.url, args, service.proc.pid)
             clients = seed_clients(service.url, args)
             load = Load(service.url, clients, args)
             cpu0 = time.process_time()
@@ -534,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"database {db_label}, hops serve --workers {args.workers}; load average before "
         f"{load_before}, after {load_after}; client and server share the cores (unpinned)"
     )
-    report(out, phases, per_op, overall, load, wall, client_cpu, args)
+    report(out, phases, cpu_ms, per_op, overall, load, wall, client_cpu, args)
     if not alive:
         out.print(f"[red]the service had exited by the end of the load:[/]\n{service_log}")
     failed = (
@@ -556,7 +588,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "mixed_p99_over_p50": GOAL_TAIL_RATIO,
                 "mixed_errors": 0,
             },
-            "project_creation": [p.summary() for p in phases],
+            "project_creation": [
+                {**p.summary(), "server_cpu_ms_per_creation": round(ms, 2)}
+                for p, ms in zip(phases, cpu_ms, strict=True)
+            ],
             "mixed": {
                 "mix_weights": MIX,
                 "wall_s": round(wall, 3),
