@@ -9,7 +9,8 @@ default; ``--db URL`` for a loopback MariaDB, ``--mariadb`` to start a throwaway
 ``tests.support.mariadb``), seeds it over the REST API and then measures:
 
 1. project creation: ``-n`` serial ``POST /api/projects`` from one client (the goal), then
-   ``-n`` more from ``--create-concurrency`` (8) clients at once (reported);
+   ``-n`` more from ``--create-concurrency`` (8) clients at once (reported), each phase
+   with the server's CPU milliseconds per creation (its process tree, from /proc);
 2. the mixed load: ``--clients`` (30) threads for ``--seconds`` (45), each with its own
    keep-alive connection, its own account, API key and project, in a closed loop (no think
    time unless ``--think-ms``) over a weighted mix (``MIX``): project get, dataset list,
