@@ -68,17 +68,15 @@ def _converge_project(run: Pass, name: str) -> None:
                     n, u, *run.certificate_pems(c)
                 ),
             )
-    for username in sorted(set(actual.members) - set(desired.members)):
-        run.found(
-            SYSTEM,
-            name,
-            f"role binding of non-member '{username}'",
-            lambda n=name, u=username: kube.revoke_member(n, u),
-        )
-    for username in sorted(set(actual.certificates) - set(desired.members)):
-        run.found(
-            SYSTEM,
-            name,
-            f"certificate secret of non-member '{username}'",
-            lambda n=name, u=username: kube.delete_member_certificate(n, u),
-        )
+    leftovers = (
+        ("role binding", actual.members, kube.revoke_member),
+        ("certificate secret", actual.certificates, kube.delete_member_certificate),
+    )
+    for what, held, remove in leftovers:
+        for username in sorted(set(held) - set(desired.members)):
+            run.found(
+                SYSTEM,
+                name,
+                f"{what} of non-member '{username}'",
+                lambda n=name, u=username, r=remove: r(n, u),
+            )
