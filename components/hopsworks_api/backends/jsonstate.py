@@ -264,7 +264,8 @@ class ProjectDocuments:
     @contextmanager
     def batch(self) -> Iterator[None]:
         """This thread's transactions until the end of the block share one lock and write
-        each changed document once, at the end (see the module's docstring)."""
+        each changed document once, at the end (see the module's docstring). `read` still
+        reads the files: what the batch changed is not there before it ends."""
         if self._batch_thread == threading.get_ident():  # already in one: it covers this
             yield
             return
@@ -291,7 +292,10 @@ class Transaction:
         if self._within is None:
             return self._store._load(key)
         data = self._within.get(key)
-        return None if data is None else json.loads(encode(data))  # a copy to change
+        if data is None:
+            return None
+        copy = json.loads(encode(data))  # to change, as if loaded from the file
+        return self._store._decode(key, copy) if self._store._decode else copy
 
     def get(
         self, key: str, default: Callable[[], dict[str, Any]] | None = None
