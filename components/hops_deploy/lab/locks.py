@@ -1,5 +1,5 @@
-"""One lab step at a time between processes: two `hops-lab up`s, or the test suite's two
-lab lanes, that would otherwise build the same cached tree side by side."""
+"""One lab step at a time between processes: two `hops-lab up`s, or two lab test runs,
+that would otherwise build the same cached tree side by side."""
 
 from __future__ import annotations
 

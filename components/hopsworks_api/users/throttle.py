@@ -40,7 +40,7 @@ from hopsworks_api.users.models import LoginFailures
 
 log = logging.getLogger(__name__)
 
-RETRIES = 5  # a row pruned between its creation and its lock is created again
+RETRIES = 5  # a row pruned before it was locked, or a prune's range lock in the way: again
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,10 @@ def begin_attempt(rt: Runtime, *, keys: Keys, email: str, client: str) -> None:
     limits[keys.client] = settings.login_client_max_failures
     now = naive_utc(rt.clock.now())
     window = timedelta(seconds=settings.login_failure_window_seconds)
-    if _create_missing(rt, sorted(limits), now):
-        _prune(rt, now - window, now)
     for attempt in range(RETRIES):
         try:
+            if _create_missing(rt, sorted(limits), now):
+                _prune(rt, now - window, now)
             started: list[str] = []
             with rt.sessions() as session:
                 rows = {key: _locked(session, key) for key in sorted(limits)}
