@@ -60,6 +60,8 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from hopsworks_api.backends.runner.embedded import descendants
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _service import (
     SETUP_TIMEOUT,
@@ -343,22 +345,14 @@ def server_cpu_s(pid: int) -> float:
     far, from /proc: a creation's cost without the disk's latency, which on a shared VM
     varies between runs more than the code's changes do."""
     tick = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    total = 0.0
+    for member in (pid, *descendants(pid)):
         try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
+            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile
             continue
-        child = int(stat.parent.name)
-        parents[child] = int(fields[1])
-        times[child] = (int(fields[11]) + int(fields[12])) / tick
-    tree, grew = {pid}, True
-    while grew:
-        more = {child for child, parent in parents.items() if parent in tree} - tree
-        grew = bool(more)
-        tree |= more
-    return sum(times.get(member, 0.0) for member in tree)
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def creation_phases(

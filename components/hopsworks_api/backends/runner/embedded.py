@@ -46,8 +46,8 @@ OPTIONAL_RO = (
 POLL_SECONDS = 0.05
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid` (the sandbox's own init and the program), from /proc."""
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (here: the sandbox's own init and the program), from /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -315,10 +315,10 @@ class EmbeddedRunner:
             return
         # the program first, so it may clean up; bwrap itself would just die and take the
         # sandbox with it (`--die-with-parent`), which is what the SIGKILL below does
-        _signal(_descendants(handle.pid), signal.SIGTERM)
+        _signal(descendants(handle.pid), signal.SIGTERM)
         if run.done.wait(grace_seconds):
             return
-        _signal([*_descendants(handle.pid), handle.pid], signal.SIGKILL)
+        _signal([*descendants(handle.pid), handle.pid], signal.SIGKILL)
 
     def log_path(self, handle: RunHandle, stream: Stream) -> Path:
         return handle.run_dir / f"{stream.value}.log"
